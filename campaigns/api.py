@@ -1,0 +1,100 @@
+"""REST endpoints for prompt templates, campaigns (launch), runs (send) and emails (review)."""
+
+from django.core.exceptions import ValidationError
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from campaigns import services, tasks
+from campaigns.models import Campaign, CampaignRun, GeneratedEmail, InvalidTransition, PromptTemplate
+from campaigns.serializers import (
+    CampaignRunSerializer,
+    CampaignSerializer,
+    EditSerializer,
+    GeneratedEmailSerializer,
+    LaunchSerializer,
+    PromptTemplateSerializer,
+    RejectSerializer,
+)  # fmt: skip
+from datasets.api import CrudViewSet
+from tenants.api import TenantScopedViewSet
+from tenants.auth import REVIEW_ROLES
+
+
+class PromptTemplateViewSet(CrudViewSet):
+    scope_model = PromptTemplate
+    serializer_class = PromptTemplateSerializer
+
+
+class CampaignViewSet(CrudViewSet):
+    scope_model = Campaign
+    serializer_class = CampaignSerializer
+
+    @action(detail=True, methods=["post"])
+    def launch(self, request, pk=None):
+        campaign = self.get_object()
+        params = LaunchSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            run = services.campaign_launch(campaign=campaign, limit=params.validated_data.get("limit"))
+        except services.CampaignError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(CampaignRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    scope_model = CampaignRun
+    serializer_class = CampaignRunSerializer
+
+    def filter_queryset(self, queryset):
+        campaign = self.request.query_params.get("campaign")
+        return queryset.filter(campaign_id=campaign) if campaign and campaign.isdigit() else queryset.order_by("-pk")
+
+    @action(detail=True, methods=["post"])
+    def send(self, request, pk=None):
+        """Send every approved email of the run (in the background), each exactly once."""
+        run = self.get_object()
+        tasks.send_run.delay_on_commit(run.pk, run.tenant_id)
+        return Response({"detail": "sending approved emails", "run": run.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    scope_model = GeneratedEmail
+    serializer_class = GeneratedEmailSerializer
+    scope_select_related = ("contact",)
+    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES}
+
+    def filter_queryset(self, queryset):
+        params = self.request.query_params
+        if params.get("run", "").isdigit():
+            queryset = queryset.filter(run_id=params["run"])
+        if params.get("status"):
+            queryset = queryset.filter(status=params["status"])
+        return queryset.order_by("pk")
+
+    def _review(self, change) -> Response:
+        email = self.get_object()
+        try:
+            change(email)
+        except InvalidTransition as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except ValidationError as exc:
+            raise serializers.ValidationError({"detail": exc.messages}) from exc
+        return Response(self.get_serializer(email).data)
+
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._review(lambda email: email.approve(by=str(request.user)))
+
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        params = RejectSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        return self._review(lambda email: email.reject(by=str(request.user), reason=params.validated_data["reason"]))
+
+    @action(detail=True, methods=["post"])
+    def edit(self, request, pk=None):
+        """Replace subject and body, and approve in the same step."""
+        params = EditSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        return self._review(lambda email: email.edit_and_approve(by=str(request.user), **params.validated_data))

@@ -1,0 +1,177 @@
+"""Prompt templates, campaigns, their runs, and the emails a run generates (with their review state)."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from tenants.scoping import TenantOwned
+
+
+class PromptTemplate(TenantOwned):
+    name = models.CharField(max_length=100)
+    system = models.TextField(blank=True, help_text="System prompt (Jinja2). Empty: the built-in one.")
+    body = models.TextField(help_text="User prompt (Jinja2, sandboxed).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="template_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from campaigns.prompting import TemplateProblem, check_template
+
+        for field in ("system", "body"):
+            try:
+                check_template(getattr(self, field))
+            except TemplateProblem as exc:
+                raise ValidationError({field: str(exc)}) from exc
+
+
+class Campaign(TenantOwned):
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey(
+        PromptTemplate, null=True, blank=True, on_delete=models.PROTECT, help_text="Empty: the built-in template."
+    )
+    goal = models.CharField(max_length=300, blank=True, help_text="One line for the copywriter, e.g. 'weekend binge'.")
+    audience = models.JSONField(
+        default=dict, blank=True, help_text="Filter; {} is everyone. Keys: locale, gender, min_age, max_age."
+    )
+    n_items = models.PositiveSmallIntegerField(default=3)
+    review_required = models.BooleanField(default=True)
+    task = models.CharField(max_length=50, default="marketing_email", help_text="Routing task name.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="campaign_unique_name"),
+            models.CheckConstraint(condition=models.Q(n_items__gte=1, n_items__lte=10), name="campaign_n_items_1_10"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class CampaignRun(TenantOwned):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    generated = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=models.Q(status__in=ACTIVE_RUN_STATUSES),
+                name="one_active_run_per_campaign",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} run #{self.pk} ({self.status})"
+
+    @property
+    def processed(self) -> int:
+        return self.generated + self.failed
+
+
+class EmailStatus(models.TextChoices):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # generation failed; failure_reason says why
+    SUPPRESSED = "suppressed"  # the contact unsubscribed before sending
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+class GeneratedEmail(TenantOwned):
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="emails")
+    contact = models.ForeignKey("datasets.Contact", on_delete=models.CASCADE, related_name="emails")
+    items = models.JSONField(default=list, help_text="The recommended items: [{id, title}] in rank order.")
+    favorite_genre = models.CharField(max_length=100, blank=True)
+    prompt = models.TextField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    edited = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
+    failure_reason = models.TextField(blank=True)
+    reject_reason = models.TextField(blank=True)
+    model_key = models.CharField(max_length=100, blank=True)
+    route_reason = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=8, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    send_claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+    send_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "contact"], name="one_email_per_contact_per_run")]
+
+    def __str__(self):
+        return f"{self.subject or '(no subject)'} → {self.contact_id} [{self.status}]"
+
+    def _transition(self, allowed: tuple[str, ...], **changes) -> None:
+        """Conditional UPDATE: two reviewers (or a reviewer and the sender) can never both win."""
+        updated = type(self).dangerously_unscoped.filter(pk=self.pk, status__in=allowed).update(**changes)
+        if not updated:
+            current = type(self).dangerously_unscoped.values_list("status", flat=True).get(pk=self.pk)
+            raise InvalidTransition(f"email {self.pk} is {current}; only {'/'.join(allowed)} emails can do this")
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def approve(self, *, by: str) -> None:
+        self._transition((EmailStatus.DRAFT,), status=EmailStatus.APPROVED, reviewed_by=by, reviewed_at=timezone.now())
+
+    def reject(self, *, by: str, reason: str) -> None:
+        if not reason.strip():
+            raise ValidationError("a rejection needs a reason")
+        self._transition(
+            (EmailStatus.DRAFT, EmailStatus.APPROVED), status=EmailStatus.REJECTED, reject_reason=reason.strip(),
+            reviewed_by=by, reviewed_at=timezone.now(),
+        )  # fmt: skip
+
+    def edit_and_approve(self, *, by: str, subject: str, body: str) -> None:
+        if not subject.strip() or not body.strip():
+            raise ValidationError("an edited email needs a subject and a body")
+        self._transition(
+            (EmailStatus.DRAFT,), subject=subject.strip(), body=body.strip(), edited=True,
+            status=EmailStatus.APPROVED, reviewed_by=by, reviewed_at=timezone.now(),
+        )  # fmt: skip
+
+    @property
+    def unsubscribe_url(self) -> str:
+        from campaigns.unsubscribe import unsubscribe_url
+
+        return unsubscribe_url(self.tenant_id, self.contact_id)

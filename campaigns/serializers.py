@@ -1,0 +1,85 @@
+"""API representations of templates, campaigns, runs and generated emails."""
+
+from rest_framework import serializers
+
+from campaigns.models import Campaign, CampaignRun, GeneratedEmail, PromptTemplate
+from campaigns.prompting import TemplateProblem, check_template
+from tenants.serializers import TenantModelSerializer, TenantPrimaryKeyField
+
+AUDIENCE_KEYS = {"locale", "gender", "min_age", "max_age"}
+
+
+class PromptTemplateSerializer(TenantModelSerializer):
+    unique_in_tenant = ("name",)
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["id", "name", "system", "body", "updated_at"]
+
+    def _check(self, value: str) -> str:
+        try:
+            check_template(value)
+        except TemplateProblem as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+    validate_system = _check
+    validate_body = _check
+
+
+class CampaignSerializer(TenantModelSerializer):
+    unique_in_tenant = ("name",)
+    template = TenantPrimaryKeyField(PromptTemplate, required=False, allow_null=True)
+    n_items = serializers.IntegerField(min_value=1, max_value=10, default=3)
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "template", "goal", "audience", "n_items", "review_required", "task", "created_at"]
+
+    def validate_audience(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError('audience must be an object, e.g. {"locale": "en_US"}')
+        unknown = set(value) - AUDIENCE_KEYS
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown audience keys {sorted(unknown)}; allowed: {sorted(AUDIENCE_KEYS)}"
+            )
+        for key in ("min_age", "max_age"):
+            if key in value and not isinstance(value[key], int):
+                raise serializers.ValidationError(f"{key} must be an integer")
+        return value
+
+
+class CampaignRunSerializer(serializers.ModelSerializer):
+    campaign = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = CampaignRun
+        fields = ["id", "campaign", "status", "total", "generated", "failed", "input_tokens", "output_tokens",
+                  "cost_usd", "created_at", "started_at", "finished_at", "error"]  # fmt: skip
+        read_only_fields = fields
+
+
+class GeneratedEmailSerializer(serializers.ModelSerializer):
+    contact = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    run = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = GeneratedEmail
+        fields = ["id", "run", "contact", "items", "favorite_genre", "subject", "body", "edited", "status",
+                  "failure_reason", "reject_reason", "model_key", "route_reason", "attempts", "input_tokens",
+                  "output_tokens", "cost_usd", "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class EditSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=300)
+    body = serializers.CharField(max_length=20000)
+
+
+class LaunchSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, required=False)

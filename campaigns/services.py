@@ -1,0 +1,268 @@
+"""Campaign workflows: launch a run, generate its emails chunk by chunk, review, and send exactly once."""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import make_msgid
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from campaigns.models import (
+    ACTIVE_RUN_STATUSES,
+    Campaign,
+    CampaignRun,
+    EmailStatus,
+    GeneratedEmail,
+    RunStatus,
+)  # fmt: skip
+from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
+from campaigns.validation import check_email
+from datasets.models import Contact
+from recommendations.services import favorite_genres, recommender_for
+from routing.errors import ProviderError
+from routing.gateway import llm_call, route_for
+
+log = logging.getLogger(__name__)
+ANSWER_STOP = ("</body>",)
+
+
+class CampaignError(Exception):
+    pass
+
+
+def audience(campaign: Campaign):
+    """The contacts a run of this campaign writes to: subscribed, matching the campaign's filter."""
+    qs = Contact.objects.for_tenant(campaign.tenant).filter(unsubscribed=False)
+    rules = campaign.audience or {}
+    if rules.get("locale"):
+        qs = qs.filter(locale=rules["locale"])
+    if rules.get("gender"):
+        qs = qs.filter(gender=rules["gender"])
+    if rules.get("min_age") is not None:
+        qs = qs.filter(age__gte=int(rules["min_age"]))
+    if rules.get("max_age") is not None:
+        qs = qs.filter(age__lte=int(rules["max_age"]))
+    return qs.order_by("pk")
+
+
+def campaign_launch(*, campaign: Campaign, limit: int | None = None) -> CampaignRun:
+    """Create a queued run and start it after commit. One active run per campaign."""
+    tenant = campaign.tenant
+    size = audience(campaign).count()
+    if limit is not None:
+        size = min(size, limit)
+    if size == 0:
+        raise CampaignError(f"campaign {campaign.name!r} has no subscribed contacts in its audience")
+    month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = GeneratedEmail.objects.for_tenant(tenant).filter(created_at__gte=month_start).count()
+    if used + size > tenant.monthly_email_quota:
+        raise CampaignError(
+            f"this run needs {size} emails but only {max(tenant.monthly_email_quota - used, 0)} remain in "
+            f"{tenant.name}'s monthly quota of {tenant.monthly_email_quota}; narrow the audience or upgrade the plan"
+        )
+    try:
+        with transaction.atomic():
+            run = CampaignRun.objects.for_tenant(tenant).create(tenant=tenant, campaign=campaign, total=size)
+    except IntegrityError:
+        active = (
+            CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=ACTIVE_RUN_STATUSES).first()
+        )
+        raise CampaignError(
+            f"campaign {campaign.name!r} already has an active run (#{active.pk if active else '?'})"
+        ) from None
+    from campaigns import tasks
+
+    transaction.on_commit(lambda: tasks.start_run.delay(run.pk, tenant.pk, limit))
+    return run
+
+
+def run_start(*, run: CampaignRun, limit: int | None = None) -> list[list[int]]:
+    """Move a queued run to running and return its audience in chunks (empty if the run moved on)."""
+    claimed = CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.QUEUED)
+    ids = list(audience(run.campaign).values_list("pk", flat=True)[:limit])
+    if not claimed.update(status=RunStatus.RUNNING, started_at=timezone.now(), total=len(ids)):
+        return []
+    run.refresh_from_db()
+    size = settings.CAMPAIGN_CHUNK_SIZE
+    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    if not chunks:
+        run_refresh(run=run)
+    return chunks
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    body: str
+
+
+def run_prompts(campaign: Campaign) -> Prompts:
+    template = campaign.template
+    system = template.system if template and template.system.strip() else default_source("default_system.txt")
+    body = template.body if template else default_source("default_email.j2")
+    return Prompts(system, body)
+
+
+def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
+    """Write one email per contact that does not have one yet in this run; safe to retry. Returns emails written."""
+    tenant, campaign = run.tenant, run.campaign
+    if run.status != RunStatus.RUNNING:
+        return 0
+    done = set(
+        GeneratedEmail.objects.for_tenant(tenant)
+        .filter(run=run, contact_id__in=contact_ids)
+        .values_list("contact_id", flat=True)
+    )
+    contacts = list(Contact.objects.for_tenant(tenant).filter(pk__in=contact_ids).exclude(pk__in=done).order_by("pk"))
+    if not contacts:
+        return 0
+    picks = recommender_for(tenant).top_picks(contacts, campaign.n_items)
+    genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
+    prompts = run_prompts(campaign)
+    route = route_for(tenant=tenant, task=campaign.task)
+    written = 0
+    for contact in contacts:
+        fields = email_compose(
+            run=run, contact=contact, picks=picks.get(contact.pk, []), genre=genres.get(contact.pk), prompts=prompts,
+            route=route,
+        )  # fmt: skip
+        try:
+            with transaction.atomic():
+                GeneratedEmail.objects.for_tenant(tenant).create(tenant=tenant, run=run, contact=contact, **fields)
+            written += 1
+        except IntegrityError:
+            log.info("run %s: contact %s already has an email (a retried chunk)", run.pk, contact.pk)
+    run_refresh(run=run)
+    return written
+
+
+def email_compose(*, run, contact, picks, genre, prompts: Prompts, route) -> dict:
+    """Render the prompt, call the model, validate; retry with the problems fed back. Returns email fields."""
+    campaign, tenant = run.campaign, run.tenant
+    fields = {"items": [{"id": p.external_id, "title": p.title} for p in picks], "favorite_genre": genre or "",
+              "model_key": route.model_key, "route_reason": route.reason}  # fmt: skip
+    if not picks:
+        return {**fields, "status": EmailStatus.FAILED, "failure_reason": "no recommendations for this contact"}
+    context = prompt_context(tenant=tenant, campaign=campaign, contact=contact, picks=picks, favorite_genre=genre)
+    try:
+        system, prompt = render(prompts.system, context), render(prompts.body, context)
+    except TemplateProblem as exc:
+        return {**fields, "status": EmailStatus.FAILED, "failure_reason": str(exc)}
+    fields["prompt"] = prompt
+    usage = {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0, "latency_ms": 0}
+    reason, feedback = "", ""
+    for _ in range(settings.LLM_MAX_ATTEMPTS):
+        usage["attempts"] += 1
+        try:
+            response, call = llm_call(
+                tenant=tenant,
+                task=campaign.task,
+                system=system,
+                prompt=prompt + feedback,
+                route=route,
+                stop=ANSWER_STOP,
+            )
+        except ProviderError as exc:
+            reason = f"model call failed: {exc.message}"
+            if exc.permanent:
+                break
+            continue
+        for key, value in (("input_tokens", call.input_tokens), ("output_tokens", call.output_tokens),
+                           ("cost_usd", call.cost_usd), ("latency_ms", call.latency_ms)):  # fmt: skip
+            usage[key] += value
+        checked = check_email(_closed(response.text), titles=[p.title for p in picks], signoff=tenant.signoff)
+        if checked.ok:
+            status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
+            return {**fields, **usage, "status": status, "subject": checked.subject, "body": checked.body}
+        reason = "; ".join(checked.problems)
+        feedback = f"\n\nYour previous answer was rejected: {reason}. Write it again and fix that."
+    return {**fields, **usage, "status": EmailStatus.FAILED, "failure_reason": reason[:2000]}
+
+
+def _closed(text: str) -> str:
+    # The stop sequence "</body>" is not returned by the model; put it back so the tags parse.
+    return text if "</body>" in text.lower() or "<body>" not in text.lower() else text + "</body>"
+
+
+def run_refresh(*, run: CampaignRun) -> CampaignRun:
+    """Recount the run from its emails (a retried chunk can never double-count) and complete it when done."""
+    emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run)
+    stats = emails.aggregate(
+        failed=Count("pk", filter=Q(status=EmailStatus.FAILED)), all=Count("pk"),
+        input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost_usd"),
+    )  # fmt: skip
+    CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk).update(
+        generated=stats["all"] - stats["failed"], failed=stats["failed"], input_tokens=stats["input_tokens"] or 0,
+        output_tokens=stats["output_tokens"] or 0, cost_usd=stats["cost"] or 0,
+    )  # fmt: skip
+    CampaignRun.objects.for_tenant(run.tenant).filter(
+        pk=run.pk, status=RunStatus.RUNNING, total__lte=stats["all"]
+    ).update(status=RunStatus.COMPLETED, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def email_send(*, email: GeneratedEmail) -> str:
+    """Send an approved email exactly once. Returns the email's new status."""
+    claimed = GeneratedEmail.objects.for_tenant(email.tenant).filter(pk=email.pk, status=EmailStatus.APPROVED)
+    if not claimed.update(status=EmailStatus.SENDING, send_claimed_at=timezone.now()):
+        email.refresh_from_db()
+        return email.status
+    email.refresh_from_db()
+    contact = email.contact
+    if contact.unsubscribed:
+        _set_status(email, status=EmailStatus.SUPPRESSED)
+        return EmailStatus.SUPPRESSED
+    message = build_message(email)
+    try:
+        message.send()
+    except Exception as exc:  # the backend failed before handing over: nothing was sent, so it may be retried
+        _set_status(email, status=EmailStatus.APPROVED, send_error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    _set_status(email, status=EmailStatus.SENT, sent_at=timezone.now(), message_id=message.extra_headers["Message-ID"])
+    return EmailStatus.SENT
+
+
+def _set_status(email: GeneratedEmail, **changes) -> None:
+    GeneratedEmail.objects.for_tenant(email.tenant).filter(pk=email.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(email, name, value)
+
+
+def build_message(email: GeneratedEmail) -> EmailMultiAlternatives:
+    tenant, contact = email.tenant, email.contact
+    context = {"subject": email.subject, "body": email.body, "brand": tenant.brand,
+               "postal_address": tenant.postal_address, "unsubscribe_url": email.unsubscribe_url}  # fmt: skip
+    domain = (tenant.sender_email or settings.DEFAULT_FROM_EMAIL).rsplit("@", 1)[-1]
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=render_to_string("emails/campaign_email.txt", context),
+        from_email=tenant.from_email,
+        to=[f"{contact.full_name} <{contact.email}>" if contact.full_name else contact.email],
+        headers={
+            "Message-ID": make_msgid(domain=domain),
+            "List-Unsubscribe": f"<{email.unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    message.attach_alternative(render_to_string("emails/campaign_email.html", context), "text/html")
+    return message
+
+
+def run_send_approved(*, run: CampaignRun) -> dict[str, int]:
+    outcome: dict[str, int] = {}
+    ids = (
+        GeneratedEmail.objects.for_tenant(run.tenant)
+        .filter(run=run, status=EmailStatus.APPROVED)
+        .values_list("pk", flat=True)
+    )
+    for email in (
+        GeneratedEmail.objects.for_tenant(run.tenant).filter(pk__in=list(ids)).select_related("contact", "tenant")
+    ):
+        status = email_send(email=email)
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome

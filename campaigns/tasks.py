@@ -1,0 +1,58 @@
+"""Celery entry points: they take ids, re-fetch inside the tenant's scope, and call services."""
+
+from celery import shared_task
+
+from campaigns import services
+from campaigns.models import CampaignRun, GeneratedEmail, RunStatus
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+RETRY = {
+    "autoretry_for": (ConnectionError, TimeoutError),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+def _run(run_id: int, tenant_id: int) -> CampaignRun:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return CampaignRun.objects.for_tenant(tenant).select_related("campaign", "tenant").get(pk=run_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def start_run(run_id: int, tenant_id: int, limit: int | None = None) -> int:
+    run = _run(run_id, tenant_id)
+    with tenant_scope(run.tenant):
+        chunks = services.run_start(run=run, limit=limit)
+    for chunk in chunks:
+        generate_chunk.delay(run_id, tenant_id, chunk)
+    return len(chunks)
+
+
+@shared_task(acks_late=True, **RETRY)
+def generate_chunk(run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
+    run = _run(run_id, tenant_id)
+    with tenant_scope(run.tenant):
+        try:
+            return services.run_generate_chunk(run=run, contact_ids=contact_ids)
+        except Exception as exc:
+            CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                error=f"chunk of {len(contact_ids)} contacts failed: {type(exc).__name__}: {exc}"[:2000]
+            )
+            raise
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_run(run_id: int, tenant_id: int) -> dict:
+    run = _run(run_id, tenant_id)
+    with tenant_scope(run.tenant):
+        return services.run_send_approved(run=run)
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_email(email_id: int, tenant_id: int) -> str:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        email = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant").get(pk=email_id)
+        return services.email_send(email=email)

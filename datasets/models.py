@@ -1,0 +1,74 @@
+"""A tenant's data in Amazon Personalize's vocabulary: contacts (users), items and interactions."""
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.scoping import TenantOwned
+
+
+class Contact(TenantOwned):
+    external_id = models.CharField(max_length=100, help_text="USER_ID in the tenant's systems")
+    email = models.EmailField()
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    gender = models.CharField(max_length=20, blank=True)
+    locale = models.CharField(max_length=20, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    unsubscribed = models.BooleanField(default=False)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "external_id"], name="contact_unique_external_id")]
+
+    def __str__(self):
+        return f"{self.full_name or self.email} ({self.external_id})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def unsubscribe(self) -> None:
+        if not self.unsubscribed:
+            self.unsubscribed, self.unsubscribed_at = True, timezone.now()
+            self.save(update_fields=["unsubscribed", "unsubscribed_at"])
+
+
+class Item(TenantOwned):
+    external_id = models.CharField(max_length=100, help_text="ITEM_ID")
+    title = models.CharField(max_length=300)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    genres = models.JSONField(default=list, blank=True)
+    plot = models.TextField(blank=True)
+    imdb_rating = models.FloatField(null=True, blank=True)
+    imdb_votes = models.PositiveIntegerField(null=True, blank=True)
+    maturity_rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    maturity_rating_string = models.CharField(max_length=20, blank=True)
+    promotion = models.BooleanField(default=False)
+    creation_timestamp = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "external_id"], name="item_unique_external_id")]
+
+    def __str__(self):
+        return f"{self.title} ({self.external_id})"
+
+
+class Interaction(TenantOwned):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="interactions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="interactions")
+    event_type = models.CharField(max_length=50, default="watch")
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "contact", "item", "event_type", "timestamp"], name="interaction_unique_event"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "contact", "timestamp"])]
+
+    def __str__(self):
+        return f"{self.contact_id} {self.event_type} {self.item_id} at {self.timestamp:%Y-%m-%d}"

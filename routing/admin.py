@@ -1,0 +1,23 @@
+"""Admin page for LLM usage records."""
+
+from django.contrib import admin
+
+from routing.models import LLMCall
+from tenants.admin import TenantScopedAdmin
+
+
+@admin.register(LLMCall)
+class LLMCallAdmin(TenantScopedAdmin):
+    list_display = (
+        "created_at",
+        "tenant",
+        "task",
+        "model_key",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_ms",
+        "ok",
+    )
+    list_filter = ("tenant", "model_key", "ok")
+    readonly_fields = [f.name for f in LLMCall._meta.fields]

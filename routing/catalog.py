@@ -1,0 +1,42 @@
+"""The models we can route to, with their prices (USD per 1,000 tokens, on-demand, us-east-1)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    key: str  # our stable name, stored on usage records
+    provider: str  # "bedrock" or "local"
+    model_id: str  # the provider's id (inference profile id where Bedrock requires one)
+    input_per_1k: Decimal
+    output_per_1k: Decimal
+    tier: str  # "small" or "large": what the plan policy asks for
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        return (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000
+
+
+CATALOG: dict[str, ModelSpec] = {
+    spec.key: spec
+    for spec in (
+        ModelSpec("bedrock/nova-micro", "bedrock", "us.amazon.nova-micro-v1:0", Decimal("0.000035"), Decimal("0.00014"), "small"),
+        ModelSpec("bedrock/nova-lite", "bedrock", "us.amazon.nova-lite-v1:0", Decimal("0.00006"), Decimal("0.00024"), "small"),
+        ModelSpec("bedrock/nova-pro", "bedrock", "us.amazon.nova-pro-v1:0", Decimal("0.0008"), Decimal("0.0032"), "large"),
+        ModelSpec("bedrock/claude-3-haiku", "bedrock", "anthropic.claude-3-haiku-20240307-v1:0", Decimal("0.00025"), Decimal("0.00125"), "small"),
+        ModelSpec("bedrock/claude-3.5-haiku", "bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", Decimal("0.0008"), Decimal("0.004"), "small"),
+        ModelSpec("bedrock/claude-3.7-sonnet", "bedrock", "us.anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal("0.003"), Decimal("0.015"), "large"),
+        ModelSpec("local/qwen2.5-1.5b", "local", "qwen2.5-coder-1.5b-instruct-q4_k_m", Decimal("0"), Decimal("0"), "small"),
+    )
+}  # fmt: skip
+
+
+class UnknownModel(KeyError):
+    pass
+
+
+def get_model(key: str) -> ModelSpec:
+    try:
+        return CATALOG[key]
+    except KeyError:
+        raise UnknownModel(f"unknown model {key!r}; known: {', '.join(sorted(CATALOG))}") from None

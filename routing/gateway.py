@@ -1,0 +1,80 @@
+"""The LLM gateway: route a request by the tenant's plan and task, call the provider, record the usage."""
+
+from functools import lru_cache
+
+from django.conf import settings
+
+from routing.catalog import ModelSpec, get_model
+from routing.errors import ProviderError
+from routing.models import LLMCall
+from routing.policy import RouteDecision, choose_model
+from routing.types import LLMRequest, LLMResponse
+
+
+def route_for(*, tenant, task: str) -> RouteDecision:
+    return choose_model(
+        plan=tenant.plan,
+        task=task,
+        backend=settings.LLM_BACKEND,
+        plan_models=settings.LLM_PLAN_MODELS,
+        tenant_overrides=tenant.model_overrides or {},
+    )
+
+
+def provider_for(spec: ModelSpec):
+    match spec.provider:
+        case "bedrock":
+            from routing.providers.bedrock import BedrockProvider
+
+            return BedrockProvider(
+                region=settings.AWS_REGION,
+                endpoint_url=settings.AWS_ENDPOINT_URLS.get("bedrock-runtime"),
+                max_attempts=settings.AWS_MAX_ATTEMPTS,
+                read_timeout=settings.AWS_READ_TIMEOUT,
+            )
+        case "local":
+            return _local_provider(str(settings.LOCAL_MODEL_PATH), settings.LOCAL_MODEL_THREADS)
+        case _:
+            raise ProviderError(f"no provider {spec.provider!r}", permanent=True)
+
+
+@lru_cache(maxsize=2)
+def _local_provider(model_path: str, n_threads: int):
+    # Imported here so that only processes that really run the local model load llama.cpp.
+    from routing.localmodel import ensure_model
+    from routing.providers.local import LocalProvider
+
+    return LocalProvider(model_path=str(ensure_model(model_path)), n_threads=n_threads or None)
+
+
+def llm_call(
+    *,
+    tenant,
+    task: str,
+    system: str,
+    prompt: str,
+    max_tokens: int = 700,
+    temperature: float = 0.7,
+    stop: tuple[str, ...] = (),
+    route: RouteDecision | None = None,
+) -> tuple[LLMResponse, LLMCall]:
+    """Call the routed model once. Every call, failed or not, leaves an LLMCall row; failures re-raise."""
+    route = route or route_for(tenant=tenant, task=task)
+    spec = get_model(route.model_key)
+    request = LLMRequest(spec.model_id, system, prompt, max_tokens=max_tokens, temperature=temperature, stop=stop)
+    record = LLMCall(
+        tenant=tenant, task=task, model_key=spec.key, provider=spec.provider, model_id=spec.model_id,
+        route_reason=route.reason,
+    )  # fmt: skip
+    try:
+        response = provider_for(spec).converse(request)
+    except ProviderError as exc:
+        record.ok, record.error = False, f"{exc.code}: {exc.message}"[:2000]
+        record.save()
+        raise
+    record.invoked_model_id = response.invoked_model_id or spec.model_id
+    record.input_tokens, record.output_tokens = response.input_tokens, response.output_tokens
+    record.cost_usd = spec.cost(response.input_tokens, response.output_tokens)
+    record.latency_ms = response.latency_ms
+    record.save()
+    return response, record

@@ -1,0 +1,26 @@
+"""URL map: the admin, the REST API under /api/v1/, unsubscribe links and a health check."""
+
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
+from campaigns.unsubscribe import unsubscribe_view
+from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet
+
+router = DefaultRouter()
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("items", ItemViewSet, basename="item")
+router.register("interactions", InteractionViewSet, basename="interaction")
+router.register("templates", PromptTemplateViewSet, basename="template")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("runs", CampaignRunViewSet, basename="run")
+router.register("emails", GeneratedEmailViewSet, basename="email")
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
+    path("healthz", lambda request: JsonResponse({"ok": True})),
+]

@@ -1,0 +1,93 @@
+"""Admin for tenants, and the base class that scopes every tenant-owned admin page to the user's tenants."""
+
+import secrets
+
+from django.contrib import admin, messages
+
+from tenants.models import ApiKey, Membership, Role, Tenant, _digest
+
+
+def user_tenant_ids(user) -> list[int] | None:
+    """None means every tenant (superusers); otherwise the tenants the user is a member of."""
+    if user.is_superuser:
+        return None
+    return list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
+
+
+def user_role(user, tenant_id: int) -> str | None:
+    if user.is_superuser:
+        return Role.OWNER
+    return Membership.objects.filter(user=user, tenant_id=tenant_id).values_list("role", flat=True).first()
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Staff see and pick only the tenants they belong to; another tenant's object is simply not there."""
+
+    list_filter = ("tenant",)
+
+    def get_queryset(self, request):
+        qs = self.model.dangerously_unscoped.all()
+        ids = user_tenant_ids(request.user)
+        return qs if ids is None else qs.filter(tenant_id__in=ids)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        ids = user_tenant_ids(request.user)
+        related = db_field.related_model
+        if db_field.name == "tenant" and ids is not None:
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        elif hasattr(related, "dangerously_unscoped"):
+            qs = related.dangerously_unscoped.all()
+            kwargs["queryset"] = qs if ids is None else qs.filter(tenant_id__in=ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request) and (
+            obj is None or user_role(request.user, obj.tenant_id) == Role.OWNER
+        )
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "plan", "recommender", "created_at")
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        ids = user_tenant_ids(request.user)
+        qs = super().get_queryset(request)
+        return qs if ids is None else qs.filter(pk__in=ids)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "role", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("tenant", "name", "role", "revoked_at")
+
+    def get_queryset(self, request):
+        ids = user_tenant_ids(request.user)
+        qs = super().get_queryset(request)
+        return qs if ids is None else qs.filter(tenant_id__in=ids)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.prefix = secrets.token_hex(4)
+            plain = f"ms_{obj.prefix}_{secrets.token_urlsafe(32)}"
+            obj.digest = _digest(plain)
+            messages.warning(request, f"API key (shown once, copy it now): {plain}")
+        super().save_model(request, obj, form, change)

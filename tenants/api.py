@@ -1,0 +1,45 @@
+"""The one base class every tenant API uses: it resolves the tenant and scopes every query to it.
+
+Subclasses cannot override get_queryset/get_object (a class-creation error says so); a view that really
+needs to must name its method `dangerously_*` so review sees it.
+"""
+
+from rest_framework import viewsets
+
+from tenants.scoping import _current_tenant
+
+_SEALED = ("get_queryset", "get_object")
+
+
+class TenantScopedViewSet(viewsets.GenericViewSet):
+    scope_model = None  # the TenantOwned model this view serves
+    scope_select_related: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in _SEALED:
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} overrides {name}; tenant scoping lives in TenantScopedViewSet")
+
+    @property
+    def tenant(self):
+        return self.request.user.tenant
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Everything after authentication (services, serializers, related managers) runs in the scope.
+        self._scope_token = _current_tenant.set(self.tenant)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        token = getattr(self, "_scope_token", None)
+        if token is not None:
+            _current_tenant.reset(token)
+            self._scope_token = None
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def get_queryset(self):
+        qs = self.scope_model.objects.for_tenant(self.tenant)
+        return qs.select_related(*self.scope_select_related) if self.scope_select_related else qs
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "tenant": self.tenant}

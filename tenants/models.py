@@ -1,0 +1,110 @@
+"""Tenants (a customer account on a plan), their members and roles, and their API keys."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Plan(models.TextChoices):
+    BASIC = "basic", "Basic"
+    PRO = "pro", "Pro"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MARKETER = "marketer", "Marketer"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.BASIC)
+    brand_name = models.CharField(max_length=200, blank=True)
+    sender_name = models.CharField(max_length=200, blank=True)
+    sender_email = models.EmailField(blank=True)
+    postal_address = models.CharField(max_length=400, blank=True, help_text="Shown in every email footer.")
+    recommender = models.CharField(
+        max_length=20, choices=[("embedded", "Embedded"), ("personalize", "Amazon Personalize")], default="embedded"
+    )
+    personalize_recommender_arn = models.CharField(max_length=300, blank=True)
+    personalize_filter_arn = models.CharField(max_length=300, blank=True)
+    # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}; keys from routing.catalog.
+    model_overrides = models.JSONField(default=dict, blank=True)
+    monthly_email_quota = models.PositiveIntegerField(default=10_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def brand(self) -> str:
+        return self.brand_name or self.name
+
+    @property
+    def signoff(self) -> str:
+        return f"{self.sender_name} from {self.brand}" if self.sender_name else f"The {self.brand} team"
+
+    @property
+    def from_email(self) -> str:
+        address = self.sender_email or settings.DEFAULT_FROM_EMAIL
+        return f"{self.sender_name or self.brand} <{address}>"
+
+
+class Membership(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MARKETER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="one_membership_per_tenant")]
+
+    def __str__(self):
+        return f"{self.user} ({self.role}) in {self.tenant}"
+
+
+def _digest(secret: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+class ApiKeyManager(models.Manager):
+    def issue(self, *, tenant: Tenant, name: str, role: str = Role.MARKETER) -> tuple["ApiKey", str]:
+        """Create a key; the plain key is returned once and never stored."""
+        prefix = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+        plain = f"ms_{prefix}_{secret}"
+        key = self.create(tenant=tenant, name=name, role=role, prefix=prefix, digest=_digest(plain))
+        return key, plain
+
+    def authenticate(self, plain: str) -> "ApiKey | None":
+        parts = plain.split("_", 2)
+        if len(parts) != 3 or parts[0] != "ms":
+            return None
+        key = self.filter(prefix=parts[1], revoked_at__isnull=True).select_related("tenant").first()
+        if key is None or not hmac.compare_digest(key.digest, _digest(plain)):
+            return None
+        return key
+
+
+class ApiKey(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MARKETER)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyManager()
+
+    def __str__(self):
+        return f"{self.name} (ms_{self.prefix}_…)"
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])

@@ -1,0 +1,60 @@
+"""Pytest fixtures for the local AWS emulator: one server per session, a clean slate per test.
+
+Enabled through `pytest_plugins = ["tests.fixtures_aws"]`. The clients are real boto3 clients with dummy
+credentials and one attempt each, so a test sees every error; build others with `aws_client`.
+"""
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from awsemu.server import Emulator
+
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def aws_client(emulator: Emulator, service: str, **config):
+    """A boto3 client for `service` aimed at the emulator; `config` goes to botocore's Config."""
+    config = {"retries": {"mode": "standard", "total_max_attempts": 1}, "read_timeout": 30, **config}
+    return boto3.client(
+        service, endpoint_url=emulator.url, region_name=REGION, config=Config(**config), **DUMMY_CREDENTIALS
+    )
+
+
+@pytest.fixture(scope="session")
+def aws_emulator():
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(aws_emulator):
+    """The session's emulator, reset before and after the test (knobs, request log, Personalize data)."""
+    aws_emulator.reset()
+    yield aws_emulator
+    aws_emulator.reset()
+
+
+@pytest.fixture
+def bedrock_client(emulator):
+    return aws_client(emulator, "bedrock-runtime")
+
+
+@pytest.fixture
+def personalize_runtime_client(emulator):
+    return aws_client(emulator, "personalize-runtime")
+
+
+@pytest.fixture
+def aws_emulator_env(emulator, monkeypatch):
+    """Points boto3's environment (AWS_ENDPOINT_URL_*, region, credentials) at the emulator for code that
+    builds its own clients."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emulator.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME", emulator.url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return emulator

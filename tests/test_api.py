@@ -1,0 +1,152 @@
+"""The REST API: CRUD works for the key's tenant; another tenant's objects are invisible (404); roles hold."""
+
+import pytest
+
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, PromptTemplate
+from datasets.models import Contact, Interaction
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def theirs(other_tenant, other_catalog):
+    """One object of every kind, owned by the other tenant."""
+    contacts, items = other_catalog
+    template = PromptTemplate.dangerously_unscoped.create(
+        tenant=other_tenant, name="theirs", body="Hi {{ contact.first_name }}"
+    )
+    campaign = Campaign.dangerously_unscoped.create(tenant=other_tenant, name="theirs", template=template)
+    run = CampaignRun.dangerously_unscoped.create(tenant=other_tenant, campaign=campaign, status="completed", total=1)
+    email = GeneratedEmail.dangerously_unscoped.create(
+        tenant=other_tenant,
+        run=run,
+        contact=contacts[0],
+        subject="Secret",
+        body="Secret body",
+        status=EmailStatus.DRAFT,
+    )
+    interaction = Interaction.dangerously_unscoped.filter(tenant=other_tenant).first()
+    return {
+        "contacts": contacts[0].external_id, "items": items[0].external_id, "interactions": interaction.pk,
+        "templates": template.pk, "campaigns": campaign.pk, "runs": run.pk, "emails": email.pk,
+    }  # fmt: skip
+
+
+def test_requests_without_a_valid_key_are_refused(db):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    assert client.get(f"{API}/contacts/").status_code in (401, 403)
+    client.credentials(HTTP_AUTHORIZATION="Bearer ms_nope_nope")
+    assert client.get(f"{API}/contacts/").status_code == 401
+
+
+@pytest.mark.parametrize("endpoint", ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails"])
+def test_it_validates_ownership(endpoint, owner_api, catalog, theirs):
+    """Another tenant's object: absent from lists, 404 on read, write, delete and every action."""
+    listing = owner_api.get(f"{API}/{endpoint}/")
+    assert listing.status_code == 200
+    assert "Secret" not in listing.content.decode() and "theirs" not in listing.content.decode()
+    assert str(theirs[endpoint]) not in {
+        str(row.get("id", row.get("external_id"))) for row in listing.json()["results"]
+    }
+    url = f"{API}/{endpoint}/{theirs[endpoint]}/"
+    assert owner_api.get(url).status_code == 404
+    assert owner_api.patch(url, {"name": "x"}, format="json").status_code in (404, 405)
+    assert owner_api.delete(url).status_code in (404, 405)
+    for action in ("launch", "send", "approve", "reject", "edit"):
+        assert (
+            owner_api.post(url + f"{action}/", {"reason": "x", "subject": "s", "body": "b"}, format="json").status_code
+            == 404
+        )
+
+
+def test_contacts_crud(owner_api, tenant):
+    created = owner_api.post(
+        f"{API}/contacts/", {"external_id": "c1", "email": "c1@example.com", "first_name": "Cat"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    assert owner_api.get(f"{API}/contacts/c1/").json()["first_name"] == "Cat"
+    assert owner_api.patch(f"{API}/contacts/c1/", {"unsubscribed": True}, format="json").json()["unsubscribed"] is True
+    dup = owner_api.post(f"{API}/contacts/", {"external_id": "c1", "email": "x@example.com"}, format="json")
+    assert dup.status_code == 400 and "already used" in str(dup.json())
+    bad = owner_api.post(f"{API}/contacts/", {"external_id": "c2", "email": "nope"}, format="json")
+    assert bad.status_code == 400 and "email" in bad.json()
+    assert owner_api.delete(f"{API}/contacts/c1/").status_code == 204
+    assert not Contact.objects.for_tenant(tenant).exists()
+
+
+def test_the_same_external_id_may_exist_in_two_tenants(owner_api, outsider_api):
+    for client in (owner_api, outsider_api):
+        assert (
+            client.post(
+                f"{API}/contacts/", {"external_id": "same", "email": "s@example.com"}, format="json"
+            ).status_code
+            == 201
+        )
+
+
+def test_interactions_refer_to_the_tenants_own_contacts_and_items(owner_api, catalog, theirs):
+    good = {"contact": "u0", "item": "m1", "event_type": "watch", "timestamp": "2025-06-01T10:00:00Z"}
+    assert owner_api.post(f"{API}/interactions/", good, format="json").status_code == 201
+    foreign = {**good, "item": theirs["items"]}
+    response = owner_api.post(f"{API}/interactions/", foreign, format="json")
+    assert response.status_code == 400 and "item" in response.json()
+
+
+def test_bulk_interactions_keep_good_rows_and_report_bad_ones(owner_api, tenant, catalog):
+    before = Interaction.objects.for_tenant(tenant).count()
+    rows = [
+        {"contact": "u0", "item": "m5", "timestamp": "2025-06-01T10:00:00Z"},
+        {"contact": "nobody", "item": "m5", "timestamp": "2025-06-01T10:00:00Z"},
+        {"contact": "u1", "item": "m6", "timestamp": "not a date"},
+        {"contact": "u1", "item": "m7", "timestamp": "2025-06-02T10:00:00Z"},
+    ]
+    response = owner_api.post(f"{API}/interactions/", rows, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["created"], body["rejected"]) == (2, 2)
+    assert [e["index"] for e in body["errors"]] == [1, 2]
+    assert Interaction.objects.for_tenant(tenant).count() == before + 2
+    too_many = owner_api.post(f"{API}/interactions/", [rows[0]] * 1001, format="json")
+    assert too_many.status_code == 400 and "at most 1000" in too_many.json()["detail"]
+
+
+def test_campaign_template_must_belong_to_the_tenant(owner_api, theirs):
+    response = owner_api.post(f"{API}/campaigns/", {"name": "c", "template": theirs["templates"]}, format="json")
+    assert response.status_code == 400 and "does not exist" in str(response.json()["template"])
+
+
+def test_hostile_templates_are_refused_with_a_reason(owner_api):
+    cases = {
+        "{{ ''.__class__.__mro__ }}": "sandbox",
+        "{% for x in %}": "syntax error on line 1",
+        "{{ 'x' * 100000000 }}": "repetition too large",
+        "{{ unknown_variable }}": "undefined",
+    }
+    for body, reason in cases.items():
+        response = owner_api.post(f"{API}/templates/", {"name": body[:20], "body": body}, format="json")
+        assert response.status_code == 400, body
+        assert reason in str(response.json()["body"]), (body, response.json())
+
+
+def test_campaign_audience_is_validated(owner_api):
+    response = owner_api.post(f"{API}/campaigns/", {"name": "c", "audience": {"planet": "Mars"}}, format="json")
+    assert response.status_code == 400 and "unknown audience keys" in str(response.json())
+    assert owner_api.post(f"{API}/campaigns/", {"name": "c", "n_items": 11}, format="json").status_code == 400
+
+
+def test_reviewers_can_read_and_review_but_not_change_data(reviewer_api, catalog):
+    assert reviewer_api.get(f"{API}/contacts/").status_code == 200
+    response = reviewer_api.post(f"{API}/contacts/", {"external_id": "r1", "email": "r@example.com"}, format="json")
+    assert response.status_code == 403
+
+
+def test_oversized_payloads_are_refused(owner_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    response = owner_api.post(
+        f"{API}/contacts/",
+        {"external_id": "big", "email": "b@example.com", "attributes": {"x": "y" * 20_000}},
+        format="json",
+    )
+    assert response.status_code == 400

@@ -1,0 +1,174 @@
+"""A campaign run end to end through the services (the Celery tasks are thin wrappers around them),
+with the Bedrock provider talking to the local emulator through real boto3."""
+
+import pytest
+from django.core import mail
+
+from campaigns import services
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from datasets.models import Contact
+from routing.models import LLMCall
+
+
+@pytest.fixture
+def campaign(tenant, catalog):
+    return Campaign.dangerously_unscoped.create(tenant=tenant, name="Spring picks", n_items=3, goal="spring")
+
+
+def run_all(run, limit=None):
+    for chunk in services.run_start(run=run, limit=limit):
+        services.run_generate_chunk(run=run, contact_ids=chunk)
+    run.refresh_from_db()
+    return run
+
+
+def test_a_run_writes_one_validated_draft_per_contact(
+    bedrock_settings, scoped, campaign, catalog, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = services.campaign_launch(campaign=campaign)
+    assert len(callbacks) == 1  # the start task is dispatched only after commit
+    run = run_all(run)
+    assert (run.status, run.total, run.generated, run.failed) == (RunStatus.COMPLETED, 6, 6, 0)
+    emails = GeneratedEmail.objects.filter(run=run).select_related("contact")
+    assert emails.count() == 6
+    for email in emails:
+        assert email.status == EmailStatus.DRAFT
+        assert len(email.items) == 3
+        assert email.contact.first_name in email.body
+        for item in email.items:
+            assert item["title"] in email.body
+        assert email.body.rstrip().endswith("Ana from Acme Video")
+        assert "<movie>" in email.prompt and "<user>" in email.prompt
+        assert email.model_key == "bedrock/nova-lite" and "plan basic" in email.route_reason
+        assert email.input_tokens > 0 and email.output_tokens > 0 and email.cost_usd > 0
+    seen = set(Contact.objects.get(pk=emails[0].contact_id).interactions.values_list("item__external_id", flat=True))
+    assert not seen & {item["id"] for item in emails[0].items}
+    calls = LLMCall.objects.filter(ok=True)
+    assert calls.count() == 6 and run.input_tokens == sum(c.input_tokens for c in calls)
+
+
+def test_pro_tenants_get_the_large_model(bedrock_settings, scoped, tenant, campaign):
+    tenant.plan = "pro"
+    tenant.save()
+    run = run_all(services.campaign_launch(campaign=campaign), limit=1)
+    call = LLMCall.objects.get()
+    assert call.model_key == "bedrock/claude-3.7-sonnet"
+    assert call.model_id.startswith("us.anthropic.") and call.cost_usd > 0
+    assert run.status == RunStatus.COMPLETED
+
+
+def test_a_retried_chunk_skips_finished_contacts(bedrock_settings, scoped, campaign):
+    run = services.campaign_launch(campaign=campaign)
+    chunks = services.run_start(run=run)
+    ids = [cid for chunk in chunks for cid in chunk]
+    services.run_generate_chunk(run=run, contact_ids=ids[:3])
+    assert services.run_generate_chunk(run=run, contact_ids=ids) == 3
+    assert services.run_generate_chunk(run=run, contact_ids=ids) == 0
+    assert GeneratedEmail.objects.filter(run=run).count() == 6 and LLMCall.objects.count() == 6
+
+
+def test_two_runs_of_one_campaign_cannot_be_active(bedrock_settings, scoped, campaign):
+    first = services.campaign_launch(campaign=campaign)
+    with pytest.raises(services.CampaignError, match=f"already has an active run \\(#{first.pk}\\)"):
+        services.campaign_launch(campaign=campaign)
+    run_all(first)
+    assert services.campaign_launch(campaign=campaign).pk != first.pk
+
+
+def test_unsubscribed_contacts_are_not_in_the_audience(bedrock_settings, scoped, campaign, catalog):
+    catalog[0][0].unsubscribe()
+    run = run_all(services.campaign_launch(campaign=campaign))
+    assert run.total == 5
+    assert not GeneratedEmail.objects.filter(contact=catalog[0][0]).exists()
+
+
+def test_model_errors_become_failures_with_the_reason(bedrock_settings, scoped, campaign, emulator):
+    emulator.configure(error_rate=1.0)
+    run = run_all(services.campaign_launch(campaign=campaign), limit=2)
+    assert (run.status, run.failed) == (RunStatus.COMPLETED, 2)
+    email = GeneratedEmail.objects.filter(run=run).first()
+    assert email.status == EmailStatus.FAILED and "model call failed" in email.failure_reason
+    assert LLMCall.objects.filter(ok=False).count() == 2 * bedrock_settings.LLM_MAX_ATTEMPTS
+
+
+def test_throttling_is_retried_by_botocore_and_seen_on_the_wire(bedrock_settings, scoped, campaign, emulator):
+    emulator.configure(fail_next=2)
+    run = run_all(services.campaign_launch(campaign=campaign), limit=1)
+    assert run.generated == 1
+    converse = [r for r in emulator.requests if r.operation == "Converse"]
+    assert [r.status for r in converse] == [429, 429, 200]
+
+
+def test_quota_limits_the_audience(bedrock_settings, scoped, tenant, campaign):
+    tenant.monthly_email_quota = 4
+    tenant.save()
+    with pytest.raises(services.CampaignError, match="only 4 remain"):
+        services.campaign_launch(campaign=campaign)
+
+
+def test_review_then_send_exactly_once(bedrock_settings, scoped, campaign, catalog):
+    run = run_all(services.campaign_launch(campaign=campaign), limit=3)
+    first, second, third = GeneratedEmail.objects.filter(run=run).order_by("pk").select_related("contact", "tenant")
+    first.approve(by="rita")
+    second.edit_and_approve(by="rita", subject="Edited subject", body="Edited body for you.")
+    third.reject(by="rita", reason="too pushy")
+    outcome = services.run_send_approved(run=run)
+    assert outcome == {EmailStatus.SENT: 2}
+    assert services.run_send_approved(run=run) == {}
+    assert services.email_send(email=first) == EmailStatus.SENT  # a second send of the same email does nothing
+    assert len(mail.outbox) == 2
+    edited = next(m for m in mail.outbox if m.subject == "Edited subject")
+    assert "Edited body for you." in edited.body and second.contact.email in edited.to[0]
+    assert edited.extra_headers["List-Unsubscribe"].startswith("<http")
+    assert "1 Acme Road, Springfield" in edited.body
+    first.refresh_from_db()
+    assert first.status == EmailStatus.SENT and first.message_id and first.sent_at
+
+
+def test_contacts_who_unsubscribe_after_approval_are_never_sent(bedrock_settings, scoped, campaign):
+    run = run_all(services.campaign_launch(campaign=campaign), limit=1)
+    email = GeneratedEmail.objects.select_related("contact", "tenant").get(run=run)
+    email.approve(by="rita")
+    email.contact.unsubscribe()
+    assert services.email_send(email=email) == EmailStatus.SUPPRESSED
+    assert mail.outbox == []
+
+
+def test_send_failure_leaves_the_email_approved_for_a_retry(bedrock_settings, scoped, campaign, settings):
+    run = run_all(services.campaign_launch(campaign=campaign), limit=1)
+    email = GeneratedEmail.objects.select_related("contact", "tenant").get(run=run)
+    email.approve(by="rita")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    with pytest.raises(OSError):
+        services.email_send(email=email)
+    email.refresh_from_db()
+    assert email.status == EmailStatus.APPROVED and "Error" in email.send_error
+
+
+def test_review_transitions_are_conditional(bedrock_settings, scoped, campaign):
+    from campaigns.models import InvalidTransition
+
+    run = run_all(services.campaign_launch(campaign=campaign), limit=1)
+    email = GeneratedEmail.objects.get(run=run)
+    stale = GeneratedEmail.objects.get(pk=email.pk)
+    email.approve(by="a")
+    with pytest.raises(InvalidTransition, match="is approved"):
+        stale.approve(by="b")
+    with pytest.raises(Exception, match="needs a reason"):
+        email.reject(by="a", reason="  ")
+
+
+def test_review_without_review_required_approves_directly(bedrock_settings, scoped, campaign):
+    campaign.review_required = False
+    campaign.save()
+    run = run_all(services.campaign_launch(campaign=campaign), limit=2)
+    assert set(GeneratedEmail.objects.filter(run=run).values_list("status", flat=True)) == {EmailStatus.APPROVED}
+
+
+def test_runs_and_emails_cascade_stay_in_their_tenant(bedrock_settings, scoped, campaign, other_tenant):
+    run = run_all(services.campaign_launch(campaign=campaign), limit=1)
+    assert CampaignRun.objects.for_tenant(other_tenant).count() == 0
+    assert GeneratedEmail.objects.for_tenant(other_tenant).count() == 0
+    assert run.tenant_id == campaign.tenant_id
