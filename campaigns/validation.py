@@ -43,7 +43,7 @@ def parse_email(text: str) -> tuple[str, str]:
 
 
 def _strip(value: str) -> str:
-    return value.strip().strip('"').strip()
+    return value.strip().strip('*"').strip()
 
 
 def normalize(text: str) -> str:

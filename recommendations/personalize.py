@@ -21,7 +21,7 @@ class PersonalizeError(Exception):
 
 @lru_cache(maxsize=8)
 def _client(region: str, endpoint_url: str | None, max_attempts: int):
-    config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=50)
+    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=50)
     return boto3.session.Session().client(
         "personalize-runtime", region_name=region, endpoint_url=endpoint_url or None, config=config
     )
@@ -43,7 +43,8 @@ def get_recommendations(*, recommender_arn: str, user_id: str, n: int, filter_ar
         answer = client.get_recommendations(**request)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        retryable = code in ("ThrottlingException", "InternalServerError", "ServiceUnavailableException")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        retryable = code.startswith("Throttling") or status >= 500 or status in (408, 429)
         raise PersonalizeError(f"Personalize {code}: {exc}", permanent=not retryable) from exc
     except BotoCoreError as exc:
         raise PersonalizeError(f"Personalize unreachable: {exc}", permanent=False) from exc

@@ -3,6 +3,7 @@
 import threading
 import time
 from collections import defaultdict
+from dataclasses import asdict
 
 from django.db import transaction
 from django.db.models import Max
@@ -33,7 +34,7 @@ def recommender_train(*, tenant, params: EngineParams | None = None) -> Recommen
         return RecommenderModel.objects.for_tenant(tenant).create(
             tenant=tenant, version=(latest or 0) + 1, n_interactions=len(rows),
             n_contacts=len(engine.user_index), n_items=len(engine.item_ids), training_seconds=seconds,
-            params={"l2": params.l2, "half_life_days": params.half_life_days}, blob=engine.to_bytes(),
+            params=asdict(params), blob=engine.to_bytes(),
         )  # fmt: skip
 
 
@@ -79,14 +80,12 @@ def recommender_for(tenant) -> Recommender:
     return EmbeddedRecommender(tenant)
 
 
-EVENT_WEIGHTS = {"watch": 1.0, "click": 0.5}
-
-
 def favorite_genres(*, tenant, contact_ids: list[int]) -> dict[int, str | None]:
     rows = Interaction.objects.for_tenant(tenant).filter(contact_id__in=contact_ids)
+    params = EngineParams()  # the same event weights the recommender learns from
     history: dict[int, list] = defaultdict(list)
     now = 0.0
     for contact_id, genres, ts, event in rows.values_list("contact_id", "item__genres", "timestamp", "event_type"):
-        history[contact_id].append((genres or [], ts.timestamp(), EVENT_WEIGHTS.get(event, 1.0)))
+        history[contact_id].append((genres or [], ts.timestamp(), params.event_weights.get(event.lower(), params.default_event_weight)))
         now = max(now, ts.timestamp())
     return {cid: favorite_genre(history.get(cid, []), now=now) for cid in contact_ids}

@@ -58,31 +58,73 @@ class TenantScopedAdmin(admin.ModelAdmin):
         )
 
 
+def owned_tenant_ids(user) -> list[int] | None:
+    if user.is_superuser:
+        return None
+    return list(Membership.objects.filter(user=user, role=Role.OWNER).values_list("tenant_id", flat=True))
+
+
+class OwnersOnlyAdmin(admin.ModelAdmin):
+    """Tenants, memberships and API keys: visible to members, changed only by owners (superusers: all)."""
+
+    tenant_field = "tenant_id"
+
+    def get_queryset(self, request):
+        ids = user_tenant_ids(request.user)
+        qs = super().get_queryset(request)
+        return qs if ids is None else qs.filter(**{f"{self.tenant_field}__in": ids})
+
+    def _owns(self, request, obj) -> bool:
+        ids = owned_tenant_ids(request.user)
+        return ids is None or (bool(ids) if obj is None else getattr(obj, self.tenant_field) in ids)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request) and self._owns(request, None)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_module_permission(request) and self._owns(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        ids = owned_tenant_ids(request.user)
+        if db_field.name == "tenant" and ids is not None:
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OwnersOnlyAdmin):
     list_display = ("name", "slug", "plan", "recommender", "created_at")
     inlines = [MembershipInline]
+    tenant_field = "pk"
 
-    def get_queryset(self, request):
-        ids = user_tenant_ids(request.user)
-        qs = super().get_queryset(request)
-        return qs if ids is None else qs.filter(pk__in=ids)
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(OwnersOnlyAdmin):
+    list_display = ("user", "tenant", "role")
+    list_filter = ("role",)
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OwnersOnlyAdmin):
     list_display = ("name", "tenant", "role", "prefix", "created_at", "last_used_at", "revoked_at")
     fields = ("tenant", "name", "role", "revoked_at")
-
-    def get_queryset(self, request):
-        ids = user_tenant_ids(request.user)
-        qs = super().get_queryset(request)
-        return qs if ids is None else qs.filter(tenant_id__in=ids)
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -30,12 +30,13 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         # Everything after authentication (services, serializers, related managers) runs in the scope.
         self._scope_token = _current_tenant.set(self.tenant)
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        token = getattr(self, "_scope_token", None)
-        if token is not None:
-            _current_tenant.reset(token)
-            self._scope_token = None
-        return super().finalize_response(request, response, *args, **kwargs)
+    def dispatch(self, request, *args, **kwargs):
+        self._scope_token = None
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:  # also when a view raises past DRF's handler: the scope never outlives the request
+            if self._scope_token is not None:
+                _current_tenant.reset(self._scope_token)
 
     def get_queryset(self):
         qs = self.scope_model.objects.for_tenant(self.tenant)

@@ -16,6 +16,16 @@ class TenantScopeError(RuntimeError):
     pass
 
 
+class TenantSet:
+    """A scope over several tenants: a staff member's memberships in the admin, or every tenant for a superuser."""
+
+    def __init__(self, ids=None):
+        self.ids = None if ids is None else frozenset(ids)  # None: all tenants
+
+    def filter(self, qs):
+        return qs if self.ids is None else qs.filter(tenant_id__in=self.ids)
+
+
 def current_tenant():
     return _current_tenant.get()
 
@@ -37,6 +47,8 @@ class TenantScopedManager(models.Manager):
                 f"{self.model.__name__} queried outside a tenant scope: "
                 "wrap the code in tenant_scope(tenant) or use .for_tenant(tenant)"
             )
+        if isinstance(tenant, TenantSet):
+            return tenant.filter(super().get_queryset())
         return super().get_queryset().filter(tenant=tenant)
 
     def for_tenant(self, tenant):

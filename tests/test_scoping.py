@@ -48,3 +48,11 @@ def test_api_keys_are_stored_as_prefix_and_hmac_only(tenant):
     assert ApiKey.objects.authenticate(f"ms_{key.prefix}_wrong") is None
     key.revoke()
     assert ApiKey.objects.authenticate(plain) is None
+
+
+def test_the_api_scope_ends_with_the_request(owner_api, catalog):
+    from tenants.scoping import current_tenant
+
+    assert owner_api.get("/api/v1/contacts/").status_code == 200
+    assert owner_api.get("/api/v1/contacts/nobody/").status_code == 404
+    assert current_tenant() is None

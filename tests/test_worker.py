@@ -27,7 +27,7 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def worker(transactional_db, aws_emulator_env):
+def worker(transactional_db, aws_emulator_env, tmp_path):
     if not settings.REDIS_URL or connection.vendor != "postgresql":
         pytest.fail("the worker test needs PostgreSQL and Redis: run it with `make test`")
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no stale messages from earlier tests
@@ -40,32 +40,17 @@ def worker(transactional_db, aws_emulator_env):
         "EMAIL_BACKEND": "locmem",
         "CAMPAIGN_CHUNK_SIZE": "2",
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "saas",
-            "worker",
-            "--concurrency=2",
-            "--loglevel=warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    command = [sys.executable, "-m", "celery", "-A", "saas", "worker", "--concurrency=2", "--loglevel=info"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with open(tmp_path / "worker.log", "w+") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        process.log = log
+        yield process
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def wait_for(predicate, timeout=90.0, process=None):
@@ -74,12 +59,15 @@ def wait_for(predicate, timeout=90.0, process=None):
         if predicate():
             return
         if process is not None and process.poll() is not None:
-            pytest.fail(f"the worker exited early:\n{process.stdout.read()}")
+            pytest.fail(f"the worker exited early:\n{worker_log(process)}")
         time.sleep(0.3)
-    if process is not None:
-        process.terminate()
-        pytest.fail(f"timed out waiting for the worker; its output:\n{process.communicate(timeout=20)[0]}")
-    pytest.fail("timed out waiting for the worker")
+    pytest.fail("timed out waiting for the worker" + (f"; its log:\n{worker_log(process)}" if process else ""))
+
+
+def worker_log(process) -> str:
+    process.log.flush()
+    process.log.seek(0)
+    return process.log.read()[-5000:]
 
 
 def test_campaign_runs_through_a_real_worker_and_broker(worker, tenant, bedrock_settings, emulator):
@@ -92,7 +80,7 @@ def test_campaign_runs_through_a_real_worker_and_broker(worker, tenant, bedrock_
     assert launched.status_code == 202, launched.content
     run_id = launched.json()["id"]
     runs = CampaignRun.dangerously_unscoped.filter(pk=run_id)
-    wait_for(lambda: runs.get().status == RunStatus.COMPLETED, timeout=60, process=worker)
+    wait_for(lambda: runs.get().status == RunStatus.COMPLETED, timeout=120, process=worker)
 
     run = runs.get()
     assert (run.total, run.generated, run.failed) == (5, 5, 0)

@@ -20,7 +20,7 @@ RETRYABLE_CODES = {
 def _client(region: str, endpoint_url: str | None, max_attempts: int, read_timeout: int):
     # boto3 clients are thread-safe; one per configuration keeps connection pools warm.
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         read_timeout=read_timeout,
         connect_timeout=10,
         max_pool_connections=50,
@@ -60,7 +60,9 @@ def _map_client_error(exc: ClientError) -> ProviderError:
     code, message = error.get("Code", "Unknown"), error.get("Message", str(exc))
     if code in ("ThrottlingException", "TooManyRequestsException"):
         return ThrottledError(f"Bedrock throttled the request: {message}", code=code)
-    return ProviderError(f"Bedrock {code}: {message}", permanent=code not in RETRYABLE_CODES, code=code)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    retryable = code in RETRYABLE_CODES or status >= 500 or status in (408, 429)
+    return ProviderError(f"Bedrock {code}: {message}", permanent=not retryable, code=code)
 
 
 def _response(answer: dict, request: LLMRequest, started: float) -> LLMResponse:

@@ -1,0 +1,79 @@
+"""Routing: the plan policy, prices, and the gateway's usage records (Bedrock through the emulator)."""
+
+from decimal import Decimal
+
+import pytest
+
+from routing.catalog import CATALOG, UnknownModel, get_model
+from routing.errors import ProviderError
+from routing.gateway import llm_call
+from routing.models import LLMCall
+from routing.policy import choose_model
+
+
+def test_plans_route_to_small_and_large_models():
+    basic = choose_model(plan="basic", task="marketing_email", backend="bedrock", plan_models={}, tenant_overrides={})
+    pro = choose_model(plan="pro", task="marketing_email", backend="bedrock", plan_models={}, tenant_overrides={})
+    assert get_model(basic.model_key).tier == "small" and get_model(pro.model_key).tier == "large"
+    assert "plan basic" in basic.reason
+
+
+def test_overrides_win_in_order_and_are_checked():
+    configured = choose_model(
+        plan="basic", task="t", backend="bedrock", plan_models={"basic": "bedrock/claude-3-haiku"}, tenant_overrides={}
+    )
+    assert configured.model_key == "bedrock/claude-3-haiku" and "LLM_PLAN_MODELS" in configured.reason
+    override = choose_model(
+        plan="basic",
+        task="t",
+        backend="bedrock",
+        plan_models={"basic": "bedrock/claude-3-haiku"},
+        tenant_overrides={"t": "bedrock/nova-pro"},
+    )
+    assert override.model_key == "bedrock/nova-pro" and "tenant override" in override.reason
+    with pytest.raises(UnknownModel, match="unknown model 'gpt-9'"):
+        choose_model(plan="pro", task="t", backend="bedrock", plan_models={}, tenant_overrides={"t": "gpt-9"})
+
+
+def test_cost_uses_the_per_thousand_prices():
+    spec = CATALOG["bedrock/claude-3.7-sonnet"]
+    assert spec.cost(1000, 1000) == Decimal("0.018")
+    assert CATALOG["local/qwen2.5-1.5b"].cost(5000, 5000) == 0
+
+
+def test_each_call_leaves_a_usage_record(bedrock_settings, tenant):
+    prompt = "<user>\nName: Zoe\n</user>\n<movie>\nTitle: Blue Moon\n</movie>\n<signoff>\nAna\n</signoff>"
+    response, call = llm_call(tenant=tenant, task="marketing_email", system="be brief", prompt=prompt)
+    assert "Zoe" in response.text and "Blue Moon" in response.text
+    stored = LLMCall.objects.for_tenant(tenant).get()
+    assert stored == call and stored.ok
+    assert (stored.input_tokens, stored.output_tokens) == (response.input_tokens, response.output_tokens)
+    assert stored.cost_usd == get_model(stored.model_key).cost(stored.input_tokens, stored.output_tokens)
+    assert stored.route_reason and stored.latency_ms >= 0
+
+
+def test_permanent_errors_are_recorded_and_raised(bedrock_settings, tenant):
+    tenant.model_overrides = {"bad": "bedrock/claude-3.7-sonnet"}
+    from routing.catalog import ModelSpec
+
+    CATALOG["test/bare-sonnet"] = ModelSpec(
+        "test/bare-sonnet", "bedrock", "anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal(0), Decimal(0), "large"
+    )
+    try:
+        tenant.model_overrides = {"bad": "test/bare-sonnet"}
+        with pytest.raises(ProviderError) as raised:
+            llm_call(tenant=tenant, task="bad", system="s", prompt="p")
+    finally:
+        del CATALOG["test/bare-sonnet"]
+    assert raised.value.permanent and raised.value.code == "ValidationException"
+    assert "inference profile" in raised.value.message
+    failed = LLMCall.objects.for_tenant(tenant).get()
+    assert not failed.ok and "ValidationException" in failed.error
+
+
+def test_throttling_after_all_retries_is_retryable(bedrock_settings, tenant, emulator):
+    emulator.configure(fail_next=10)
+    with pytest.raises(ProviderError) as raised:
+        llm_call(tenant=tenant, task="t", system="s", prompt="p")
+    assert not raised.value.permanent and raised.value.code == "ThrottlingException"
+    assert len(emulator.requests.filter(operation="Converse", status=429)) == bedrock_settings.AWS_MAX_ATTEMPTS
