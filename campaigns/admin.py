@@ -37,7 +37,12 @@ class CampaignRunAdmin(TenantScopedAdmin):
                     "started_at", "finished_at")  # fmt: skip
     list_filter = ("tenant", "status")
     readonly_fields = [f.name for f in CampaignRun._meta.fields]
-    actions = ["send_approved"]
+    actions = ["send_approved", "cancel"]
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel(self, request, queryset):
+        cancelled = sum(services.run_cancel(run=run) for run in queryset)
+        self.message_user(request, f"cancelled {cancelled} run(s)")
 
     @admin.display(description="done / total")
     def progress(self, run):
@@ -71,7 +76,15 @@ class GeneratedEmailAdmin(TenantScopedAdmin):
     readonly_fields = ("run", "contact", "status", "items", "favorite_genre", "failure_reason", "reject_reason",
                        "model_key", "route_reason", "attempts", "input_tokens", "output_tokens", "cost_usd",
                        "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "message_id", "prompt")  # fmt: skip
-    actions = ["approve", "send_now"]
+    actions = ["approve", "regenerate", "send_now"]
+
+    @admin.action(description="Regenerate selected failed, rejected or draft emails")
+    def regenerate(self, request, queryset):
+        for email in queryset.select_related("run__campaign", "run__tenant", "contact"):
+            try:
+                services.email_regenerate(email=email)
+            except InvalidTransition as exc:
+                self.message_user(request, str(exc), messages.WARNING)
 
     def save_model(self, request, obj, form, change):
         """Edits and decisions go through the model's conditional transitions, never a blind save."""

@@ -15,6 +15,7 @@ from campaigns.serializers import (
     LaunchSerializer,
     PromptTemplateSerializer,
     RejectSerializer,
+    ScheduleSerializer,
 )  # fmt: skip
 from datasets.api import CrudViewSet
 from tenants.api import TenantScopedViewSet
@@ -41,6 +42,25 @@ class CampaignViewSet(CrudViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(CampaignRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
+    @action(detail=True, methods=["post", "delete"])
+    def schedule(self, request, pk=None):
+        """POST {"cron": "0 9 * * 1", "timezone": "UTC"} launches the campaign on that schedule; DELETE stops it."""
+        campaign = self.get_object()
+        if request.method == "DELETE":
+            removed = services.campaign_unschedule(campaign=campaign)
+            return Response(status=status.HTTP_204_NO_CONTENT if removed else status.HTTP_404_NOT_FOUND)
+        params = ScheduleSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            task = services.campaign_schedule(
+                campaign=campaign, cron=params.validated_data["cron"], timezone_name=params.validated_data["timezone"]
+            )
+        except services.CampaignError as exc:
+            raise serializers.ValidationError({"cron": str(exc)}) from exc
+        return Response(
+            {"cron": params.validated_data["cron"], "enabled": task.enabled}, status=status.HTTP_201_CREATED
+        )
+
 
 class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     scope_model = CampaignRun
@@ -57,12 +77,20 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         tasks.send_run.delay_on_commit(run.pk, run.tenant_id)
         return Response({"detail": "sending approved emails", "run": run.pk}, status=status.HTTP_202_ACCEPTED)
 
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = self.get_object()
+        if not services.run_cancel(run=run):
+            return Response({"detail": f"run {run.pk} is {run.status}; only active runs can be cancelled"}, status=409)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data)
+
 
 class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     scope_model = GeneratedEmail
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
-    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES}
+    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES, "regenerate": REVIEW_ROLES}
 
     def filter_queryset(self, queryset):
         params = self.request.query_params
@@ -98,3 +126,8 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         params = EditSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         return self._review(lambda email: email.edit_and_approve(by=str(request.user), **params.validated_data))
+
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request, pk=None):
+        """Write a failed, rejected or unreviewed email again (fresh picks, same campaign settings)."""
+        return self._review(lambda email: services.email_regenerate(email=email))

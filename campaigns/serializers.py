@@ -83,3 +83,8 @@ class EditSerializer(serializers.Serializer):
 
 class LaunchSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, required=False)
+
+
+class ScheduleSerializer(serializers.Serializer):
+    cron = serializers.CharField(max_length=100)
+    timezone = serializers.CharField(max_length=50, default="UTC")

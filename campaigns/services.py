@@ -1,5 +1,6 @@
 """Campaign workflows: launch a run, generate its emails chunk by chunk, review, and send exactly once."""
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from campaigns.models import (
     CampaignRun,
     EmailStatus,
     GeneratedEmail,
+    InvalidTransition,
     RunStatus,
 )  # fmt: skip
 from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
@@ -138,6 +140,39 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
             log.info("run %s: contact %s already has an email (a retried chunk)", run.pk, contact.pk)
     run_refresh(run=run)
     return written
+
+
+REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
+
+
+def email_regenerate(*, email: GeneratedEmail) -> GeneratedEmail:
+    """Write a failed, rejected or unreviewed email again, with fresh picks. A concurrent review wins."""
+    if email.status not in REGENERATABLE:
+        raise InvalidTransition(
+            f"email {email.pk} is {email.status}; only failed, rejected or draft emails can be regenerated"
+        )
+    run, contact = email.run, email.contact
+    campaign, tenant = run.campaign, run.tenant
+    picks = recommender_for(tenant).top_picks([contact], campaign.n_items).get(contact.pk, [])
+    genre = favorite_genres(tenant=tenant, contact_ids=[contact.pk]).get(contact.pk)
+    fields = email_compose(
+        run=run, contact=contact, picks=picks, genre=genre, prompts=run_prompts(campaign),
+        route=route_for(tenant=tenant, task=campaign.task),
+    )  # fmt: skip
+    reset = {"subject": "", "body": "", "failure_reason": "", "reject_reason": "", "edited": False,
+             "reviewed_by": "", "reviewed_at": None}  # fmt: skip
+    email._transition(REGENERATABLE, **{**reset, **fields})
+    run_refresh(run=run)
+    return email
+
+
+def run_cancel(*, run: CampaignRun) -> bool:
+    """Stop a queued or running run: chunks not yet started write nothing. Emails already written stay."""
+    return bool(
+        CampaignRun.objects.for_tenant(run.tenant)
+        .filter(pk=run.pk, status__in=ACTIVE_RUN_STATUSES)
+        .update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+    )
 
 
 def email_compose(*, run, contact, picks, genre, prompts: Prompts, route) -> dict:
@@ -266,3 +301,41 @@ def run_send_approved(*, run: CampaignRun) -> dict[str, int]:
         status = email_send(email=email)
         outcome[status] = outcome.get(status, 0) + 1
     return outcome
+
+
+def campaign_schedule(*, campaign: Campaign, cron: str, timezone_name: str = "UTC"):
+    """Launch the campaign on a cron schedule (Celery beat, database scheduler). Replaces an existing schedule."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    fields = cron.split()
+    if len(fields) != 5:
+        raise CampaignError(f"cron {cron!r} needs 5 fields: minute hour day-of-month month day-of-week")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    try:
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+            day_of_week=day_of_week, timezone=timezone_name,
+        )  # fmt: skip
+        schedule.full_clean()
+    except Exception as exc:
+        raise CampaignError(f"cron {cron!r} is not valid: {exc}") from exc
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=schedule_name(campaign),
+        defaults={
+            "task": "campaigns.tasks.launch_scheduled",
+            "crontab": schedule,
+            "kwargs": json.dumps({"campaign_id": campaign.pk, "tenant_id": campaign.tenant_id}),
+            "enabled": True,
+        },
+    )
+    return task
+
+
+def campaign_unschedule(*, campaign: Campaign) -> bool:
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects.filter(name=schedule_name(campaign)).delete()[0] > 0
+
+
+def schedule_name(campaign: Campaign) -> str:
+    return f"campaign:{campaign.tenant_id}:{campaign.pk}"

@@ -54,7 +54,7 @@ def test_it_validates_ownership(endpoint, owner_api, catalog, theirs):
     assert owner_api.get(url).status_code == 404
     assert owner_api.patch(url, {"name": "x"}, format="json").status_code in (404, 405)
     assert owner_api.delete(url).status_code in (404, 405)
-    for action in ("launch", "send", "approve", "reject", "edit"):
+    for action in ("launch", "schedule", "send", "cancel", "approve", "reject", "edit", "regenerate"):
         assert (
             owner_api.post(url + f"{action}/", {"reason": "x", "subject": "s", "body": "b"}, format="json").status_code
             == 404
@@ -150,3 +150,59 @@ def test_oversized_payloads_are_refused(owner_api, settings):
         format="json",
     )
     assert response.status_code == 400
+
+
+def test_review_actions_through_the_api(bedrock_settings, owner_api, reviewer_api, tenant, catalog):
+    from campaigns import services
+
+    campaign = Campaign.objects.for_tenant(tenant).create(tenant=tenant, name="api review")
+    run = services.campaign_launch(campaign=campaign, limit=3)
+    with __import__("tenants.scoping").scoping.tenant_scope(tenant):
+        for chunk in services.run_start(run=run, limit=3):
+            services.run_generate_chunk(run=run, contact_ids=chunk)
+    first, second, third = GeneratedEmail.objects.for_tenant(tenant).order_by("pk")
+    listing = reviewer_api.get(f"{API}/emails/?run={run.pk}&status=draft").json()
+    assert listing["count"] == 3 and listing["results"][0]["subject"]
+    assert reviewer_api.post(f"{API}/emails/{first.pk}/approve/").json()["status"] == "approved"
+    assert reviewer_api.post(f"{API}/emails/{first.pk}/approve/").status_code == 409
+    assert reviewer_api.post(f"{API}/emails/{second.pk}/reject/", {}, format="json").status_code == 400
+    rejected = reviewer_api.post(f"{API}/emails/{second.pk}/reject/", {"reason": "tone"}, format="json").json()
+    assert (rejected["status"], rejected["reject_reason"]) == ("rejected", "tone")
+    regenerated = reviewer_api.post(f"{API}/emails/{second.pk}/regenerate/").json()
+    assert (regenerated["status"], regenerated["reject_reason"]) == ("draft", "")
+    edited = reviewer_api.post(f"{API}/emails/{third.pk}/edit/", {"subject": "S", "body": "B"}, format="json").json()
+    assert (edited["status"], edited["subject"], edited["edited"]) == ("approved", "S", True)
+    assert owner_api.get(f"{API}/runs/{run.pk}/").json()["generated"] == 3
+
+
+def test_launch_schedule_and_cancel_through_the_api(owner_api, tenant, catalog, django_capture_on_commit_callbacks):
+    from django_celery_beat.models import PeriodicTask
+
+    campaign = owner_api.post(f"{API}/campaigns/", {"name": "weekly", "n_items": 2}, format="json").json()
+    with django_capture_on_commit_callbacks() as dispatched:
+        launched = owner_api.post(f"{API}/campaigns/{campaign['id']}/launch/", {"limit": 2}, format="json")
+    assert launched.status_code == 202 and launched.json()["status"] == "queued" and len(dispatched) == 1
+    again = owner_api.post(f"{API}/campaigns/{campaign['id']}/launch/", {}, format="json")
+    assert again.status_code == 409 and "already has an active run" in again.json()["detail"]
+    run_id = launched.json()["id"]
+    assert owner_api.post(f"{API}/runs/{run_id}/cancel/").json()["status"] == "cancelled"
+    assert owner_api.post(f"{API}/runs/{run_id}/cancel/").status_code == 409
+
+    bad = owner_api.post(f"{API}/campaigns/{campaign['id']}/schedule/", {"cron": "every monday"}, format="json")
+    assert bad.status_code == 400 and "5 fields" in str(bad.json())
+    ok = owner_api.post(f"{API}/campaigns/{campaign['id']}/schedule/", {"cron": "0 9 * * 1"}, format="json")
+    assert ok.status_code == 201
+    task = PeriodicTask.objects.get()
+    assert task.task == "campaigns.tasks.launch_scheduled" and str(task.crontab.hour) == "9"
+    assert owner_api.delete(f"{API}/campaigns/{campaign['id']}/schedule/").status_code == 204
+    assert not PeriodicTask.objects.exists()
+
+
+def test_scheduled_launch_skips_while_a_run_is_active(bedrock_settings, tenant, catalog):
+    from campaigns import tasks
+
+    campaign = Campaign.objects.for_tenant(tenant).create(tenant=tenant, name="cron")
+    first = tasks.launch_scheduled(campaign.pk, tenant.pk)
+    assert CampaignRun.objects.for_tenant(tenant).get(pk=first).status == "queued"
+    assert tasks.launch_scheduled(campaign.pk, tenant.pk) is None
+    assert tasks.launch_scheduled(campaign.pk + 999, tenant.pk) is None
