@@ -23,7 +23,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 
 from campaigns.prompting import default_source, prompt_context, render  # noqa: E402
-from campaigns.services import ANSWER_STOP, _closed  # noqa: E402
+from campaigns.generation import ANSWER_STOP, closed  # noqa: E402
 from campaigns.validation import check_email  # noqa: E402
 from datasets.synthetic import generate  # noqa: E402
 from recommendations.base import Pick  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
             LLMRequest("local", render(system, context), render(body, context), max_tokens=700, stop=ANSWER_STOP)
         )
         seconds = time.perf_counter() - started
-        checked = check_email(_closed(response.text), titles=[p.title for p in picks], signoff=tenant.signoff)
+        checked = check_email(closed(response.text), titles=[p.title for p in picks], signoff=tenant.signoff)
         totals["in"] += response.input_tokens
         totals["out"] += response.output_tokens
         totals["seconds"] += seconds

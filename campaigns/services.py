@@ -1,8 +1,8 @@
-"""Campaign workflows: launch a run, generate its emails chunk by chunk, review, and send exactly once."""
+"""Campaign workflows: launch a run, track it, regenerate and send its emails (exactly once), schedules.
+Writing the emails themselves lives in campaigns.generation."""
 
 import json
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -12,6 +12,7 @@ from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from campaigns.generation import jobs_prepare, jobs_write
 from campaigns.models import (
     ACTIVE_RUN_STATUSES,
     Campaign,
@@ -21,15 +22,12 @@ from campaigns.models import (
     InvalidTransition,
     RunStatus,
 )  # fmt: skip
-from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
-from campaigns.validation import check_email
 from datasets.models import Contact
-from recommendations.services import favorite_genres, recommender_for
-from routing.errors import ProviderError
-from routing.gateway import llm_call, route_for
+from recommendations.services import current_engine
+from routing.gateway import route_for
+from routing.models import LLMCall
 
 log = logging.getLogger(__name__)
-ANSWER_STOP = ("</body>",)
 
 
 class CampaignError(Exception):
@@ -89,57 +87,13 @@ def run_start(*, run: CampaignRun, limit: int | None = None) -> list[list[int]]:
     if not claimed.update(status=RunStatus.RUNNING, started_at=timezone.now(), total=len(ids)):
         return []
     run.refresh_from_db()
+    if run.tenant.recommender == "embedded":
+        current_engine(run.tenant)  # train once here, not in every parallel chunk of a tenant without a model
     size = settings.CAMPAIGN_CHUNK_SIZE
     chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
     if not chunks:
         run_refresh(run=run)
     return chunks
-
-
-@dataclass(frozen=True)
-class Prompts:
-    system: str
-    body: str
-
-
-def run_prompts(campaign: Campaign) -> Prompts:
-    template = campaign.template
-    system = template.system if template and template.system.strip() else default_source("default_system.txt")
-    body = template.body if template else default_source("default_email.j2")
-    return Prompts(system, body)
-
-
-def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
-    """Write one email per contact that does not have one yet in this run; safe to retry. Returns emails written."""
-    tenant, campaign = run.tenant, run.campaign
-    if run.status != RunStatus.RUNNING:
-        return 0
-    done = set(
-        GeneratedEmail.objects.for_tenant(tenant)
-        .filter(run=run, contact_id__in=contact_ids)
-        .values_list("contact_id", flat=True)
-    )
-    contacts = list(Contact.objects.for_tenant(tenant).filter(pk__in=contact_ids).exclude(pk__in=done).order_by("pk"))
-    if not contacts:
-        return 0
-    picks = recommender_for(tenant).top_picks(contacts, campaign.n_items)
-    genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
-    prompts = run_prompts(campaign)
-    route = route_for(tenant=tenant, task=campaign.task)
-    written = 0
-    for contact in contacts:
-        fields = email_compose(
-            run=run, contact=contact, picks=picks.get(contact.pk, []), genre=genres.get(contact.pk), prompts=prompts,
-            route=route,
-        )  # fmt: skip
-        try:
-            with transaction.atomic():
-                GeneratedEmail.objects.for_tenant(tenant).create(tenant=tenant, run=run, contact=contact, **fields)
-            written += 1
-        except IntegrityError:
-            log.info("run %s: contact %s already has an email (a retried chunk)", run.pk, contact.pk)
-    run_refresh(run=run)
-    return written
 
 
 REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
@@ -151,17 +105,14 @@ def email_regenerate(*, email: GeneratedEmail) -> GeneratedEmail:
         raise InvalidTransition(
             f"email {email.pk} is {email.status}; only failed, rejected or draft emails can be regenerated"
         )
-    run, contact = email.run, email.contact
-    campaign, tenant = run.campaign, run.tenant
-    picks = recommender_for(tenant).top_picks([contact], campaign.n_items).get(contact.pk, [])
-    genre = favorite_genres(tenant=tenant, contact_ids=[contact.pk]).get(contact.pk)
-    fields = email_compose(
-        run=run, contact=contact, picks=picks, genre=genre, prompts=run_prompts(campaign),
-        route=route_for(tenant=tenant, task=campaign.task),
-    )  # fmt: skip
+    run = email.run
+    route = route_for(tenant=run.tenant, task=run.campaign.task)
+    (job,) = jobs_prepare(run=run, contacts=[email.contact], route=route)
+    jobs_write([job], run=run, route=route)
+    LLMCall.objects.for_tenant(run.tenant).bulk_create(job.calls)
     reset = {"subject": "", "body": "", "failure_reason": "", "reject_reason": "", "edited": False,
              "reviewed_by": "", "reviewed_at": None}  # fmt: skip
-    email._transition(REGENERATABLE, **{**reset, **fields})
+    email._transition(REGENERATABLE, **{**reset, **job.fields})
     run_refresh(run=run)
     return email
 
@@ -173,54 +124,6 @@ def run_cancel(*, run: CampaignRun) -> bool:
         .filter(pk=run.pk, status__in=ACTIVE_RUN_STATUSES)
         .update(status=RunStatus.CANCELLED, finished_at=timezone.now())
     )
-
-
-def email_compose(*, run, contact, picks, genre, prompts: Prompts, route) -> dict:
-    """Render the prompt, call the model, validate; retry with the problems fed back. Returns email fields."""
-    campaign, tenant = run.campaign, run.tenant
-    fields = {"items": [{"id": p.external_id, "title": p.title} for p in picks], "favorite_genre": genre or "",
-              "model_key": route.model_key, "route_reason": route.reason}  # fmt: skip
-    if not picks:
-        return {**fields, "status": EmailStatus.FAILED, "failure_reason": "no recommendations for this contact"}
-    context = prompt_context(tenant=tenant, campaign=campaign, contact=contact, picks=picks, favorite_genre=genre)
-    try:
-        system, prompt = render(prompts.system, context), render(prompts.body, context)
-    except TemplateProblem as exc:
-        return {**fields, "status": EmailStatus.FAILED, "failure_reason": str(exc)}
-    fields["prompt"] = prompt
-    usage = {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0, "latency_ms": 0}
-    reason, feedback = "", ""
-    for _ in range(settings.LLM_MAX_ATTEMPTS):
-        usage["attempts"] += 1
-        try:
-            response, call = llm_call(
-                tenant=tenant,
-                task=campaign.task,
-                system=system,
-                prompt=prompt + feedback,
-                route=route,
-                stop=ANSWER_STOP,
-            )
-        except ProviderError as exc:
-            reason = f"model call failed: {exc.message}"
-            if exc.permanent:
-                break
-            continue
-        for key, value in (("input_tokens", call.input_tokens), ("output_tokens", call.output_tokens),
-                           ("cost_usd", call.cost_usd), ("latency_ms", call.latency_ms)):  # fmt: skip
-            usage[key] += value
-        checked = check_email(_closed(response.text), titles=[p.title for p in picks], signoff=tenant.signoff)
-        if checked.ok:
-            status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
-            return {**fields, **usage, "status": status, "subject": checked.subject, "body": checked.body}
-        reason = "; ".join(checked.problems)
-        feedback = f"\n\nYour previous answer was rejected: {reason}. Write it again and fix that."
-    return {**fields, **usage, "status": EmailStatus.FAILED, "failure_reason": reason[:2000]}
-
-
-def _closed(text: str) -> str:
-    # The stop sequence "</body>" is not returned by the model; put it back so the tags parse.
-    return text if "</body>" in text.lower() or "<body>" not in text.lower() else text + "</body>"
 
 
 def run_refresh(*, run: CampaignRun) -> CampaignRun:

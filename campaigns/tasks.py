@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from campaigns import services
+from campaigns import generation, services
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunStatus
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -38,7 +38,7 @@ def generate_chunk(run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         try:
-            return services.run_generate_chunk(run=run, contact_ids=contact_ids)
+            return generation.run_generate_chunk(run=run, contact_ids=contact_ids)
         except Exception as exc:
             CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.RUNNING).update(
                 error=f"chunk of {len(contact_ids)} contacts failed: {type(exc).__name__}: {exc}"[:2000]

@@ -51,7 +51,23 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
-def check_email(text: str, *, titles: list[str], signoff: str = "") -> CheckedEmail:
+def invented_titles(text: str, *, titles: list[str], others: frozenset[str]) -> list[str]:
+    """Catalog titles (normalized, two words or more) that the text names although they were not recommended."""
+    said = f" {normalize(text)} "
+    for title in titles:  # a recommended "Toy Story 2" must not count as naming "Toy Story"
+        said = said.replace(f" {normalize(title)} ", "  ")
+    words = said.split()
+    found = set()
+    for size in range(2, 9):
+        for start in range(len(words) - size + 1):
+            phrase = " ".join(words[start : start + size])
+            if phrase in others:
+                found.add(phrase)
+    return sorted(found)
+
+
+def check_email(text: str, *, titles: list[str], signoff: str = "", others: frozenset[str] = frozenset()) -> CheckedEmail:
+    """`others`: the catalog's normalized titles, to refuse picks the model presents but we did not recommend."""
     subject, body = parse_email(text)
     problems = []
     if not SUBJECT_LIMITS[0] <= len(subject) <= SUBJECT_LIMITS[1]:
@@ -66,6 +82,9 @@ def check_email(text: str, *, titles: list[str], signoff: str = "") -> CheckedEm
     missing = [t for t in titles if normalize(t) not in said]
     if missing:
         problems.append("does not mention: " + "; ".join(missing))
+    invented = invented_titles(f"{subject} {body}", titles=titles, others=others) if others else []
+    if invented:
+        problems.append("names titles that were not recommended: " + "; ".join(invented))
     residue = _RESIDUE.search(f"{subject}\n{body}")
     if residue:
         problems.append(f"contains template residue {residue.group(0)!r}")

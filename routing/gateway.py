@@ -8,6 +8,7 @@ from routing.catalog import ModelSpec, get_model
 from routing.errors import ProviderError
 from routing.models import LLMCall
 from routing.policy import RouteDecision, choose_model
+from routing.ratelimit import Limits, limiter
 from routing.types import LLMRequest, LLMResponse
 
 
@@ -47,34 +48,57 @@ def _local_provider(model_path: str, n_threads: int):
     return LocalProvider(model_path=str(ensure_model(model_path)), n_threads=n_threads or None)
 
 
-def llm_call(
-    *,
-    tenant,
-    task: str,
-    system: str,
-    prompt: str,
-    max_tokens: int = 700,
-    temperature: float = 0.7,
-    stop: tuple[str, ...] = (),
-    route: RouteDecision | None = None,
-) -> tuple[LLMResponse, LLMCall]:
-    """Call the routed model once. Every call, failed or not, leaves an LLMCall row; failures re-raise."""
-    route = route or route_for(tenant=tenant, task=task)
+def limits_for(spec: ModelSpec) -> Limits:
+    configured = settings.LLM_RATE_LIMITS.get(spec.key, {})
+    return Limits(rpm=int(configured.get("rpm", 0)), tpm=int(configured.get("tpm", 0)))
+
+
+def estimate_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def llm_invoke(
+    *, tenant, task: str, route: RouteDecision, request_for
+) -> tuple[LLMResponse | None, LLMCall, ProviderError | None]:
+    """Call the routed model once, inside the tenant's rate limit, without touching the database (safe in
+    worker threads). `request_for(model_id)` builds the request. Returns the response (None on failure), an
+    unsaved usage record (the caller saves records in bulk) and the error, if any."""
     spec = get_model(route.model_key)
-    request = LLMRequest(spec.model_id, system, prompt, max_tokens=max_tokens, temperature=temperature, stop=stop)
+    request: LLMRequest = request_for(spec.model_id)
     record = LLMCall(
         tenant=tenant, task=task, model_key=spec.key, provider=spec.provider, model_id=spec.model_id,
         route_reason=route.reason,
     )  # fmt: skip
+    budget = limiter()
+    reservation = budget.acquire(
+        scope=f"{tenant.pk}:{spec.key}", limits=limits_for(spec),
+        tokens=estimate_tokens(request.system + request.prompt) + request.max_tokens,
+    )  # fmt: skip
     try:
         response = provider_for(spec).converse(request)
     except ProviderError as exc:
+        budget.settle(reservation, estimate_tokens(request.system + request.prompt))
         record.ok, record.error = False, f"{exc.code}: {exc.message}"[:2000]
-        record.save()
-        raise
+        return None, record, exc
+    budget.settle(reservation, response.input_tokens + response.output_tokens)
     record.invoked_model_id = response.invoked_model_id or spec.model_id
     record.input_tokens, record.output_tokens = response.input_tokens, response.output_tokens
     record.cost_usd = spec.cost(response.input_tokens, response.output_tokens)
     record.latency_ms = response.latency_ms
+    return response, record, None
+
+
+def llm_call(
+    *, tenant, task: str, system: str, prompt: str, max_tokens: int = 700, temperature: float = 0.7,
+    stop: tuple[str, ...] = (), route: RouteDecision | None = None,
+) -> tuple[LLMResponse, LLMCall]:
+    """Call the routed model once and save its usage record; failures are recorded, then re-raised."""
+    route = route or route_for(tenant=tenant, task=task)
+    response, record, error = llm_invoke(
+        tenant=tenant, task=task, route=route,
+        request_for=lambda model_id: LLMRequest(model_id, system, prompt, max_tokens, temperature, stop=stop),
+    )  # fmt: skip
     record.save()
+    if error is not None:
+        raise error
     return response, record

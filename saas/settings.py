@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from saas.env import database_from_url, env_bool, env_choice, env_int, env_list, env_str
+from saas.env import database_from_url, env_bool, env_choice, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -93,6 +93,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task taken by a worker that dies is handed to another after this long (Redis has no connection-bound
+# acks); it must exceed the longest task, and chunk tasks are idempotent if it does not.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_RESULT_BACKEND = None  # task state lives on our own rows
@@ -127,9 +130,17 @@ AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
 AWS_ENDPOINT_URLS = {
     "bedrock-runtime": env_str("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
     "personalize-runtime": env_str("AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME"),
+    "personalize": env_str("AWS_ENDPOINT_URL_PERSONALIZE"),
+    "bedrock": env_str("AWS_ENDPOINT_URL_BEDROCK"),
+    "s3": env_str("AWS_ENDPOINT_URL_S3"),
+    "sts": env_str("AWS_ENDPOINT_URL_STS"),
 }
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 4, minimum=1)
 AWS_READ_TIMEOUT = env_int("AWS_READ_TIMEOUT", 120, minimum=1)
+# personalize_sync exports to this bucket (a tenant with its own account names its own) and lets Personalize
+# read it through this role; blank: the bucket policy alone grants Personalize access.
+PERSONALIZE_BUCKET = env_str("PERSONALIZE_BUCKET")
+PERSONALIZE_ROLE_ARN = env_str("PERSONALIZE_ROLE_ARN")
 
 # LLM routing: which backend the plan policy uses by default, and per-plan model overrides
 # ("basic=<model key>,pro=<model key>", keys from routing.catalog).
@@ -140,6 +151,11 @@ LOCAL_MODEL_PATH = Path(
     env_str("LOCAL_MODEL_PATH", str(VAR_DIR / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
 )
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 0, minimum=0)  # 0: chosen for the machine
+
+# Per model key: {"rpm": requests per minute, "tpm": tokens per minute}, shared by every worker through Redis.
+LLM_RATE_LIMITS = env_json("LLM_RATE_LIMITS", {})
+# Model calls in flight per chunk task: LLM calls wait on the network, so threads, not processes, add throughput.
+LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 16, minimum=1)
 
 CAMPAIGN_CHUNK_SIZE = env_int("CAMPAIGN_CHUNK_SIZE", 50, minimum=1)
 

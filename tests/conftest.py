@@ -11,7 +11,7 @@ from tenants.models import ApiKey, Role
 from tenants.scoping import tenant_scope
 from tenants.services import tenant_create
 
-pytest_plugins = ["tests.fixtures_aws"]
+pytest_plugins = ["tests.fixtures_aws", "tests.workers"]
 
 GENRES = ["Comedy", "Drama", "Horror", "Sci-Fi"]
 
@@ -85,6 +85,29 @@ def make_catalog(tenant, *, n_contacts=6, n_items=12, seed_offset=0, prefix=""):
                 timestamp=start + timedelta(days=ci * 3 + k),
             )  # fmt: skip
     return contacts, items
+
+
+def bulk_catalog(tenant, *, n_contacts: int, n_items: int = 40):
+    """A larger dataset, written in bulk: each contact watched three items of one genre."""
+    Contact.dangerously_unscoped.bulk_create(
+        Contact(tenant=tenant, external_id=f"b{i}", email=f"b{i}@example.com", first_name=f"Bulk{i}", age=30)
+        for i in range(n_contacts)
+    )
+    Item.dangerously_unscoped.bulk_create(
+        Item(tenant=tenant, external_id=f"bm{i}", title=f"Bulk Title {i}", genres=[GENRES[i % 4]], plot="A plot.")
+        for i in range(n_items)
+    )
+    contacts = list(Contact.dangerously_unscoped.filter(tenant=tenant).order_by("pk"))
+    items = list(Item.dangerously_unscoped.filter(tenant=tenant).order_by("pk"))
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    Interaction.dangerously_unscoped.bulk_create(
+        Interaction(
+            tenant=tenant, contact=c, item=items[(ci + 4 * k) % n_items], timestamp=start + timedelta(hours=ci + k)
+        )
+        for ci, c in enumerate(contacts)
+        for k in range(3)
+    )
+    return contacts
 
 
 @pytest.fixture

@@ -153,13 +153,14 @@ def test_oversized_payloads_are_refused(owner_api, settings):
 
 
 def test_review_actions_through_the_api(bedrock_settings, owner_api, reviewer_api, tenant, catalog):
-    from campaigns import services
+    from campaigns import generation, services
+    from tenants.scoping import tenant_scope
 
     campaign = Campaign.objects.for_tenant(tenant).create(tenant=tenant, name="api review")
     run = services.campaign_launch(campaign=campaign, limit=3)
-    with __import__("tenants.scoping").scoping.tenant_scope(tenant):
+    with tenant_scope(tenant):
         for chunk in services.run_start(run=run, limit=3):
-            services.run_generate_chunk(run=run, contact_ids=chunk)
+            generation.run_generate_chunk(run=run, contact_ids=chunk)
     first, second, third = GeneratedEmail.objects.for_tenant(tenant).order_by("pk")
     listing = reviewer_api.get(f"{API}/emails/?run={run.pk}&status=draft").json()
     assert listing["count"] == 3 and listing["results"][0]["subject"]

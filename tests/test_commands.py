@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from campaigns import services
+from campaigns import generation, services
 from campaigns.models import Campaign, EmailStatus, GeneratedEmail
 from datasets.models import Interaction, Item
 from recommendations.models import RecommenderModel
@@ -79,7 +79,7 @@ def test_personalize_backend_serves_picks_from_the_recommender(bedrock_settings,
     campaign = Campaign.objects.create(tenant=tenant, name="Personalized", n_items=2)
     run = services.campaign_launch(campaign=campaign, limit=2)
     for chunk in services.run_start(run=run, limit=2):
-        services.run_generate_chunk(run=run, contact_ids=chunk)
+        generation.run_generate_chunk(run=run, contact_ids=chunk)
     email = GeneratedEmail.objects.filter(run=run).order_by("pk").first()
     assert email.status == EmailStatus.DRAFT
     expected = {p.external_id for p in recommender_for(tenant).top_picks([email.contact], 2)[email.contact_id]}

@@ -4,7 +4,7 @@ with the Bedrock provider talking to the local emulator through real boto3."""
 import pytest
 from django.core import mail
 
-from campaigns import services
+from campaigns import generation, services
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
 from datasets.models import Contact
 from routing.models import LLMCall
@@ -17,7 +17,7 @@ def campaign(tenant, catalog):
 
 def run_all(run, limit=None):
     for chunk in services.run_start(run=run, limit=limit):
-        services.run_generate_chunk(run=run, contact_ids=chunk)
+        generation.run_generate_chunk(run=run, contact_ids=chunk)
     run.refresh_from_db()
     return run
 
@@ -62,9 +62,9 @@ def test_a_retried_chunk_skips_finished_contacts(bedrock_settings, scoped, campa
     run = services.campaign_launch(campaign=campaign)
     chunks = services.run_start(run=run)
     ids = [cid for chunk in chunks for cid in chunk]
-    services.run_generate_chunk(run=run, contact_ids=ids[:3])
-    assert services.run_generate_chunk(run=run, contact_ids=ids) == 3
-    assert services.run_generate_chunk(run=run, contact_ids=ids) == 0
+    generation.run_generate_chunk(run=run, contact_ids=ids[:3])
+    assert generation.run_generate_chunk(run=run, contact_ids=ids) == 3
+    assert generation.run_generate_chunk(run=run, contact_ids=ids) == 0
     assert GeneratedEmail.objects.filter(run=run).count() == 6 and LLMCall.objects.count() == 6
 
 

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from campaigns import services
+from campaigns import generation, services
 from campaigns.models import Campaign, EmailStatus, GeneratedEmail
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.models import Contact
@@ -68,7 +68,7 @@ def both_emails(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         campaign = Campaign.dangerously_unscoped.create(tenant=t, name=f"{t.slug} picks")
         run = services.campaign_launch(campaign=campaign, limit=1)
         for chunk in services.run_start(run=run, limit=1):
-            services.run_generate_chunk(run=run, contact_ids=chunk)
+            generation.run_generate_chunk(run=run, contact_ids=chunk)
         emails.append(GeneratedEmail.objects.for_tenant(t).get(run=run))
     return emails
 

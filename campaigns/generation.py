@@ -1,0 +1,168 @@
+"""Writing a run's emails: picks → prompt → model → validation → draft, many contacts at a time.
+
+A chunk task prepares every prompt, runs the model calls in a bounded thread pool (they wait on the network,
+so threads add throughput on two cores), then stores the usage records and emails in bulk. Rows are unique
+per (run, contact), so a retried or restarted chunk only writes what is missing."""
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.conf import settings
+
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from campaigns.profiling import stage
+from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
+from campaigns.validation import check_email, normalize
+from datasets.models import Contact, Item
+from recommendations.services import favorite_genres, recommender_for
+from routing.gateway import llm_invoke, route_for
+from routing.models import LLMCall
+from routing.types import LLMRequest
+
+ANSWER_STOP = ("</body>",)
+MAX_TOKENS = 700
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    body: str
+
+
+def run_prompts(campaign: Campaign) -> Prompts:
+    template = campaign.template
+    system = template.system if template and template.system.strip() else default_source("default_system.txt")
+    body = template.body if template else default_source("default_email.j2")
+    return Prompts(system, body)
+
+
+@dataclass
+class Job:
+    """One contact's email in the making."""
+
+    contact: Contact
+    fields: dict
+    titles: list[str] = field(default_factory=list)
+    system: str = ""
+    prompt: str = ""
+    calls: list[LLMCall] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return "status" not in self.fields
+
+
+def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
+    """Write one email per contact that has none yet in this run; safe to retry. Returns emails written."""
+    tenant, campaign = run.tenant, run.campaign
+    if run.status != RunStatus.RUNNING:
+        return 0
+    done = GeneratedEmail.objects.for_tenant(tenant).filter(run=run, contact_id__in=contact_ids)
+    contacts = list(
+        Contact.objects.for_tenant(tenant)
+        .filter(pk__in=contact_ids)
+        .exclude(pk__in=done.values("contact_id"))
+        .order_by("pk")
+    )
+    if not contacts:
+        return 0
+    route = route_for(tenant=tenant, task=campaign.task)
+    jobs = jobs_prepare(run=run, contacts=contacts, route=route)
+    jobs_write(jobs, run=run, route=route)
+    with stage("store"):
+        LLMCall.objects.for_tenant(tenant).bulk_create([call for job in jobs for call in job.calls])
+        GeneratedEmail.objects.for_tenant(tenant).bulk_create(
+            [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs],
+            ignore_conflicts=True,  # a chunk retried while its first attempt was still running
+        )
+    from campaigns.services import run_refresh
+
+    run_refresh(run=run)
+    return len(jobs)
+
+
+def jobs_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Job]:
+    tenant, campaign = run.tenant, run.campaign
+    with stage("recommend"):
+        picks = recommender_for(tenant).top_picks(contacts, campaign.n_items)
+        genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
+    prompts = run_prompts(campaign)
+    with stage("render"):
+        return [
+            job_prepare(
+                tenant=tenant, campaign=campaign, contact=c, picks=picks.get(c.pk, []), genre=genres.get(c.pk),
+                prompts=prompts, route=route,
+            )  # fmt: skip
+            for c in contacts
+        ]
+
+
+def job_prepare(*, tenant, campaign, contact, picks, genre, prompts: Prompts, route) -> Job:
+    fields = {"items": [{"id": p.external_id, "title": p.title} for p in picks], "favorite_genre": genre or "",
+              "model_key": route.model_key, "route_reason": route.reason}  # fmt: skip
+    job = Job(contact, fields, titles=[p.title for p in picks])
+    if not picks:
+        fields.update(status=EmailStatus.FAILED, failure_reason="no recommendations for this contact")
+        return job
+    context = prompt_context(tenant=tenant, campaign=campaign, contact=contact, picks=picks, favorite_genre=genre)
+    try:
+        job.system, job.prompt = render(prompts.system, context), render(prompts.body, context)
+    except TemplateProblem as exc:
+        fields.update(status=EmailStatus.FAILED, failure_reason=str(exc))
+    fields["prompt"] = job.prompt
+    return job
+
+
+def jobs_write(jobs: list[Job], *, run: CampaignRun, route) -> None:
+    ready = [job for job in jobs if job.ready]
+    if not ready:
+        return
+    others = catalog_titles(run.tenant_id, run.pk)
+    workers = min(settings.LLM_CONCURRENCY, len(ready))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
+        list(pool.map(lambda job: job_write(job, tenant=run.tenant, campaign=run.campaign, route=route, others=others), ready))
+
+
+def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:
+    """Call the model, validate, retry with the problems fed back. Runs in a worker thread: no database."""
+    usage = {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0, "latency_ms": 0}
+    reason, feedback = "", ""
+    for _ in range(settings.LLM_MAX_ATTEMPTS):
+        usage["attempts"] += 1
+        with stage("call"):
+            response, call, error = llm_invoke(
+                tenant=tenant, task=campaign.task, route=route,
+                request_for=lambda model_id, extra=feedback: LLMRequest(
+                    model_id, job.system, job.prompt + extra, max_tokens=MAX_TOKENS, stop=ANSWER_STOP
+                ),
+            )  # fmt: skip
+        job.calls.append(call)
+        for key in ("input_tokens", "output_tokens", "cost_usd", "latency_ms"):
+            usage[key] += getattr(call, key)
+        if error is not None:
+            reason = f"model call failed: {error.message}"
+            if error.permanent:
+                break
+            continue
+        with stage("validate"):
+            checked = check_email(closed(response.text), titles=job.titles, signoff=tenant.signoff, others=others)
+        if checked.ok:
+            status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
+            job.fields.update(usage, status=status, subject=checked.subject, body=checked.body)
+            return
+        reason = "; ".join(checked.problems)
+        feedback = f"\n\nYour previous answer was rejected: {reason}. Write it again and fix that."
+    job.fields.update(usage, status=EmailStatus.FAILED, failure_reason=reason[:2000])
+
+
+def closed(text: str) -> str:
+    # The stop sequence "</body>" is not returned by the model; put it back so the tags parse.
+    return text if "</body>" in text.lower() or "<body>" not in text.lower() else text + "</body>"
+
+
+@lru_cache(maxsize=8)
+def catalog_titles(tenant_id: int, run_id: int) -> frozenset[str]:
+    """The tenant's titles (normalized), loaded once per run and process, to catch invented picks."""
+    titles = Item.objects.for_tenant(tenant_id).values_list("title", flat=True)
+    return frozenset(normalize(t) for t in titles)

@@ -1,0 +1,160 @@
+"""A distributed rate limit per tenant and model: requests and tokens in any sliding 60 seconds, as Bedrock
+meters them. A call reserves its prompt estimate plus max_tokens before it starts; once it returns, the
+reservation is corrected to the tokens actually used. Redis holds the window, so every worker host shares
+one budget; without Redis (the embedded defaults) an in-process window does the same for one process."""
+
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+WINDOW_MS = 60_000
+
+# KEYS[1]: sorted set of reservations scored by time (members "id|tokens"); KEYS[2]: hash {tokens, requests}.
+# ARGV: window_ms, rpm, tpm, tokens, member. Returns 0 when granted, else ms to wait. Redis's clock is the
+# one clock every worker host shares.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window, rpm, tpm, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local freed = 0
+for _, m in ipairs(expired) do freed = freed + tonumber(string.match(m, '|(%-?%d+)$')) end
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  redis.call('HINCRBY', KEYS[2], 'tokens', -freed)
+  redis.call('HINCRBY', KEYS[2], 'requests', -#expired)
+end
+local used = tonumber(redis.call('HGET', KEYS[2], 'tokens') or '0')
+local count = tonumber(redis.call('HGET', KEYS[2], 'requests') or '0')
+if (rpm > 0 and count + 1 > rpm) or (tpm > 0 and used + want > tpm and count > 0) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local wait = 50
+  if oldest[2] then wait = math.max(tonumber(oldest[2]) + window - now, 1) end
+  return wait
+end
+redis.call('ZADD', KEYS[1], now, ARGV[5] .. '|' .. want)
+redis.call('HINCRBY', KEYS[2], 'tokens', want)
+redis.call('HINCRBY', KEYS[2], 'requests', 1)
+redis.call('PEXPIRE', KEYS[1], window * 2)
+redis.call('PEXPIRE', KEYS[2], window * 2)
+return 0
+"""
+
+# Replace a reservation by the tokens really used (only if it is still in the window).
+_SETTLE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
+redis.call('ZADD', KEYS[1], score, ARGV[1] .. '|' .. ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'tokens', tonumber(ARGV[3]) - tonumber(ARGV[2]))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Limits:
+    rpm: int = 0  # requests per minute; 0 = unlimited
+    tpm: int = 0  # tokens per minute (input + output); 0 = unlimited
+
+    @property
+    def unlimited(self) -> bool:
+        return not self.rpm and not self.tpm
+
+
+@dataclass
+class Reservation:
+    key: str
+    member: str
+    tokens: int
+
+
+class RateLimitTimeout(Exception):
+    pass
+
+
+class RedisWindow:
+    def __init__(self, client):
+        self.client = client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._settle = client.register_script(_SETTLE)
+
+    def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> int:
+        return int(self._acquire(keys=[key, key + ":sum"], args=[WINDOW_MS, limits.rpm, limits.tpm, tokens, member]))
+
+    def settle(self, reservation: Reservation, tokens: int) -> None:
+        self._settle(keys=[reservation.key, reservation.key + ":sum"], args=[reservation.member, reservation.tokens, tokens])
+
+
+class LocalWindow:
+    """The same sliding window for one process (no Redis)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries: dict[str, deque] = {}
+
+    def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> int:
+        now = _now_ms()
+        with self.lock:
+            window = self.entries.setdefault(key, deque())
+            while window and window[0][0] <= now - WINDOW_MS:
+                window.popleft()
+            used = sum(entry[2] for entry in window)
+            if (limits.rpm and len(window) + 1 > limits.rpm) or (limits.tpm and window and used + tokens > limits.tpm):
+                return max(window[0][0] + WINDOW_MS - now, 1)
+            window.append([now, member, tokens])
+            return 0
+
+    def settle(self, reservation: Reservation, tokens: int) -> None:
+        with self.lock:
+            for entry in self.entries.get(reservation.key, ()):
+                if entry[1] == reservation.member:
+                    entry[2] = tokens
+
+
+class RateLimiter:
+    def __init__(self, window):
+        self.window = window
+
+    def acquire(self, *, scope: str, limits: Limits, tokens: int, timeout: float = 600.0) -> Reservation | None:
+        """Block until the call fits in the window (a request larger than the whole budget still goes alone)."""
+        if limits.unlimited:
+            return None
+        key, member = f"llm-rate:{scope}", uuid.uuid4().hex
+        deadline = time.monotonic() + timeout
+        while True:
+            wait_ms = self.window.try_acquire(key, limits, tokens, member)
+            if wait_ms == 0:
+                return Reservation(key, member, tokens)
+            if time.monotonic() + wait_ms / 1000 > deadline:
+                raise RateLimitTimeout(f"rate limit {scope}: no room within {timeout:.0f}s")
+            time.sleep(min(wait_ms / 1000, 1.0))
+
+    def settle(self, reservation: Reservation | None, tokens: int) -> None:
+        if reservation is not None and tokens != reservation.tokens:
+            self.window.settle(reservation, tokens)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_limiter: RateLimiter | None = None
+_limiter_lock = threading.Lock()
+
+
+def limiter() -> RateLimiter:
+    """The process's limiter: on Redis when REDIS_URL is set."""
+    global _limiter
+    with _limiter_lock:
+        if _limiter is None:
+            from django.conf import settings
+
+            if settings.REDIS_URL:
+                import redis
+
+                _limiter = RateLimiter(RedisWindow(redis.Redis.from_url(settings.REDIS_URL)))
+            else:
+                _limiter = RateLimiter(LocalWindow())
+        return _limiter
