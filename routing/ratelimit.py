@@ -75,22 +75,27 @@ class RateLimitTimeout(Exception):
 
 
 class RedisWindow:
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, window_ms: int = WINDOW_MS):
+        self.client, self.window_ms = client, window_ms
         self._acquire = client.register_script(_ACQUIRE)
         self._settle = client.register_script(_SETTLE)
 
     def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> int:
-        return int(self._acquire(keys=[key, key + ":sum"], args=[WINDOW_MS, limits.rpm, limits.tpm, tokens, member]))
+        return int(
+            self._acquire(keys=[key, key + ":sum"], args=[self.window_ms, limits.rpm, limits.tpm, tokens, member])
+        )
 
     def settle(self, reservation: Reservation, tokens: int) -> None:
-        self._settle(keys=[reservation.key, reservation.key + ":sum"], args=[reservation.member, reservation.tokens, tokens])
+        self._settle(
+            keys=[reservation.key, reservation.key + ":sum"], args=[reservation.member, reservation.tokens, tokens]
+        )
 
 
 class LocalWindow:
     """The same sliding window for one process (no Redis)."""
 
-    def __init__(self):
+    def __init__(self, window_ms: int = WINDOW_MS):
+        self.window_ms = window_ms
         self.lock = threading.Lock()
         self.entries: dict[str, deque] = {}
 
@@ -98,11 +103,11 @@ class LocalWindow:
         now = _now_ms()
         with self.lock:
             window = self.entries.setdefault(key, deque())
-            while window and window[0][0] <= now - WINDOW_MS:
+            while window and window[0][0] <= now - self.window_ms:
                 window.popleft()
             used = sum(entry[2] for entry in window)
             if (limits.rpm and len(window) + 1 > limits.rpm) or (limits.tpm and window and used + tokens > limits.tpm):
-                return max(window[0][0] + WINDOW_MS - now, 1)
+                return max(window[0][0] + self.window_ms - now, 1)
             window.append([now, member, tokens])
             return 0
 
