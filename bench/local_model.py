@@ -22,8 +22,8 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from campaigns.prompting import default_source, prompt_context, render  # noqa: E402
 from campaigns.generation import ANSWER_STOP, closed  # noqa: E402
+from campaigns.prompting import default_source, prompt_context, render  # noqa: E402
 from campaigns.validation import check_email  # noqa: E402
 from datasets.synthetic import generate  # noqa: E402
 from recommendations.base import Pick  # noqa: E402

@@ -1,0 +1,246 @@
+"""Benchmark: campaign generation end to end, on PostgreSQL, Redis, real Celery workers and the AWS emulator.
+
+    .venv/bin/python bench/generation.py --contacts 5000 --latency-ms 1000
+    .venv/bin/python bench/generation.py --contacts 5000 --latency-ms 0 --profile
+    .venv/bin/python bench/generation.py --contacts 2000 --latency-ms 200 --tpm 60000
+
+Prints emails per second for the pipeline (worker processes × a thread pool per chunk) and for the naive
+loop (one contact at a time, one call at a time, as in the original notebook), their ratio, the tokens used
+in every minute and the busiest sliding minute (to check the rate limit), and with --profile the CPU
+milliseconds per email by stage, measured in-process. Uses the database in BENCH_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/mailsaas_bench, recreated) and Redis db 12.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailsaas_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+MODEL = "bedrock/nova-lite"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=5000)
+    parser.add_argument("--latency-ms", type=float, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=80, help="model calls in flight per worker process")
+    parser.add_argument("--chunk", type=int, default=80, help="contacts per chunk task")
+    parser.add_argument("--tpm", type=int, default=0, help="tokens-per-minute limit for the model (0: none)")
+    parser.add_argument("--naive", type=int, default=20, help="contacts for the naive loop (0: skip)")
+    parser.add_argument("--profile", action="store_true", help="CPU ms per email by stage, in-process")
+    args = parser.parse_args()
+
+    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "LLM_BACKEND": "bedrock",
+           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+           "LLM_CONCURRENCY": str(args.concurrency), "CAMPAIGN_CHUNK_SIZE": str(args.chunk),
+           "LLM_RATE_LIMITS": json.dumps({MODEL: {"tpm": args.tpm}} if args.tpm else {}), "LOG_LEVEL": "ERROR"}  # fmt: skip
+    port = free_port()
+    env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"http://127.0.0.1:{port}"
+    os.environ.update(env)
+    setup_django()
+    tenant = prepare_tenant(args.contacts)
+    processes = [start_emulator(port, args.latency_ms, env)]
+    try:
+        processes += [start_worker(env) for _ in range(args.workers)]
+        time.sleep(3)  # workers connect to the broker
+        pipeline = run_pipeline(tenant, args.contacts)
+        naive = run_naive(tenant, args.naive) if args.naive else None
+        report(args, pipeline, naive, tenant)
+        if args.profile:
+            profile(tenant, min(args.contacts, 1000), args.concurrency)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_django():
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def prepare_tenant(contacts: int):
+    """A synthetic tenant with `contacts` contacts, reused between runs of the same size."""
+    from datasets.models import Contact
+    from datasets.services import dataset_seed_synthetic
+    from recommendations.services import recommender_train
+    from tenants.services import tenant_create
+
+    tenant = tenant_create(
+        slug=f"bench-{contacts}", name="Bench", plan="basic", brand_name="Streamly", sender_name="Sam"
+    )
+    if not Contact.objects.for_tenant(tenant).exists():
+        print(f"importing a synthetic tenant with {contacts} contacts …", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset_seed_synthetic(
+                tenant=tenant, directory=Path(tmp), n_contacts=contacts, n_interactions=contacts * 20
+            )
+        recommender_train(tenant=tenant)
+    return tenant
+
+
+def start_emulator(port: int, latency_ms: float, env: dict) -> subprocess.Popen:
+    command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the emulator did not start")
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "saas", "worker", "--concurrency=1", "--loglevel=warning",
+               "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{time.monotonic_ns()}@%h"]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+def run_pipeline(tenant, contacts: int) -> dict:
+    import redis
+    from django.db import transaction
+
+    from campaigns import services
+    from campaigns.models import Campaign, CampaignRun
+    from campaigns.progress import progress_line
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    campaign, _ = Campaign.objects.for_tenant(tenant).get_or_create(
+        tenant=tenant, name="bench", defaults={"n_items": 3}
+    )
+    CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=["queued", "running"]).update(
+        status="cancelled"
+    )
+    with transaction.atomic():
+        run = services.campaign_launch(campaign=campaign, limit=contacts)
+    started = time.monotonic()
+    while True:
+        run.refresh_from_db()
+        print("\r" + progress_line(run, time.monotonic() - started), end="", flush=True)
+        if run.status not in ("queued", "running"):
+            break
+        time.sleep(1)
+    print()
+    seconds = (run.finished_at - run.started_at).total_seconds()
+    return {"run": run, "seconds": seconds, "rate": run.processed / seconds}
+
+
+def run_naive(tenant, n: int) -> dict:
+    """The notebook's loop: per contact, picks, genre, prompt, one blocking model call, one insert."""
+    from campaigns.generation import ANSWER_STOP, closed, job_prepare, run_prompts
+    from campaigns.models import Campaign
+    from campaigns.validation import check_email
+    from datasets.models import Contact
+    from recommendations.services import favorite_genres, recommender_for
+    from routing.gateway import llm_call, route_for
+
+    campaign = Campaign.objects.for_tenant(tenant).get(name="bench")
+    route, prompts = route_for(tenant=tenant, task=campaign.task), run_prompts(campaign)
+    contacts = list(Contact.objects.for_tenant(tenant).order_by("pk")[:n])
+    started = time.monotonic()
+    for contact in contacts:
+        picks = recommender_for(tenant).top_picks([contact], campaign.n_items)[contact.pk]
+        genre = favorite_genres(tenant=tenant, contact_ids=[contact.pk])[contact.pk]
+        job = job_prepare(
+            tenant=tenant, campaign=campaign, contact=contact, picks=picks, genre=genre, prompts=prompts, route=route
+        )
+        response, _ = llm_call(
+            tenant=tenant, task=campaign.task, system=job.system, prompt=job.prompt, route=route, stop=ANSWER_STOP
+        )
+        check_email(closed(response.text), titles=job.titles, signoff=tenant.signoff)
+    seconds = time.monotonic() - started
+    return {"seconds": seconds, "rate": n / seconds, "n": n}
+
+
+def report(args, pipeline: dict, naive: dict | None, tenant) -> None:
+    from django.db.models import Sum
+    from django.db.models.functions import TruncMinute
+
+    from campaigns.models import GeneratedEmail
+    from routing.models import LLMCall
+
+    run = pipeline["run"]
+    print(
+        f"\nlatency {args.latency_ms:.0f} ms, {args.workers} workers × {args.concurrency} calls in flight, chunks of {args.chunk}"
+    )
+    print(
+        f"pipeline: {run.processed} emails ({run.failed} failed) in {pipeline['seconds']:.1f} s = {pipeline['rate']:.1f} emails/s"
+    )
+    if naive:
+        print(f"naive loop: {naive['n']} emails in {naive['seconds']:.1f} s = {naive['rate']:.2f} emails/s")
+        print(f"ratio: {pipeline['rate'] / naive['rate']:.0f}× the naive loop")
+    calls = LLMCall.objects.for_tenant(tenant).filter(created_at__gte=run.started_at, created_at__lte=run.finished_at)
+    per_minute = (
+        calls.annotate(m=TruncMinute("created_at")).values("m").annotate(t=Sum("input_tokens") + Sum("output_tokens"))
+    )
+    print("tokens per calendar minute:", ", ".join(f"{row['m']:%H:%M} {row['t']}" for row in per_minute.order_by("m")))
+    times = sorted((c.created_at.timestamp(), c.input_tokens + c.output_tokens) for c in calls)
+    busiest, left, total = 0, 0, 0
+    for ts, tokens in times:  # tokens recorded within any 60 s (by completion time)
+        total += tokens
+        while times[left][0] <= ts - 60:
+            total -= times[left][1]
+            left += 1
+        busiest = max(busiest, total)
+    limit = f" (limit {args.tpm})" if args.tpm else ""
+    print(f"busiest sliding minute: {busiest} tokens{limit}")
+    statuses = Counter(GeneratedEmail.objects.for_tenant(tenant).filter(run=run).values_list("status", flat=True))
+    print("emails by status:", dict(statuses))
+
+
+def profile(tenant, n: int, concurrency: int) -> None:
+    """CPU per stage in this process: the same chunk code the workers run, without Celery."""
+    from django.conf import settings
+
+    from campaigns import generation, services
+    from campaigns.models import Campaign, CampaignRun
+    from campaigns.profiling import stage_reset, stage_totals
+
+    settings.LLM_CONCURRENCY = concurrency
+    campaign = Campaign.objects.for_tenant(tenant).get(name="bench")
+    CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=["queued", "running"]).update(
+        status="cancelled"
+    )
+    run = services.campaign_launch(campaign=campaign, limit=n)
+    stage_reset()
+    cpu, wall = time.process_time(), time.monotonic()
+    for chunk in services.run_start(run=run, limit=n):
+        generation.run_generate_chunk(run=run, contact_ids=chunk)
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    print(f"\nin-process, {n} emails: {n / wall:.0f} emails/s, {cpu * 1000 / n:.2f} CPU ms per email in this process")
+    for name, t in sorted(stage_totals().items()):
+        print(f"  {name:<10} {t['cpu_s'] * 1000 / n:7.2f} CPU ms/email   {t['wall_s'] * 1000 / n:8.2f} wall ms/email")
+
+
+if __name__ == "__main__":
+    main()
