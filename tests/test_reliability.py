@@ -35,7 +35,12 @@ def test_a_run_completes_when_a_fifth_of_model_calls_fail(bedrock_settings, tena
 def test_a_killed_worker_loses_no_work_and_writes_nothing_twice(start_worker, tenant, bedrock_settings, emulator):
     bulk_catalog(tenant, n_contacts=60)
     emulator.configure(latency_ms=300)
-    env = {"CAMPAIGN_CHUNK_SIZE": "5", "LLM_CONCURRENCY": "2", "CELERY_VISIBILITY_TIMEOUT": "3"}
+    env = {
+        "CAMPAIGN_CHUNK_SIZE": "5",
+        "LLM_CONCURRENCY": "2",
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        "CELERY_RESTORE_INTERVAL": "1",
+    }
     first = start_worker(**env)
     campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="crash", n_items=2)
     launched = api_client(tenant).post(f"/api/v1/campaigns/{campaign.pk}/launch/", {}, format="json")
