@@ -1,7 +1,8 @@
-"""Latency and fault knobs: a global default plus per-model overrides, drawn from one seeded RNG.
+"""Latency, fault and quota knobs: a global default plus per-target overrides, drawn from one seeded RNG.
 
-A "model id" here is whatever names the target of a call: a Bedrock model or inference-profile id exactly
-as the client sent it, or a Personalize recommender or campaign ARN.
+A target is whatever names what a call reaches: a Bedrock model or inference-profile id exactly as the client
+sent it, or a Personalize recommender or campaign ARN. The global default applies to those model calls only;
+any other operation (S3, STS, the control planes) is its own target, by operation name, e.g. "PutObject".
 """
 
 import random
@@ -18,6 +19,8 @@ DEFAULTS = {
     "timeout_rate": 0.0,
     "fail_next": 0,  # the next N calls fail with `fail_with`, before any random draw
     "fail_with": "throttle",
+    "tokens_per_minute": 0,  # a Bedrock-style quota per model over a sliding minute; 0: unlimited
+    "status_step_ms": 0.0,  # how long a created resource spends in each status before the next
 }
 KNOB_NAMES = tuple(DEFAULTS)
 
@@ -75,17 +78,23 @@ class Knobs:
                 "models": {model_id: dict(values) for model_id, values in self._models.items()},
             }
 
-    def decide(self, model_id: str) -> Decision:
+    def value(self, name: str, model_id: str = "") -> float:
+        """One knob's value for a target (its override, else the global default)."""
+        with self._lock:
+            return {**DEFAULTS, **self._default, **self._models.get(model_id, {})}[name]
+
+    def decide(self, model_id: str, use_default: bool = True) -> Decision:
         with self._lock:
             override = self._models.get(model_id, {})
-            knobs = {**DEFAULTS, **self._default, **override}
+            default = self._default if use_default else {}
+            knobs = {**DEFAULTS, **default, **override}
             delay_ms = knobs["latency_ms"] + self._rng.uniform(0, knobs["latency_jitter_ms"])
-            fault = self._take_fail_next(override, knobs["fail_with"]) or self._roll(knobs)
+            fault = self._take_fail_next(override, default, knobs["fail_with"]) or self._roll(knobs)
         return Decision(delay_s=delay_ms / 1000, fault=fault)
 
-    def _take_fail_next(self, override: dict, fail_with: str) -> str | None:
+    def _take_fail_next(self, override: dict, default: dict, fail_with: str) -> str | None:
         # A model's own counter wins over the global one, so a test can fail one model and not another.
-        scope = override if override.get("fail_next") else self._default
+        scope = override if override.get("fail_next") else default
         if scope.get("fail_next", 0) <= 0:
             return None
         scope["fail_next"] -= 1

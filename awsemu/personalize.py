@@ -1,14 +1,19 @@
-"""Personalize Runtime `GetRecommendations`: recommenders loaded by ARN, each a small item-item model.
+"""Personalize Runtime `GetRecommendations`, each recommender a small item-item model.
 
-Scores come from co-occurrence with the user's history (cosine similarity between items' audiences) with
-popularity breaking ties and standing in for unknown users. Any `filterArn` removes the user's own items.
+Recommenders and campaigns come from the control plane (`personalize_control`: data imported from S3, filters
+created by expression) or, as a side door for tests, are loaded by ARN with `load`; on a loaded one any
+`filterArn` removes the user's own items. Scores come from co-occurrence with the user's history (cosine
+similarity between items' audiences), with popularity breaking ties and standing in for unknown users.
 """
 
 import math
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from awsemu import personalize_filters
 from awsemu.wire import AwsError, read_json
 
 INVALID = "InvalidInputException"  # the 400 error the personalize-runtime service model declares
@@ -36,11 +41,13 @@ class ItemItemModel:
             self.items[_required(row, "ITEM_ID", "item")] = row
         self.history: dict[str, set[str]] = defaultdict(set)
         self.audience: dict[str, set[str]] = defaultdict(set)
+        self.events: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # user -> item -> types
         for row in interactions:
             row = {str(key).upper(): value for key, value in row.items()}
             user, item = _required(row, "USER_ID", "interaction"), _required(row, "ITEM_ID", "interaction")
             self.history[user].add(item)
             self.audience[item].add(user)
+            self.events[user][item].add(str(row.get("EVENT_TYPE") or ""))
             self.items.setdefault(item, {"ITEM_ID": item})
         self.top_audience = max((len(users) for users in self.audience.values()), default=1)
 
@@ -75,12 +82,24 @@ class ItemItemModel:
         }
 
 
-class PersonalizeStore:
-    """The recommenders and campaigns the emulator serves, by ARN. Thread-safe."""
+@dataclass(frozen=True)
+class Served:
+    """What answers for one recommender or campaign ARN."""
 
-    def __init__(self):
+    model: ItemItemModel
+    # filter ARN -> its expressions; None for a loaded recommender, where any filter removes seen items
+    filters: Callable[[str], tuple] | None = None
+    metadata: bool = True  # enableMetadataWithRecommendations
+    columns: frozenset[str] | None = None  # the Items schema's columns, when known
+
+
+class PersonalizeStore:
+    """The runtime: recommenders loaded by ARN, then those the control plane serves. Thread-safe."""
+
+    def __init__(self, control=None):
         self._lock = threading.Lock()
         self._models: dict[str, ItemItemModel] = {}
+        self.control = control  # PersonalizeControl, or None for a runtime with loaded recommenders only
 
     def load(self, arn: str, items: list[dict] = (), interactions: list[dict] = ()) -> None:
         """Serve `arn` from Items and Interactions rows (Personalize's column names), replacing old data."""
@@ -97,22 +116,65 @@ class PersonalizeStore:
         with self._lock:
             self._models.clear()
 
-    def get_recommendations(self, body: bytes) -> dict:
+    def get_recommendations(self, body: bytes, region: str = "", account: str = "") -> dict:
         """The GetRecommendations reply for a request body, or AwsError as the real service would answer."""
         request = read_json(body, INVALID)
-        arn = target_arn(request)
-        with self._lock:
-            model = self._models.get(arn)
-        if model is None:
-            raise AwsError("ResourceNotFoundException", 404, f"Could not find the resource: {arn}")
-        columns = _metadata_columns(request)
+        served = self._served(target_arn(request), region, account)
+        model = served.model
+        columns = _metadata_columns(request, served)
         count = _num_results(request, with_metadata=bool(columns))
         seeds, exclude = _seeds(model, request)
-        ranked = model.rank(seeds, exclude)[:count]
+        user_events = model.events.get(request.get("userId") or "", {})
+        ranked = [pair for pair in model.rank(seeds, exclude) if self._keep(served, request, user_events)(pair[0])]
+        promoted = self._promoted(served, request, ranked, count, user_events)
+        chosen = [pair for pair in ranked if pair[0] in promoted][: len(promoted)]
+        chosen += [pair for pair in ranked if pair[0] not in promoted][: count - len(chosen)]
+        chosen.sort(key=lambda pair: (-pair[1], pair[0]))
         return {
-            "itemList": [_predicted_item(model, item, score, columns) for item, score in ranked],
+            "itemList": [_predicted_item(model, item, score, columns, promoted.get(item)) for item, score in chosen],
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
+
+    def _served(self, arn: str, region: str, account: str) -> Served:
+        with self._lock:
+            model = self._models.get(arn)
+        if model is not None:
+            return Served(model)
+        served = self.control.serve(arn, region, account) if self.control else None
+        if served is None:
+            raise AwsError("ResourceNotFoundException", 404, f"Could not find the resource: {arn}")
+        return served
+
+    def _keep(self, served: Served, request: dict, user_events: dict) -> Callable[[str], bool]:
+        filter_arn = request.get("filterArn")
+        if not filter_arn:
+            return lambda item: True
+        if served.filters is None:
+            return lambda item: item not in user_events
+        return self._predicate(served, filter_arn, request.get("filterValues") or {}, user_events)
+
+    def _predicate(self, served: Served, filter_arn: str, values: dict, user_events: dict):
+        return personalize_filters.predicate(
+            served.filters(filter_arn), item_row=lambda item: served.model.items.get(item, {}),
+            user_events=user_events, filter_values=values,
+        )  # fmt: skip
+
+    def _promoted(self, served, request, ranked, count, user_events) -> dict[str, str]:
+        """item -> promotion name, for the share of results a promotion claims."""
+        promotions = request.get("promotions") or []
+        if len(promotions) > 1:
+            raise AwsError(INVALID, 400, "Only one promotion can be applied to a request.")
+        if not promotions:
+            return {}
+        promotion = promotions[0]
+        share = promotion.get("percentPromotedItems", 0)
+        if not promotion.get("filterArn") or not isinstance(share, int) or not 1 <= share <= 100:
+            raise AwsError(INVALID, 400, "A promotion needs a filterArn and percentPromotedItems from 1 to 100.")
+        if served.filters is None:
+            return {}  # a loaded recommender has no filter definitions to promote by
+        keep = self._predicate(served, promotion["filterArn"], promotion.get("filterValues") or {}, user_events)
+        slots = max(1, count * share // 100)
+        return dict.fromkeys([item for item, _ in ranked if keep(item)][:slots], promotion.get("name", ""))
 
 
 def peek_target(body: bytes) -> str:
@@ -135,8 +197,7 @@ def _seeds(model: ItemItemModel, request: dict) -> tuple[set[str], set[str]]:
     """The items to recommend from, and the items never to return."""
     user_id, item_id = request.get("userId"), request.get("itemId")
     if user_id:
-        seen = model.history.get(user_id, set())
-        return seen, set(seen) if request.get("filterArn") else set()
+        return model.history.get(user_id, set()), set()
     if item_id:  # related items
         return {item_id}, {item_id}
     raise AwsError(INVALID, 400, "Provide a userId (or an itemId for related items).")
@@ -151,18 +212,26 @@ def _num_results(request: dict, with_metadata: bool) -> int:
     return count
 
 
-def _metadata_columns(request: dict) -> list[str]:
+def _metadata_columns(request: dict, served: Served) -> list[str]:
     columns = request.get("metadataColumns") or {}
     if not isinstance(columns, dict) or set(columns) - {"ITEMS"}:
         raise AwsError(INVALID, 400, "metadataColumns accepts only the ITEMS dataset.")
     names = columns.get("ITEMS") or []
     if not isinstance(names, list) or len(names) > MAX_METADATA_COLUMNS:
         raise AwsError(INVALID, 400, f"metadataColumns.ITEMS takes at most {MAX_METADATA_COLUMNS} columns.")
+    if names and not served.metadata:
+        raise AwsError(INVALID, 400, "Metadata columns were requested but the recommender was created without "
+                       "enableMetadataWithRecommendations.")  # fmt: skip
+    unknown = [name for name in names if served.columns is not None and name.upper() not in served.columns]
+    if unknown:
+        raise AwsError(INVALID, 400, f"Column {unknown[0]} is not in the Items schema.")
     return names
 
 
-def _predicted_item(model: ItemItemModel, item: str, score: float, columns: list[str]) -> dict:
+def _predicted_item(model: ItemItemModel, item: str, score: float, columns: list[str], promotion: str | None):
     entry = {"itemId": item, "score": score}
+    if promotion is not None:
+        entry["promotionName"] = promotion
     if columns:
         row = model.items[item]
         values = {name: row.get(name.upper()) for name in columns}

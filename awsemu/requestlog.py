@@ -1,4 +1,5 @@
-"""The log of AWS calls the emulator answered, so tests can count attempts on the wire (e.g. retries)."""
+"""The log of AWS calls the emulator answered, so tests can count attempts on the wire (e.g. retries) and see
+which credentials and region signed each one."""
 
 import threading
 from dataclasses import dataclass
@@ -6,9 +7,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RequestRecord:
-    operation: str  # "Converse", "GetRecommendations", or "Unknown" for a path no operation serves
-    model_id: str  # Bedrock model id as sent, or the Personalize recommender/campaign ARN
+    operation: str  # "Converse", "GetRecommendations", "PutObject", ... or "Unknown" for a path none serves
+    model_id: str  # the knob target: Bedrock model id as sent, Personalize recommender ARN, or the operation
     status: int
+    access_key: str = ""  # the access key id that signed the request ("" when unsigned)
+    region: str = ""  # the region it was signed for
 
 
 class RequestLog:

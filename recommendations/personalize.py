@@ -1,36 +1,40 @@
-"""Amazon Personalize "Top picks for you" through boto3's personalize-runtime. The only module that calls it."""
+"""Amazon Personalize: "Top picks for you" through personalize-runtime, with item metadata and the tenant's
+exclude-what-they-saw filter. With `personalize_export` and `personalize_training`, the only code that talks to
+Personalize; every failure leaves as a PersonalizeError."""
 
-from functools import lru_cache
-
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 
-from recommendations.base import Pick
+from recommendations.base import Pick, RecommendationOptions
+from recommendations.options import maturity_ceiling
+from tenants.aws import AwsCallError, aws_client, call_error
 
-METADATA_COLUMNS = {"ITEMS": ["TITLE", "YEAR", "PLOT", "GENRES"]}
-MAX_WITH_METADATA = 50
+METADATA_COLUMNS = {"ITEMS": ["TITLE", "YEAR", "PLOT", "GENRES", "US_MATURITY_RATING"]}
+MAX_WITH_METADATA = 50  # GetRecommendations returns at most 50 items when it also returns metadata
 
 
 class PersonalizeError(Exception):
-    def __init__(self, message: str, *, permanent: bool):
+    def __init__(self, message: str, *, permanent: bool, code: str = ""):
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent, self.code = permanent, code
 
 
-@lru_cache(maxsize=8)
-def _client(region: str, endpoint_url: str | None, max_attempts: int):
-    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=50)
-    return boto3.session.Session().client(
-        "personalize-runtime", region_name=region, endpoint_url=endpoint_url or None, config=config
-    )
+def personalize_call(*, tenant, service: str, operation: str, **params) -> dict:
+    """One Personalize API call for the tenant ("personalize" or "personalize-runtime")."""
+    try:
+        return getattr(aws_client(service, tenant=tenant), operation)(**params)
+    except AwsCallError as exc:
+        raise PersonalizeError(f"Personalize: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
+    except (ClientError, BotoCoreError) as exc:
+        error = call_error(exc, f"Personalize {operation}")
+        raise PersonalizeError(error.message, permanent=error.permanent, code=error.code) from exc
 
 
-def get_recommendations(*, recommender_arn: str, user_id: str, n: int, filter_arn: str = "") -> list[Pick]:
-    client = _client(
-        settings.AWS_REGION, settings.AWS_ENDPOINT_URLS.get("personalize-runtime"), settings.AWS_MAX_ATTEMPTS
-    )
+def get_recommendations(*, tenant, recommender_arn: str, user_id: str, n: int, filter_arn: str = "") -> list[Pick]:
+    entries = _item_list(tenant, recommender_arn, user_id, n, filter_arn)
+    return [_pick(entry) for entry in entries]
+
+
+def _item_list(tenant, recommender_arn: str, user_id: str, n: int, filter_arn: str) -> list[dict]:
     request = {
         "recommenderArn": recommender_arn,
         "userId": user_id,
@@ -39,16 +43,8 @@ def get_recommendations(*, recommender_arn: str, user_id: str, n: int, filter_ar
     }
     if filter_arn:
         request["filterArn"] = filter_arn
-    try:
-        answer = client.get_recommendations(**request)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        retryable = code.startswith("Throttling") or status >= 500 or status in (408, 429)
-        raise PersonalizeError(f"Personalize {code}: {exc}", permanent=not retryable) from exc
-    except BotoCoreError as exc:
-        raise PersonalizeError(f"Personalize unreachable: {exc}", permanent=False) from exc
-    return [_pick(entry) for entry in answer.get("itemList", [])]
+    answer = personalize_call(tenant=tenant, service="personalize-runtime", operation="get_recommendations", **request)
+    return answer.get("itemList", [])
 
 
 def _pick(entry: dict) -> Pick:
@@ -64,6 +60,20 @@ def _pick(entry: dict) -> Pick:
     )
 
 
+def _allowed(entry: dict, contact, options: RecommendationOptions) -> bool:
+    """Whether a recommended item passes a campaign's genre, maturity and per-contact exclusions."""
+    meta = entry.get("metadata") or {}
+    genres = {g.lower() for g in meta.get("GENRES", "").split("|") if g}
+    rating = meta.get("US_MATURITY_RATING", "")
+    ceiling = maturity_ceiling(options, contact.age)
+    return (
+        entry["itemId"] not in set(options.exclude_items.get(contact.pk, ()))
+        and (not options.include_genres or bool(genres & {g.lower() for g in options.include_genres}))
+        and not genres & {g.lower() for g in options.exclude_genres}
+        and (ceiling is None or not rating.isdigit() or int(rating) <= ceiling)  # unrated items pass
+    )
+
+
 class PersonalizeRecommender:
     def __init__(self, tenant):
         if not tenant.personalize_recommender_arn:
@@ -73,13 +83,14 @@ class PersonalizeRecommender:
             )
         self.tenant = tenant
 
-    def top_picks(self, contacts: list, n: int) -> dict[int, list[Pick]]:
-        return {
-            c.pk: get_recommendations(
-                recommender_arn=self.tenant.personalize_recommender_arn,
-                user_id=c.external_id,
-                n=n,
-                filter_arn=self.tenant.personalize_filter_arn,
-            )  # fmt: skip
-            for c in contacts
-        }
+    def top_picks(self, contacts: list, n: int, options: RecommendationOptions | None = None) -> dict[int, list[Pick]]:
+        # A request takes one filter, and ours leaves out what the contact has seen; a campaign's own options
+        # are applied here to a longer list. Promotions are not mapped: they would need filters of their own.
+        wanted = MAX_WITH_METADATA if options else n
+        picks = {}
+        for contact in contacts:
+            entries = _item_list(self.tenant, self.tenant.personalize_recommender_arn, contact.external_id, wanted,
+                                 self.tenant.personalize_filter_arn)  # fmt: skip
+            kept = [entry for entry in entries if options is None or _allowed(entry, contact, options)]
+            picks[contact.pk] = [_pick(entry) for entry in kept[:n]]
+        return picks

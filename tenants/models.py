@@ -5,8 +5,12 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+
+ROLE_ARN = RegexValidator(r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", "Enter an IAM role ARN.")
 
 
 class Plan(models.TextChoices):
@@ -33,6 +37,20 @@ class Tenant(models.Model):
     )
     personalize_recommender_arn = models.CharField(max_length=300, blank=True)
     personalize_filter_arn = models.CharField(max_length=300, blank=True)
+    # Written by personalize_sync: the dataset group it reuses, and how far the interactions export has got.
+    personalize_dataset_group_arn = models.CharField(max_length=300, blank=True)
+    personalize_exported_through = models.BigIntegerField(default=0, help_text="The last interaction id imported.")
+    personalize_synced_at = models.DateTimeField(null=True, blank=True)
+    personalize_bucket = models.CharField(max_length=63, blank=True, help_text="Blank: the platform's bucket.")
+    personalize_role_arn = models.CharField(
+        max_length=300, blank=True, validators=[ROLE_ARN], help_text="The role Personalize assumes to read the bucket."
+    )
+    # AWS: the tenant's region, and for a tenant that brings its own account, the role we assume there.
+    aws_region = models.CharField(max_length=30, blank=True, help_text="Blank: the platform's AWS_REGION.")
+    aws_role_arn = models.CharField(max_length=300, blank=True, validators=[ROLE_ARN])
+    aws_external_id = models.CharField(max_length=200, blank=True, help_text="What the role's trust policy requires.")
+    bedrock_guardrail_id = models.CharField(max_length=300, blank=True, help_text="Applied to every generation.")
+    bedrock_guardrail_version = models.CharField(max_length=20, blank=True, help_text="Blank: DRAFT.")
     # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}; keys from routing.catalog.
     model_overrides = models.JSONField(default=dict, blank=True)
     monthly_email_quota = models.PositiveIntegerField(default=10_000)
@@ -40,6 +58,11 @@ class Tenant(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        # The external id keeps another customer from pointing us at this tenant's role (the confused deputy).
+        if self.aws_role_arn and not self.aws_external_id:
+            raise ValidationError({"aws_external_id": "A role in your own AWS account needs an external id."})
 
     @property
     def brand(self) -> str:

@@ -9,9 +9,13 @@ import pytest
 from botocore.config import Config
 
 from awsemu.server import Emulator
+from tenants.aws import credentials_forget
 
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+SERVICES = ("bedrock-runtime", "bedrock", "personalize-runtime", "personalize", "s3", "sts")
+BUCKET = "mailsaas-test"
+STATUS_STEP_MS = 10  # each Personalize and batch status lasts this long: transitions show, tests stay fast
 
 
 def aws_client(emulator: Emulator, service: str, **config):
@@ -30,7 +34,7 @@ def aws_emulator():
 
 @pytest.fixture
 def emulator(aws_emulator):
-    """The session's emulator, reset before and after the test (knobs, request log, Personalize data)."""
+    """The session's emulator, reset before and after the test (knobs, request log, every service's data)."""
     aws_emulator.reset()
     yield aws_emulator
     aws_emulator.reset()
@@ -50,11 +54,28 @@ def personalize_runtime_client(emulator):
 def aws_emulator_env(emulator, monkeypatch):
     """Points boto3's environment (AWS_ENDPOINT_URL_*, region, credentials) at the emulator for code that
     builds its own clients."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emulator.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME", emulator.url)
+    for service in SERVICES:
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}", emulator.url)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIALS["aws_access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIALS["aws_secret_access_key"])
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return emulator
+
+
+@pytest.fixture
+def aws_settings(settings, aws_emulator_env):
+    """Django's AWS settings aimed at the emulator for every service, with the Personalize bucket created
+    (through boto3, over HTTP) and status changes a few milliseconds apart."""
+    emulator = aws_emulator_env
+    settings.AWS_ENDPOINT_URLS = dict.fromkeys(SERVICES, emulator.url)
+    settings.AWS_MAX_ATTEMPTS = 3
+    settings.PERSONALIZE_BUCKET = BUCKET
+    settings.PERSONALIZE_ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
+    aws_client(emulator, "s3").create_bucket(Bucket=BUCKET)
+    emulator.configure(status_step_ms=STATUS_STEP_MS)
+    emulator.requests.clear()  # so a test's log holds its own calls only
+    credentials_forget()
+    yield settings
+    credentials_forget()

@@ -1,79 +1,125 @@
-"""Amazon Bedrock through boto3's bedrock-runtime Converse API. The only module that talks to Bedrock."""
+"""Amazon Bedrock through boto3's bedrock-runtime: Converse (system prompt, inference settings, an optional
+guardrail, a prompt-cache checkpoint after the static system prompt, inference profiles and prompt routers) and
+ApplyGuardrail. The only module that calls bedrock-runtime; every failure leaves it as a ProviderError."""
 
 import time
-from functools import lru_cache
+from dataclasses import dataclass
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
 from routing.errors import ProviderError, ThrottledError
 from routing.types import LLMRequest, LLMResponse
+from tenants.aws import AwsCallError, aws_client, retryable
 
-RETRYABLE_CODES = {
-    "ThrottlingException", "ServiceUnavailableException", "InternalServerException", "ModelTimeoutException",
-    "ModelNotReadyException", "TooManyRequestsException",
-}  # fmt: skip
+# Models that accept a `cachePoint`; Bedrock refuses one sent to any other model. A prefix shorter than the
+# model's minimum (1,000 to 2,048 tokens) is simply not cached, so the checkpoint costs nothing there.
+CACHING_MODELS = (
+    "amazon.nova-micro", "amazon.nova-lite", "amazon.nova-pro", "amazon.nova-premier",
+    "anthropic.claude-3-5-haiku", "anthropic.claude-3-7-sonnet", "anthropic.claude-sonnet-4", "anthropic.claude-opus-4",
+)  # fmt: skip
+PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")
+THROTTLING_CODES = ("ThrottlingException", "TooManyRequestsException")
 
 
-@lru_cache(maxsize=16)
-def _client(region: str, endpoint_url: str | None, max_attempts: int, read_timeout: int):
-    # boto3 clients are thread-safe; one per configuration keeps connection pools warm.
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        read_timeout=read_timeout,
-        connect_timeout=10,
-        max_pool_connections=50,
-    )
-    return boto3.session.Session().client(
-        "bedrock-runtime", region_name=region, endpoint_url=endpoint_url or None, config=config
-    )
+@dataclass(frozen=True)
+class GuardrailVerdict:
+    intervened: bool
+    text: str  # the text to use: unchanged, masked, or the guardrail's blocked message
+    reason: str = ""
 
 
 class BedrockProvider:
-    def __init__(self, *, region: str, endpoint_url: str | None = None, max_attempts: int = 4, read_timeout: int = 120):
-        self.client = _client(region, endpoint_url, max_attempts, read_timeout)
+    def __init__(self, *, region: str, endpoint_url: str | None = None, max_attempts: int = 4,
+                 read_timeout: float = 120, tenant=None):  # fmt: skip
+        # With a tenant, calls act in its region and, if it brings its own AWS account, with its role.
+        self.tenant = tenant
+        self._options = {"region": region, "endpoint_url": endpoint_url or "", "max_attempts": max_attempts,
+                         "read_timeout": read_timeout}  # fmt: skip
+
+    @property
+    def client(self):
+        try:
+            return aws_client("bedrock-runtime", tenant=self.tenant, **self._options)
+        except AwsCallError as exc:
+            raise ProviderError(f"Bedrock credentials: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
 
     def converse(self, request: LLMRequest) -> LLMResponse:
-        inference = {"maxTokens": request.max_tokens, "temperature": request.temperature, "topP": request.top_p}
-        if request.stop:
-            inference["stopSequences"] = list(request.stop)
         started = time.monotonic()
+        answer = self._call("converse", modelId=request.model_id, **converse_body(request))
+        return response_from(answer, request.model_id, started)
+
+    def apply_guardrail(self, *, text: str, guardrail_id: str, guardrail_version: str = "",
+                        source: str = "OUTPUT") -> GuardrailVerdict:  # fmt: skip
+        """Screen a text (an email draft: source OUTPUT) with a guardrail, without calling a model."""
+        answer = self._call(
+            "apply_guardrail", guardrailIdentifier=guardrail_id, guardrailVersion=guardrail_version or "DRAFT",
+            source=source, content=[{"text": {"text": text}}],
+        )  # fmt: skip
+        intervened = answer.get("action") == "GUARDRAIL_INTERVENED"
+        outputs = answer.get("outputs") or []
+        shown = outputs[0].get("text", text) if intervened and outputs else text
+        return GuardrailVerdict(intervened, shown, answer.get("actionReason", ""))
+
+    def _call(self, operation: str, **params) -> dict:
+        client = self.client
         try:
-            answer = self.client.converse(
-                modelId=request.model_id,
-                system=[{"text": request.system}],
-                messages=[{"role": "user", "content": [{"text": request.prompt}]}],
-                inferenceConfig=inference,
-            )
+            return getattr(client, operation)(**params)
         except ClientError as exc:
-            raise _map_client_error(exc) from exc
+            raise provider_error(exc) from exc
         except (ReadTimeoutError, ConnectionError) as exc:
             raise ProviderError(f"Bedrock unreachable or timed out: {exc}", permanent=False, code="Timeout") from exc
         except BotoCoreError as exc:
             raise ProviderError(f"Bedrock client error: {exc}", permanent=True, code=type(exc).__name__) from exc
-        return _response(answer, request, started)
 
 
-def _map_client_error(exc: ClientError) -> ProviderError:
+def converse_body(request: LLMRequest) -> dict:
+    """Converse's parameters other than modelId; batch inference writes the same body as a record's modelInput."""
+    inference = {"maxTokens": request.max_tokens, "temperature": request.temperature, "topP": request.top_p}
+    if request.stop:
+        inference["stopSequences"] = list(request.stop)
+    body = {"messages": [{"role": "user", "content": [{"text": request.prompt}]}], "inferenceConfig": inference}
+    if request.system:
+        body["system"] = [{"text": request.system}]
+        if request.cache_system and supports_caching(request.model_id):
+            body["system"].append({"cachePoint": {"type": "default"}})
+    if request.guardrail_id:
+        body["guardrailConfig"] = {"guardrailIdentifier": request.guardrail_id,
+                                   "guardrailVersion": request.guardrail_version or "DRAFT", "trace": "enabled"}  # fmt: skip
+    return body
+
+
+def supports_caching(model_id: str) -> bool:
+    """Whether the model behind an id, inference profile or model ARN takes a cachePoint; a prompt router may
+    pick a model that does not, so it never gets one."""
+    if "prompt-router/" in model_id:
+        return False
+    name = model_id.rsplit("/", 1)[-1]
+    name = name[len(next((p for p in PROFILE_PREFIXES if name.startswith(p)), "")) :]
+    return name.startswith(CACHING_MODELS)
+
+
+def provider_error(exc: ClientError) -> ProviderError:
     error = exc.response.get("Error", {})
     code, message = error.get("Code", "Unknown"), error.get("Message", str(exc))
-    if code in ("ThrottlingException", "TooManyRequestsException"):
+    if code in THROTTLING_CODES:
         return ThrottledError(f"Bedrock throttled the request: {message}", code=code)
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    retryable = code in RETRYABLE_CODES or status >= 500 or status in (408, 429)
-    return ProviderError(f"Bedrock {code}: {message}", permanent=not retryable, code=code)
+    return ProviderError(f"Bedrock {code}: {message}", permanent=not retryable(exc), code=code)
 
 
-def _response(answer: dict, request: LLMRequest, started: float) -> LLMResponse:
+def response_from(answer: dict, model_id: str, started: float) -> LLMResponse:
+    """An LLMResponse from a Converse answer (on-demand, or a batch record's modelOutput)."""
     content = answer.get("output", {}).get("message", {}).get("content", [])
     usage = answer.get("usage", {})
+    trace = answer.get("trace", {})
     return LLMResponse(
         text="".join(block.get("text", "") for block in content),
         input_tokens=int(usage.get("inputTokens", 0)),
         output_tokens=int(usage.get("outputTokens", 0)),
         latency_ms=int(answer.get("metrics", {}).get("latencyMs") or (time.monotonic() - started) * 1000),
         stop_reason=answer.get("stopReason", ""),
-        invoked_model_id=request.model_id,
-        raw={"ResponseMetadata": answer.get("ResponseMetadata", {}).get("RequestId", "")},
+        # A prompt router names the model that answered in its trace; that is the model we were billed for.
+        invoked_model_id=trace.get("promptRouter", {}).get("invokedModelId") or model_id,
+        raw={"request_id": answer.get("ResponseMetadata", {}).get("RequestId", ""), "trace": trace},
+        cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
+        cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
     )

@@ -12,8 +12,7 @@ MOVIES = [
 
 def email_prompt(name="Maria Lopez", genre="Comedy", movies=MOVIES, signoff="Sam from Streamly") -> str:
     blocks = "".join(
-        f"<movie>\nTitle: {m['title']}\nYear: {m['year']}\nGenres: {m['genres']}\n"
-        f"Plot: {m['plot']}\n</movie>\n"
+        f"<movie>\nTitle: {m['title']}\nYear: {m['year']}\nGenres: {m['genres']}\nPlot: {m['plot']}\n</movie>\n"
         for m in movies
     )
     return (

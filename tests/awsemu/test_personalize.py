@@ -113,9 +113,7 @@ def test_faults_apply_to_personalize_too(loaded, personalize_runtime_client):
     with pytest.raises(ClientError) as excinfo:
         recommend(personalize_runtime_client)
     assert error_of(excinfo) == ("ThrottlingException", 429)
-    assert [(r.operation, r.model_id, r.status) for r in loaded.requests] == [
-        ("GetRecommendations", RECOMMENDER, 429)
-    ]
+    assert [(r.operation, r.model_id, r.status) for r in loaded.requests] == [("GetRecommendations", RECOMMENDER, 429)]
 
 
 def test_data_can_be_loaded_over_http(emulator, personalize_runtime_client):

@@ -57,7 +57,9 @@ def test_the_request_log_and_reset_are_reachable_over_http(emulator, bedrock_cli
     emulator.configure(latency_ms=1)
     bedrock_client.converse(modelId=NOVA, messages=MESSAGES)
     assert http(emulator, "/_emulator/requests") == {
-        "requests": [{"operation": "Converse", "model_id": NOVA, "status": 200}]
+        "requests": [
+            {"operation": "Converse", "model_id": NOVA, "status": 200, "access_key": "testing", "region": "us-east-1"}
+        ]
     }
     assert http(emulator, "/_emulator/reset", {})["default"]["latency_ms"] == 0
     assert len(emulator.requests) == 0
@@ -86,3 +88,17 @@ def test_clients_built_from_the_environment_reach_the_emulator(aws_emulator_env)
     answer = session.client("bedrock-runtime").converse(modelId=NOVA, messages=MESSAGES)
     assert answer["output"]["message"]["content"][0]["text"] == "Echo: Say hello"
     assert len(aws_emulator_env.requests) == 1
+
+
+def test_roles_and_guardrails_can_be_defined_over_http(emulator, bedrock_client):
+    role = "arn:aws:iam::222233334444:role/mailsaas-acme"
+    http(emulator, "/_emulator/sts/roles", {"role_arn": role, "external_id": "ext-1"})
+    http(emulator, "/_emulator/guardrails", {"guardrail_id": "gr-1", "words": ["hello"]})
+    sts = aws_client(emulator, "sts")
+    assert sts.assume_role(RoleArn=role, RoleSessionName="s1", ExternalId="ext-1")["Credentials"]["AccessKeyId"]
+    answer = bedrock_client.converse(modelId=NOVA, messages=MESSAGES,
+                                     guardrailConfig={"guardrailIdentifier": "gr-1", "guardrailVersion": "DRAFT"})  # fmt: skip
+    assert answer["stopReason"] == "guardrail_intervened"  # "Say hello" is blocked on the way in
+    with pytest.raises(HTTPError) as excinfo:
+        http(emulator, "/_emulator/guardrails", {"words": ["x"]})
+    assert excinfo.value.code == 400

@@ -1,0 +1,173 @@
+"""The AWS account a tenant's calls act in: boto3 clients in the tenant's region, signed with the platform's
+credentials or, for a tenant that brings its own account, with those of the role it lets us assume (STS
+AssumeRole with its external id, renewed shortly before they expire). Also the S3 object helpers that the
+Personalize export and Bedrock batch inference share. The only module that imports boto3.
+"""
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from django.conf import settings
+from django.utils import timezone
+
+SESSION_SECONDS = 3600
+RENEW_BEFORE = timedelta(minutes=5)  # a call made with credentials about to expire could fail half-way
+CONNECT_TIMEOUT = 10
+THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "SlowDown", "RequestLimitExceeded"}
+
+
+class AwsCallError(Exception):
+    """An AWS call failed; `permanent` says whether retrying can help. Adapters restate it in their own terms."""
+
+    def __init__(self, message: str, *, permanent: bool, code: str = ""):
+        super().__init__(message)
+        self.message, self.permanent, self.code = message, permanent, code
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+    token: str
+    expires: datetime
+
+
+_assumed: dict[tuple, Credentials] = {}
+_assumed_lock = threading.Lock()
+
+
+def aws_client(service: str, *, tenant=None, region: str = "", endpoint_url: str = "", max_attempts: int = 0,
+               read_timeout: float = 0):  # fmt: skip
+    """A boto3 client for `service` acting for `tenant`; unset options come from the settings.
+
+    Ask again for each unit of work rather than keeping the client: clients are cached, and asking again is
+    how a long-running job picks up renewed credentials.
+    """
+    region = (tenant.aws_region if tenant else "") or region or settings.AWS_REGION
+    credentials = assumed_credentials(tenant=tenant, region=region) if tenant and tenant.aws_role_arn else None
+    return _client(
+        service, region, endpoint_url or settings.AWS_ENDPOINT_URLS.get(service) or None,
+        max_attempts or settings.AWS_MAX_ATTEMPTS, read_timeout or settings.AWS_READ_TIMEOUT, credentials,
+    )  # fmt: skip
+
+
+def assumed_credentials(*, tenant, region: str) -> Credentials:
+    """The tenant's role credentials, assumed through STS and reused until shortly before they expire."""
+    key = (tenant.pk, tenant.aws_role_arn, tenant.aws_external_id, region)
+    with _assumed_lock:
+        cached = _assumed.get(key)
+    if cached and cached.expires - RENEW_BEFORE > _now():
+        return cached
+    sts = _client("sts", region, settings.AWS_ENDPOINT_URLS.get("sts") or None, settings.AWS_MAX_ATTEMPTS,
+                  settings.AWS_READ_TIMEOUT, None)  # fmt: skip
+    request = {"RoleArn": tenant.aws_role_arn, "RoleSessionName": f"mailsaas-{tenant.slug}"[:64],
+               "DurationSeconds": SESSION_SECONDS}  # fmt: skip
+    if tenant.aws_external_id:
+        request["ExternalId"] = tenant.aws_external_id
+    try:
+        found = sts.assume_role(**request)["Credentials"]
+    except (ClientError, BotoCoreError) as exc:
+        raise call_error(exc, f"assuming {tenant.aws_role_arn} for tenant {tenant.slug}") from exc
+    credentials = Credentials(
+        found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"], found["Expiration"]
+    )
+    with _assumed_lock:
+        _assumed[key] = credentials
+    return credentials
+
+
+def credentials_forget() -> None:
+    """Drop every cached assumed-role credential (tests, or after rotating a role's trust policy)."""
+    with _assumed_lock:
+        _assumed.clear()
+
+
+def call_error(exc: Exception, doing: str) -> AwsCallError:
+    """A botocore failure as an AwsCallError that says whether a retry can help."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        return AwsCallError(f"{doing}: {code}: {message}", permanent=not retryable(exc), code=code)
+    # The network or a timeout may recover; a bad parameter or missing credentials will not.
+    transient = isinstance(exc, ConnectionError | HTTPClientError)
+    return AwsCallError(f"{doing}: {exc}", permanent=not transient, code=type(exc).__name__)
+
+
+def retryable(exc: ClientError) -> bool:
+    """Whether AWS says the same request may succeed later (throttled, timed out, or failed on its side)."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in THROTTLING or status >= 500 or status in (408, 429)
+
+
+def s3_uri_parts(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def s3_object_put(*, tenant, uri: str, body: bytes, content_type: str = "text/csv") -> None:
+    bucket, key = s3_uri_parts(uri)
+    _s3(tenant, f"writing {uri}", "put_object", Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def s3_object_get(*, tenant, uri: str) -> bytes:
+    bucket, key = s3_uri_parts(uri)
+    return _s3(tenant, f"reading {uri}", "get_object", Bucket=bucket, Key=key)["Body"].read()
+
+
+def s3_object_keys(*, tenant, uri: str) -> list[str]:
+    """The keys under an s3:// prefix, every page of them."""
+    bucket, prefix = s3_uri_parts(uri)
+    keys, token = [], {}
+    while True:
+        page = _s3(tenant, f"listing {uri}", "list_objects_v2", Bucket=bucket, Prefix=prefix, **token)
+        keys += [entry["Key"] for entry in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return keys
+        token = {"ContinuationToken": page["NextContinuationToken"]}
+
+
+def s3_bucket_check(*, tenant, bucket: str) -> None:
+    """Raise a permanent AwsCallError that says what to do when the bucket is missing or out of reach."""
+    try:
+        _s3(tenant, f"checking bucket {bucket}", "head_bucket", Bucket=bucket)
+    except AwsCallError as exc:
+        if exc.code in ("404", "NoSuchBucket", "403", "AccessDenied"):
+            raise AwsCallError(f"bucket {bucket} does not exist or is not ours ({exc.code}); create it with the "
+                               "bucket policy in the README", permanent=True, code=exc.code) from exc  # fmt: skip
+        raise
+
+
+def _s3(tenant, doing: str, operation: str, **params) -> dict:
+    try:
+        return getattr(aws_client("s3", tenant=tenant), operation)(**params)
+    except (ClientError, BotoCoreError) as exc:
+        raise call_error(exc, doing) from exc
+
+
+@lru_cache(maxsize=64)
+def _client(service: str, region: str, endpoint_url: str | None, max_attempts: int, read_timeout: float,
+            credentials: Credentials | None):  # fmt: skip
+    # boto3 clients are thread-safe: one per configuration and set of credentials keeps connection pools warm.
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=read_timeout,
+        max_pool_connections=50,
+        # Path-style addressing, because an emulator's address cannot carry bucket names as host names.
+        s3={"addressing_style": "path"} if endpoint_url else None,
+    )
+    keys = {}
+    if credentials:
+        keys = {"aws_access_key_id": credentials.access_key, "aws_secret_access_key": credentials.secret_key,
+                "aws_session_token": credentials.token}  # fmt: skip
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=config, **keys)
+
+
+def _now() -> datetime:
+    return timezone.now()
