@@ -1,58 +1,74 @@
-"""The embedded recommender's math: an item-item model over recency-weighted implicit feedback.
+"""The embedded recommender: "top picks for you" from implicit feedback, trained and served in numpy/scipy.
 
-EASE (a closed-form ridge regression of every item on all the others) serves catalogs of up to a few
-thousand items; beyond that a dense item-by-item inverse gets too big, so sparse cosine item-kNN takes over.
-Plain numpy/scipy; the caller owns storage and ids.
+A user's history (each item weighted by its event type, and by how recently the user had it) is scored against
+three item signals (co-watch, watched next, genre taste; see signals.py) and the blend is ranked, the user's own
+items left out. Settings a tenant does not fix are chosen at every training on a held-out slice of its own data
+(see tuning.py). Users without history get recent popularity. The caller owns storage and ids.
 """
 
 import io
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
-EASE_MAX_ITEMS = 8000
-KNN_NEIGHBOURS = 100
+from recommendations.signals import Ease, Events, History, Signals, genre_matrix, interest, next_items, popularity
+from recommendations.tuning import EaseOptions, tune
+
+FORMAT_VERSION = 2
 SCORE_BATCH = 1024  # users scored per matrix product; bounds memory to batch x items
-FORMAT_VERSION = 1
+FILL = 1e-6  # weight of popularity in a blend: it only orders the items that no signal reaches
+# Tried against equal weights when a tenant sets none: a watch says more than a click, unless the data disagree.
+WATCH_OVER_CLICK = {"watch": 1.0, "click": 0.5}
+TUNED = ("l2", "history_half_life", "next_weight", "genre_weight")
+
+
+class EngineFormatError(ValueError):
+    """A stored engine from another version of this code: retrain it."""
 
 
 @dataclass(frozen=True)
 class EngineParams:
-    l2: float = 200.0  # EASE regularisation
-    half_life_days: float | None = 120.0  # recency decay; 0 or None disables it
-    event_weights: dict[str, float] = field(default_factory=lambda: {"watch": 1.0, "click": 0.5})
+    # None: chosen at training between WATCH_OVER_CLICK and equal weights, by the held-out slice.
+    event_weights: dict[str, float] | None = None
     default_event_weight: float = 1.0  # for event types not in event_weights
-    popularity_blend: float = 0.0  # adds this much of the (0..1 scaled) recent popularity to every score
-    algorithm: str = "auto"  # "ease", "knn", or "auto": EASE up to EASE_MAX_ITEMS items
+    half_life_days: float | None = 120.0  # recency of popularity (cold start); 0 or None disables it
+    # None: chosen at training by the held-out slice (see tuning.CHOICES).
+    l2: float | None = None  # EASE regularisation
+    history_half_life: float | None = None  # in items: the user's item this many items back counts half
+    next_weight: float | None = None  # weight of "watched next" against co-watch
+    genre_weight: float | None = None  # weight of genre taste against co-watch
+    neighbours: int = 300  # weights kept per item (EASE sources, next items)
+    min_support: int = 2  # items with fewer users stay out of EASE (the other signals still reach them)
+    max_ease_items: int = 2500  # EASE covers at most this many of the most-watched items
 
 
 class Engine:
-    """A trained model: who saw what (with weights), the item-item weights, and recent popularity."""
+    """A trained model: who saw what, the three item signals, and recent popularity."""
 
     def __init__(
         self,
         *,
         user_ids: Sequence[str],
         item_ids: Sequence[str],
-        history: sp.csr_matrix,
-        similarity: np.ndarray | sp.csr_matrix,
+        history: History,
+        ease: sp.csr_matrix,
+        next_weights: sp.csr_matrix,
+        genres: sp.csr_matrix,
+        interest: np.ndarray,
         popularity: np.ndarray,
         params: EngineParams,
         n_interactions: int,
     ):
-        self.user_ids = list(user_ids)
-        self.item_ids = list(item_ids)
+        self.user_ids, self.item_ids = list(user_ids), list(item_ids)
         self.user_index = {u: i for i, u in enumerate(self.user_ids)}
         self.item_index = {it: i for i, it in enumerate(self.item_ids)}
-        self.history = history
-        self.similarity = similarity
-        self.popularity = popularity
-        self.params = params
-        self.n_interactions = n_interactions
+        self.history, self.ease, self.next_weights, self.genres = history, ease, next_weights, genres
+        self.interest, self.popularity = interest, popularity
+        self.signals = Signals(lambda weights: weights @ ease, next_weights, genres, interest)
+        self.params, self.n_interactions = params, n_interactions
 
     def recommend(
         self,
@@ -61,36 +77,54 @@ class Engine:
         *,
         allowed: np.ndarray | None = None,
         exclude_item_ids: Iterable[str] = (),
-        boost: dict[str, float] | None = None,
+        promoted: np.ndarray | None = None,
+        promoted_slots: int = 0,
+        preferred: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
-        """Top-n unseen items for one user, best first; unknown users get recent popularity.
-
-        `allowed` is a boolean mask over `item_ids`. `boost` maps item ids to factors that raise (>1) or
-        lower (<1) an item's score whatever its sign; a score of zero (no evidence at all) stays zero.
-        """
-        row = self.user_index.get(user_id)
-        scores = self._popularity_scores() if row is None else self._scores([row])[0]
-        excluded = [self.item_index[i] for i in exclude_item_ids if i in self.item_index]
-        if boost:
-            _apply_boost(scores, [self.item_index.get(i) for i in boost], list(boost.values()))
-        return self._rank(scores, n, row, allowed, excluded)
+        """Top-n unseen items for one user, best first; the options as in `recommend_many`."""
+        return self.recommend_many(
+            [user_id], n, allowed=allowed, exclude={user_id: exclude_item_ids}, promoted=promoted,
+            promoted_slots=promoted_slots, preferred=None if preferred is None else {user_id: preferred},
+        )[user_id]  # fmt: skip
 
     def recommend_many(
-        self, user_ids: Sequence[str], n: int, *, allowed: np.ndarray | None = None
+        self,
+        user_ids: Sequence[str],
+        n: int,
+        *,
+        allowed: np.ndarray | None = None,
+        exclude: Mapping[str, Iterable[str]] | None = None,
+        promoted: np.ndarray | None = None,
+        promoted_slots: int = 0,
+        preferred: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, list[tuple[str, float]]]:
-        """`recommend` for many users at once: one matrix product per batch instead of one per user."""
-        known = [u for u in dict.fromkeys(user_ids) if u in self.user_index]
+        """Top-n unseen items per user, best first, scored in batches; unknown users get recent popularity.
+
+        `allowed`, `promoted` and the values of `preferred` are boolean masks over `item_ids`. `exclude` maps a
+        user to item ids they must not get (unknown ids are ignored). Up to `promoted_slots` of the n places go
+        to the user's best promoted items, placed among the others by score. A user without history gets
+        their `preferred` items first, each group by popularity.
+        """
+        allowed, promoted = self._mask(allowed), self._mask(promoted)
+        exclude, preferred = exclude or {}, preferred or {}
         result = {}
+        known = [u for u in dict.fromkeys(user_ids) if u in self.user_index]
         for start in range(0, len(known), SCORE_BATCH):
-            rows = [self.user_index[u] for u in known[start : start + SCORE_BATCH]]
-            for row, scores in zip(rows, self._scores(rows), strict=True):
-                result[self.user_ids[row]] = self._rank(scores, n, row, allowed)
-        cold = self.popular(n, allowed=allowed) if len(known) < len(user_ids) else []
-        return {u: result[u] if u in result else list(cold) for u in user_ids}
+            batch = known[start : start + SCORE_BATCH]
+            rows = [self.user_index[u] for u in batch]
+            for user, row, scores in zip(batch, rows, self._scores(rows), strict=True):
+                blocked = self._blocked(row, allowed, exclude.get(user, ()))
+                result[user] = self._rank(scores, blocked, n, promoted, promoted_slots)
+        for user in dict.fromkeys(u for u in user_ids if u not in self.user_index):
+            scores = self._popularity_scores(self._mask(preferred.get(user)))
+            blocked = self._blocked(None, allowed, exclude.get(user, ()))
+            result[user] = self._rank(scores, blocked, n, promoted, promoted_slots)
+        return result
 
     def popular(self, n: int, *, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Items ranked by recency-weighted interaction volume."""
-        return self._rank(self._popularity_scores(), n, None, allowed)
+        """Items ranked by recency-weighted number of users."""
+        blocked = self._blocked(None, self._mask(allowed), ())
+        return self._rank(self._popularity_scores(None), blocked, n, None, 0)
 
     def to_bytes(self) -> bytes:
         """Serialise with numpy's npz format (no pickle, so loading a stored model cannot run code)."""
@@ -101,12 +135,11 @@ class Engine:
             "user_ids": np.array(self.user_ids, dtype=str),
             "item_ids": np.array(self.item_ids, dtype=str),
             "popularity": self.popularity,
-            **_sparse_arrays("history", self.history),
+            "interest": self.interest,
         }
-        if sp.issparse(self.similarity):
-            arrays |= _sparse_arrays("similarity", self.similarity)
-        else:
-            arrays["similarity"] = self.similarity
+        matrices = {"strength": self.history.strength, "age": self.history.age, "ease": self.ease}
+        for name, matrix in (matrices | {"next_weights": self.next_weights, "genres": self.genres}).items():
+            arrays |= _sparse_arrays(name, matrix)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return buffer.getvalue()
@@ -115,46 +148,58 @@ class Engine:
     def from_bytes(cls, data: bytes) -> "Engine":
         with np.load(io.BytesIO(data), allow_pickle=False) as f:
             if int(f["format_version"]) != FORMAT_VERSION:
-                raise ValueError(f"unsupported engine format {int(f['format_version'])}")
-            similarity = f["similarity"] if "similarity" in f else _sparse_from(f, "similarity")
+                raise EngineFormatError(f"engine format {int(f['format_version'])}, expected {FORMAT_VERSION}")
             return cls(
                 user_ids=f["user_ids"].tolist(),
                 item_ids=f["item_ids"].tolist(),
-                history=_sparse_from(f, "history"),
-                similarity=similarity,
+                history=History(_sparse_from(f, "strength"), _sparse_from(f, "age")),
+                **{name: _sparse_from(f, name) for name in ("ease", "next_weights", "genres")},
+                interest=f["interest"],
                 popularity=f["popularity"],
                 params=EngineParams(**json.loads(str(f["params"]))),
                 n_interactions=int(f["n_interactions"]),
             )
 
     def _scores(self, rows: list[int]) -> np.ndarray:
-        product = self.history[rows] @ self.similarity
-        scores = (product.toarray() if sp.issparse(product) else product).astype(np.float64)
-        if self.params.popularity_blend:
-            scale = self.params.popularity_blend / max(self.popularity.max(), 1e-12)
-            scores += scale * self._popularity_scores()
+        p = self.params
+        scores = self.signals.blend(
+            self.history.rows(rows), half_life=p.history_half_life, next_weight=p.next_weight,
+            genre_weight=p.genre_weight,
+        )  # fmt: skip
+        return scores + FILL * self.popularity / max(self.popularity.max(), 1e-12)
+
+    def _popularity_scores(self, preferred: np.ndarray | None) -> np.ndarray:
+        scores = self.popularity.astype(np.float64)
+        if preferred is not None:  # every preferred item ahead of every other one
+            scores = scores + preferred * (scores.max() + 1.0)
         return scores
 
-    def _popularity_scores(self) -> np.ndarray:
-        return self.popularity.astype(np.float64)
+    def _mask(self, mask: np.ndarray | None) -> np.ndarray | None:
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (len(self.item_ids),):
+            raise ValueError(f"item masks must be boolean arrays of length {len(self.item_ids)}")
+        return mask
+
+    def _blocked(self, row: int | None, allowed: np.ndarray | None, excluded: Iterable[str]) -> np.ndarray:
+        blocked = np.zeros(len(self.item_ids), dtype=bool) if allowed is None else ~allowed
+        if row is not None:
+            blocked[self.history.seen(row)] = True
+        blocked[[self.item_index[i] for i in excluded if i in self.item_index]] = True
+        return blocked
 
     def _rank(
-        self,
-        scores: np.ndarray,
-        n: int,
-        row: int | None,
-        allowed: np.ndarray | None,
-        excluded: Sequence[int] = (),
+        self, scores: np.ndarray, blocked: np.ndarray, n: int, promoted: np.ndarray | None, promoted_slots: int
     ) -> list[tuple[str, float]]:
-        if row is not None:
-            scores[self.history.indices[self.history.indptr[row] : self.history.indptr[row + 1]]] = -np.inf
-        if allowed is not None:
-            allowed = np.asarray(allowed)
-            if allowed.dtype != bool or allowed.shape != (len(self.item_ids),):
-                raise ValueError(f"allowed must be a boolean mask of length {len(self.item_ids)}")
-            scores[~allowed] = -np.inf
-        scores[list(excluded)] = -np.inf
-        return [(self.item_ids[i], float(scores[i])) for i in _top_n(scores, n)]
+        scores = np.where(blocked, -np.inf, scores.astype(np.float64))
+        chosen = _top_n(scores, n)
+        if promoted is not None and promoted_slots > 0:
+            reserved = _top_n(np.where(promoted, scores, -np.inf), min(promoted_slots, n))
+            regular = _top_n(np.where(promoted, -np.inf, scores), n - len(reserved))
+            picked = np.concatenate([reserved, regular])
+            chosen = picked[np.lexsort((picked, -scores[picked]))]
+        return [(self.item_ids[i], float(scores[i])) for i in chosen]
 
 
 def train(
@@ -163,99 +208,66 @@ def train(
     timestamps: Sequence[float],
     event_types: Sequence[str],
     *,
+    item_genres: Mapping[str, Sequence[str] | str] | None = None,
     params: EngineParams = EngineParams(),  # noqa: B008  (frozen, so sharing the default is safe)
 ) -> Engine:
-    """Fit the model on parallel columns of interactions (one row per event)."""
+    """Fit the model on parallel columns of interactions (one row per event), choosing what params leave open.
+
+    `item_genres` maps the catalog's item ids to their genres (a list, or "A|B"). Catalog items nobody has
+    interacted with yet are part of the model too: filters and promotions can reach them, and otherwise they
+    come after every item with some evidence.
+    """
+    _check(user_ids, item_ids, timestamps, event_types, params)
+    events = Events.build(user_ids, item_ids, timestamps, event_types, catalog=(item_genres or {}).keys())
+    genres = genre_matrix(events.items, item_genres or {})
+    events, params = _choose(events, genres, params)
+    log = events.collapse()
+    ease = Ease(log, l2=params.l2, min_support=params.min_support, max_items=params.max_ease_items)
+    return Engine(
+        user_ids=log.users.tolist(),
+        item_ids=log.items.tolist(),
+        history=log.histories(),
+        ease=ease.weights(params.neighbours),
+        next_weights=next_items(log, params.neighbours),
+        genres=genres,
+        interest=interest(log),
+        popularity=popularity(log, params.half_life_days),
+        params=params,
+        n_interactions=len(user_ids),
+    )
+
+
+def _check(user_ids, item_ids, timestamps, event_types, params: EngineParams) -> None:
     n = len(user_ids)
     if n == 0:
         raise ValueError("cannot train a recommender without interactions")
     if not len(item_ids) == len(timestamps) == len(event_types) == n:
         raise ValueError("user_ids, item_ids, timestamps and event_types must have the same length")
-    if params.algorithm not in ("auto", "ease", "knn"):
-        raise ValueError(f"unknown algorithm {params.algorithm!r}")
-    if params.l2 <= 0 or (params.half_life_days or 0) < 0:
-        raise ValueError("l2 must be positive and half_life_days must not be negative")
-    users, rows = np.unique(np.asarray(user_ids, dtype=str), return_inverse=True)
-    items, cols = np.unique(np.asarray(item_ids, dtype=str), return_inverse=True)
-    strength = _event_weights(event_types, params)
-    decay = _decay(np.asarray(timestamps, dtype=np.float64), params)
-    shape = (len(users), len(items))
-    # Item-item relations are learned from all history at full strength: decaying them too would leave a
-    # catalog with old data (or a tenant that paused for a year) with almost nothing to learn from. Recency
-    # belongs to the user's side: it decides which of their own items speak loudest.
-    history = _matrix(strength * decay, rows, cols, shape)
-    relations = _matrix(strength, rows, cols, shape) if params.half_life_days else history
-    use_ease = params.algorithm == "ease" or (params.algorithm == "auto" and len(items) <= EASE_MAX_ITEMS)
-    return Engine(
-        user_ids=users.tolist(),
-        item_ids=items.tolist(),
-        history=history,
-        similarity=_ease(relations, params.l2) if use_ease else _knn(relations, KNN_NEIGHBOURS),
-        popularity=np.asarray(history.sum(axis=0), dtype=np.float64).ravel(),
-        params=params,
-        n_interactions=n,
-    )
+    if not all(getattr(params, name) is None or getattr(params, name) >= 0 for name in TUNED):
+        raise ValueError(f"{', '.join(TUNED)} must not be negative")
+    if params.l2 == 0 or params.history_half_life == 0 or (params.half_life_days or 0) < 0:
+        raise ValueError("l2 and history_half_life must be positive, half_life_days must not be negative")
+    if params.neighbours < 1 or params.max_ease_items < 1:
+        raise ValueError("neighbours and max_ease_items must be positive")
 
 
-def _matrix(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    # Repeated events on the same (user, item) add up; explicit zeros are kept so a zero-weight event still
-    # counts as "seen" and is never recommended back.
-    matrix = sp.coo_matrix((values.astype(np.float32), (rows, cols)), shape=shape).tocsr()
-    matrix.sum_duplicates()
-    return matrix
-
-
-def _event_weights(event_types: Sequence[str], params: EngineParams) -> np.ndarray:
-    # Tenants' files spell event types differently ("watch", "WATCH"), so match them case-insensitively.
-    table = {name.lower(): weight for name, weight in params.event_weights.items()}
-    names, inverse = np.unique(np.asarray(event_types, dtype=str), return_inverse=True)
-    per_name = np.array([table.get(name.lower(), params.default_event_weight) for name in names])
-    return per_name[inverse]
-
-
-def _decay(timestamps: np.ndarray, params: EngineParams) -> np.ndarray:
-    if not params.half_life_days:
-        return np.ones_like(timestamps)
-    age_days = (timestamps.max() - timestamps) / 86_400.0
-    # Capped so that very old events keep a tiny weight instead of underflowing to zero in float32.
-    return 0.5 ** np.minimum(age_days / params.half_life_days, 100.0)
-
-
-def _ease(history: sp.csr_matrix, l2: float) -> np.ndarray:
-    """EASE item weights B = I - P / diag(P) with P = (XᵀX + l2·I)⁻¹, so an item never explains itself."""
-    gram = (history.T @ history).toarray().astype(np.float64)
-    gram[np.diag_indices_from(gram)] += l2
-    weights = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-    weights /= -np.diag(weights).copy()  # in place: at 8,000 items every dense copy costs half a gigabyte
-    np.fill_diagonal(weights, 0.0)
-    return weights.astype(np.float32)
-
-
-def _knn(history: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
-    """Cosine item-item similarity keeping each item's `neighbours` strongest sources, in column blocks."""
-    columns = history.tocsc()
-    norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=0)).ravel())
-    normalised = columns @ sp.diags(1.0 / np.maximum(norms, 1e-12))
-    n_items = history.shape[1]
-    block = max(1, 20_000_000 // n_items)  # ~80 MB of float32 per block
-    keep = min(neighbours, n_items - 1)
-    parts = []
-    for start in range(0, n_items, block):
-        stop = min(start + block, n_items)
-        sims = (normalised.T @ normalised[:, start:stop]).toarray().astype(np.float32)
-        sims[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        if keep < n_items - 1:
-            weakest = np.argpartition(-sims, keep, axis=0)[keep:]
-            np.put_along_axis(sims, weakest, 0.0, axis=0)
-        parts.append(sp.csc_matrix(sims))
-    return sp.hstack(parts).tocsr()
-
-
-def _apply_boost(scores: np.ndarray, columns: list[int | None], factors: list[float]) -> None:
-    for column, factor in zip(columns, factors, strict=True):
-        if column is not None and factor > 0:
-            value = scores[column]
-            scores[column] = value * factor if value > 0 else value / factor
+def _choose(events: Events, genres: sp.csr_matrix, params: EngineParams) -> tuple[Events, EngineParams]:
+    """The event weighting and settings that params leave open, by the held-out slice; the first wins ties."""
+    fixed = {name: getattr(params, name) for name in TUNED if getattr(params, name) is not None}
+    options = EaseOptions(params.neighbours, params.min_support, params.max_ease_items)
+    first, *others = [params.event_weights] if params.event_weights is not None else [WATCH_OVER_CLICK, {}]
+    chosen = events.weighted(first, params.default_event_weight)
+    if len(fixed) == len(TUNED) and not others:
+        return chosen, replace(params, event_weights=first)
+    settings, best = tune(chosen, genres, fixed, options=options)
+    for weights in others:  # at the settings found for the first: a search of its own would double the time
+        candidate = events.weighted(weights, params.default_event_weight)
+        if np.array_equal(candidate.strength, chosen.strength):
+            continue  # no event type in this data that the weighting changes
+        score = tune(candidate, genres, settings, options=options)[1]
+        if score > best + 1e-9:
+            chosen, first, best = candidate, weights, score
+    return chosen, replace(params, event_weights=first, **settings)
 
 
 def _top_n(scores: np.ndarray, n: int) -> np.ndarray:
@@ -271,6 +283,7 @@ def _top_n(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _sparse_arrays(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    matrix = sp.csr_matrix(matrix)
     return {
         f"{name}_data": matrix.data,
         f"{name}_indices": matrix.indices,

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.services import recommender_train
 from tenants.models import Tenant
+from tenants.scoping import tenant_scope
 
 
 class Command(BaseCommand):
@@ -17,7 +18,11 @@ class Command(BaseCommand):
         if tenant_obj is None:
             raise CommandError(f"No tenant {tenant!r}")
         try:
-            model = recommender_train(tenant=tenant_obj)
+            with tenant_scope(tenant_obj):
+                model = recommender_train(tenant=tenant_obj)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{tenant_obj.slug}: recommender {model}")
+        chosen = {
+            k: model.params[k] for k in ("event_weights", "l2", "history_half_life", "next_weight", "genre_weight")
+        }
+        self.stdout.write(f"{tenant_obj.slug}: recommender {model} (settings: {chosen})")
