@@ -43,7 +43,7 @@ lint: install
 web: install
 	$(BIN)/python manage.py runserver
 worker: install
-	$(BIN)/celery -A saas worker --loglevel=info
+	OPENBLAS_NUM_THREADS=1 $(BIN)/celery -A saas worker --loglevel=info
 beat: install
 	$(BIN)/celery -A saas beat --loglevel=info
 emulator: install

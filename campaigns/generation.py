@@ -16,9 +16,8 @@ from campaigns.prompting import TemplateProblem, default_source, prompt_context,
 from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.services import favorite_genres, recommender_for
-from routing.gateway import llm_invoke, route_for
+from routing.gateway import llm_invoke, llm_request, route_for
 from routing.models import LLMCall
-from routing.types import LLMRequest
 
 ANSWER_STOP = ("</body>",)
 MAX_TOKENS = 700
@@ -133,8 +132,8 @@ def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = fro
         with stage("call"):
             response, call, error = llm_invoke(
                 tenant=tenant, task=campaign.task, route=route,
-                request_for=lambda model_id, extra=feedback: LLMRequest(
-                    model_id, job.system, job.prompt + extra, max_tokens=MAX_TOKENS, stop=ANSWER_STOP
+                request_for=lambda model_id, extra=feedback: llm_request(
+                    tenant, model_id, job.system, job.prompt + extra, max_tokens=MAX_TOKENS, stop=ANSWER_STOP
                 ),
             )  # fmt: skip
         job.calls.append(call)
@@ -144,6 +143,9 @@ def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = fro
             reason = f"model call failed: {error.message}"
             if error.permanent:
                 break
+            continue
+        if response.stop_reason == "guardrail_intervened":
+            reason = "blocked by the tenant's Bedrock guardrail"
             continue
         with stage("validate"):
             checked = check_email(closed(response.text), titles=job.titles, signoff=tenant.signoff, others=others)

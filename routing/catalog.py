@@ -13,9 +13,14 @@ class ModelSpec:
     output_per_1k: Decimal
     tier: str  # "small" or "large": what the plan policy asks for
 
-    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
-        return (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000
+    def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> Decimal:
+        """Prompt-cache reads bill at a tenth of the input price and writes at 1.25 times it (Bedrock's terms
+        for the models that cache); `input_tokens` excludes both, as Converse reports it."""
+        cached = CACHE_READ * cache_read + CACHE_WRITE * cache_write
+        return (self.input_per_1k * (input_tokens + cached) + self.output_per_1k * output_tokens) / 1000
 
+
+CACHE_READ, CACHE_WRITE = Decimal("0.1"), Decimal("1.25")
 
 CATALOG: dict[str, ModelSpec] = {
     spec.key: spec

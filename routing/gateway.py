@@ -22,7 +22,7 @@ def route_for(*, tenant, task: str) -> RouteDecision:
     )
 
 
-def provider_for(spec: ModelSpec):
+def provider_for(spec: ModelSpec, tenant=None):
     match spec.provider:
         case "bedrock":
             from routing.providers.bedrock import BedrockProvider
@@ -32,6 +32,7 @@ def provider_for(spec: ModelSpec):
                 endpoint_url=settings.AWS_ENDPOINT_URLS.get("bedrock-runtime"),
                 max_attempts=settings.AWS_MAX_ATTEMPTS,
                 read_timeout=settings.AWS_READ_TIMEOUT,
+                tenant=tenant,  # its region, its own account's role, if it has them
             )
         case "local":
             return _local_provider(str(settings.LOCAL_MODEL_PATH), settings.LOCAL_MODEL_THREADS)
@@ -46,6 +47,15 @@ def _local_provider(model_path: str, n_threads: int):
     from routing.providers.local import LocalProvider
 
     return LocalProvider(model_path=str(ensure_model(model_path)), n_threads=n_threads or None)
+
+
+def llm_request(tenant, model_id: str, system: str, prompt: str, max_tokens: int = 700, temperature: float = 0.7,
+                stop: tuple[str, ...] = ()) -> LLMRequest:  # fmt: skip
+    """A request carrying the tenant's guardrail, if it configured one."""
+    return LLMRequest(
+        model_id, system, prompt, max_tokens, temperature, stop=stop,
+        guardrail_id=tenant.bedrock_guardrail_id, guardrail_version=tenant.bedrock_guardrail_version,
+    )  # fmt: skip
 
 
 def limits_for(spec: ModelSpec) -> Limits:
@@ -75,7 +85,7 @@ def llm_invoke(
         tokens=estimate_tokens(request.system + request.prompt) + request.max_tokens,
     )  # fmt: skip
     try:
-        response = provider_for(spec).converse(request)
+        response = provider_for(spec, tenant).converse(request)
     except ProviderError as exc:
         budget.settle(reservation, estimate_tokens(request.system + request.prompt))
         record.ok, record.error = False, f"{exc.code}: {exc.message}"[:2000]
@@ -83,7 +93,10 @@ def llm_invoke(
     budget.settle(reservation, response.input_tokens + response.output_tokens)
     record.invoked_model_id = response.invoked_model_id or spec.model_id
     record.input_tokens, record.output_tokens = response.input_tokens, response.output_tokens
-    record.cost_usd = spec.cost(response.input_tokens, response.output_tokens)
+    record.cache_read_tokens, record.cache_write_tokens = response.cache_read_tokens, response.cache_write_tokens
+    record.cost_usd = spec.cost(
+        response.input_tokens, response.output_tokens, response.cache_read_tokens, response.cache_write_tokens
+    )
     record.latency_ms = response.latency_ms
     return response, record, None
 
@@ -96,7 +109,7 @@ def llm_call(
     route = route or route_for(tenant=tenant, task=task)
     response, record, error = llm_invoke(
         tenant=tenant, task=task, route=route,
-        request_for=lambda model_id: LLMRequest(model_id, system, prompt, max_tokens, temperature, stop=stop),
+        request_for=lambda model_id: llm_request(tenant, model_id, system, prompt, max_tokens, temperature, stop),
     )  # fmt: skip
     record.save()
     if error is not None:

@@ -42,8 +42,9 @@ def installed_part_paths() -> list[Path]:
     """The 22 part files in numeric order, wherever pip put their packages."""
     missing = missing_parts()
     if missing:
-        raise LocalModelError(f"The local model's weights are not installed (missing {', '.join(missing)}). "
-                              + INSTALL_HINT)
+        raise LocalModelError(
+            f"The local model's weights are not installed (missing {', '.join(missing)}). " + INSTALL_HINT
+        )
     paths = []
     for number in range(1, PART_COUNT + 1):
         spec = importlib.util.find_spec(part_package(number))
@@ -72,8 +73,7 @@ def ensure_model(
     dest = Path(dest or DEFAULT_MODEL_PATH)
     if _is_verified(dest, size, sha256):
         return dest
-    join_parts(installed_part_paths() if parts is None else parts, dest,
-               size=size, sha256=sha256, progress=progress)
+    join_parts(installed_part_paths() if parts is None else parts, dest, size=size, sha256=sha256, progress=progress)
     return dest
 
 

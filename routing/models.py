@@ -14,6 +14,8 @@ class LLMCall(TenantOwned):
     route_reason = models.CharField(max_length=300)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=8, default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     ok = models.BooleanField(default=True)

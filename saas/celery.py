@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
 app = Celery("saas")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Periodic jobs declared in code (with expiry); marketers' campaign schedules live in the database scheduler.
+from recommendations.tasks import BEAT_SCHEDULE as RECOMMENDATIONS_BEAT  # noqa: E402
+
+app.conf.beat_schedule = {**RECOMMENDATIONS_BEAT}

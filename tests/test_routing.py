@@ -77,3 +77,25 @@ def test_throttling_after_all_retries_is_retryable(bedrock_settings, tenant, emu
         llm_call(tenant=tenant, task="t", system="s", prompt="p")
     assert not raised.value.permanent and raised.value.code == "ThrottlingException"
     assert len(emulator.requests.filter(operation="Converse", status=429)) == bedrock_settings.AWS_MAX_ATTEMPTS
+
+
+def test_prompt_cache_tokens_are_priced():
+    spec = CATALOG["bedrock/claude-3.7-sonnet"]
+    assert spec.cost(1000, 0, cache_read=1000) == Decimal("0.0033")  # 0.003 + 0.1 × 0.003
+    assert spec.cost(0, 0, cache_write=1000) == Decimal("0.00375")
+
+
+def test_the_tenants_guardrail_screens_generation(bedrock_settings, scoped, tenant, catalog, emulator):
+    from campaigns import generation, services
+    from campaigns.models import Campaign, GeneratedEmail
+
+    emulator.guardrails.define("gr-acme", words=["Name0"], version="1")
+    tenant.bedrock_guardrail_id, tenant.bedrock_guardrail_version = "gr-acme", "1"
+    tenant.save()
+    run = services.campaign_launch(campaign=Campaign.objects.create(tenant=tenant, name="guarded"), limit=2)
+    for chunk in services.run_start(run=run, limit=2):
+        generation.run_generate_chunk(run=run, contact_ids=chunk)
+    blocked, passed = GeneratedEmail.objects.filter(run=run).order_by("contact__external_id")
+    assert (blocked.contact.first_name, blocked.status) == ("Name0", "failed")
+    assert "guardrail" in blocked.failure_reason
+    assert passed.status == "draft"
