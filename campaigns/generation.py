@@ -8,13 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
 from campaigns.profiling import stage
 from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
 from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
+from recommendations.base import RecommendationOptions
 from recommendations.services import favorite_genres, recommender_for
 from routing.gateway import llm_invoke, llm_request, route_for
 from routing.models import LLMCall
@@ -84,17 +88,40 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
 def jobs_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Job]:
     tenant, campaign = run.tenant, run.campaign
     with stage("recommend"):
-        picks = recommender_for(tenant).top_picks(contacts, campaign.n_items)
+        options = recommendation_options(campaign, contacts)
+        picks = recommender_for(tenant).top_picks(contacts, campaign.n_items, options=options)
         genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
     prompts = run_prompts(campaign)
     with stage("render"):
         return [
             job_prepare(
-                tenant=tenant, campaign=campaign, contact=c, picks=picks.get(c.pk, []), genre=genres.get(c.pk),
-                prompts=prompts, route=route,
+                tenant=tenant,
+                campaign=campaign,
+                contact=c,
+                picks=picks.get(c.pk, []),
+                genre=genres.get(c.pk),
+                prompts=prompts,
+                route=route,
             )  # fmt: skip
             for c in contacts
         ]
+
+
+def recommendation_options(campaign: Campaign, contacts: list[Contact]) -> RecommendationOptions:
+    """The campaign's filters, plus the items each contact was sent in the last `skip_emailed_days`."""
+    recent: dict[int, set[str]] = {}
+    if campaign.skip_emailed_days:
+        since = timezone.now() - timedelta(days=campaign.skip_emailed_days)
+        sent = GeneratedEmail.objects.for_tenant(campaign.tenant).filter(
+            contact__in=contacts, status=EmailStatus.SENT, sent_at__gte=since
+        )
+        for contact_id, items in sent.values_list("contact_id", "items"):
+            recent.setdefault(contact_id, set()).update(item["id"] for item in items)
+    return RecommendationOptions(
+        include_genres=tuple(campaign.include_genres), exclude_genres=tuple(campaign.exclude_genres),
+        max_maturity=campaign.max_maturity, maturity_by_age=campaign.maturity_by_age, exclude_items=recent,
+        promotion_share=campaign.promotion_share,
+    )  # fmt: skip
 
 
 def job_prepare(*, tenant, campaign, contact, picks, genre, prompts: Prompts, route) -> Job:
@@ -120,7 +147,11 @@ def jobs_write(jobs: list[Job], *, run: CampaignRun, route) -> None:
     others = catalog_titles(run.tenant_id, run.pk)
     workers = min(settings.LLM_CONCURRENCY, len(ready))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-        list(pool.map(lambda job: job_write(job, tenant=run.tenant, campaign=run.campaign, route=route, others=others), ready))
+        list(
+            pool.map(
+                lambda job: job_write(job, tenant=run.tenant, campaign=run.campaign, route=route, others=others), ready
+            )
+        )
 
 
 def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:

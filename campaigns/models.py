@@ -41,11 +41,23 @@ class Campaign(TenantOwned):
     n_items = models.PositiveSmallIntegerField(default=3)
     review_required = models.BooleanField(default=True)
     task = models.CharField(max_length=50, default="marketing_email", help_text="Routing task name.")
+    # Which picks a contact may get (mirroring Personalize filters and promotions).
+    include_genres = models.JSONField(default=list, blank=True, help_text="Only items with one of these genres.")
+    exclude_genres = models.JSONField(default=list, blank=True, help_text="No items with any of these genres.")
+    max_maturity = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 G, 2 PG, 3 PG-13, 4 R.")
+    maturity_by_age = models.BooleanField(default=False, help_text="Under 13: PG at most; under 17: PG-13.")
+    skip_emailed_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Skip items sent to the contact in the last N days."
+    )
+    promotion_share = models.FloatField(default=0.0, help_text="Share of the picks for promoted items (0 to 1).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="campaign_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(promotion_share__gte=0, promotion_share__lte=1), name="campaign_promotion_share_0_1"
+            ),
             models.CheckConstraint(condition=models.Q(n_items__gte=1, n_items__lte=10), name="campaign_n_items_1_10"),
         ]
 

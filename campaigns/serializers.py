@@ -31,10 +31,16 @@ class CampaignSerializer(TenantModelSerializer):
     unique_in_tenant = ("name",)
     template = TenantPrimaryKeyField(PromptTemplate, required=False, allow_null=True)
     n_items = serializers.IntegerField(min_value=1, max_value=10, default=3)
+    include_genres = serializers.ListField(child=serializers.CharField(max_length=50), max_length=30, required=False)
+    exclude_genres = serializers.ListField(child=serializers.CharField(max_length=50), max_length=30, required=False)
+    promotion_share = serializers.FloatField(min_value=0, max_value=1, required=False)
+    skip_emailed_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
 
     class Meta:
         model = Campaign
-        fields = ["id", "name", "template", "goal", "audience", "n_items", "review_required", "task", "created_at"]
+        fields = ["id", "name", "template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
+                  "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share",
+                  "created_at"]  # fmt: skip
 
     def validate_audience(self, value):
         if not isinstance(value, dict):

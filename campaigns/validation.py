@@ -66,7 +66,9 @@ def invented_titles(text: str, *, titles: list[str], others: frozenset[str]) -> 
     return sorted(found)
 
 
-def check_email(text: str, *, titles: list[str], signoff: str = "", others: frozenset[str] = frozenset()) -> CheckedEmail:
+def check_email(
+    text: str, *, titles: list[str], signoff: str = "", others: frozenset[str] = frozenset()
+) -> CheckedEmail:
     """`others`: the catalog's normalized titles, to refuse picks the model presents but we did not recommend."""
     subject, body = parse_email(text)
     problems = []

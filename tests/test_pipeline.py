@@ -172,3 +172,22 @@ def test_runs_and_emails_cascade_stay_in_their_tenant(bedrock_settings, scoped, 
     assert CampaignRun.objects.for_tenant(other_tenant).count() == 0
     assert GeneratedEmail.objects.for_tenant(other_tenant).count() == 0
     assert run.tenant_id == campaign.tenant_id
+
+
+def test_campaign_pick_options_reach_the_recommender(bedrock_settings, scoped, campaign, catalog):
+    contacts, items = catalog
+    genre_of = {i.external_id: i.genres[0] for i in items}
+    campaign.exclude_genres = ["Comedy"]
+    campaign.n_items = 2
+    campaign.save()
+    run = run_all(services.campaign_launch(campaign=campaign), limit=2)
+    first = GeneratedEmail.objects.filter(run=run).order_by("contact_id").first()
+    assert first.items and all(genre_of[i["id"]] != "Comedy" for i in first.items)
+
+    first.approve(by="rita")
+    services.email_send(email=GeneratedEmail.objects.select_related("contact", "tenant").get(pk=first.pk))
+    campaign.exclude_genres, campaign.skip_emailed_days = [], 30
+    campaign.save()
+    again = run_all(services.campaign_launch(campaign=campaign), limit=2)
+    second = GeneratedEmail.objects.get(run=again, contact=first.contact)
+    assert not {i["id"] for i in first.items} & {i["id"] for i in second.items}  # nothing sent twice in 30 days
