@@ -6,9 +6,8 @@ per (run, contact), so a retried or restarted chunk only writes what is missing.
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
-
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.utils import timezone
