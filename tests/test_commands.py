@@ -43,7 +43,10 @@ def test_train_recommender_command(tenant, catalog, capsys):
     call_command("train_recommender", tenant="acme")
     call_command("train_recommender", tenant="acme")
     versions = list(RecommenderModel.objects.for_tenant(tenant).values_list("version", "n_interactions"))
-    assert versions == [(1, Interaction.objects.for_tenant(tenant).count()), (2, Interaction.objects.for_tenant(tenant).count())]
+    assert versions == [
+        (1, Interaction.objects.for_tenant(tenant).count()),
+        (2, Interaction.objects.for_tenant(tenant).count()),
+    ]
     assert "recommender v2" in capsys.readouterr().out
     with pytest.raises(CommandError, match="No tenant"):
         call_command("train_recommender", tenant="missing")
@@ -59,9 +62,16 @@ def test_personalize_backend_serves_picks_from_the_recommender(bedrock_settings,
     arn = "arn:aws:personalize:us-east-1:000000000000:recommender/acme-top-picks"
     emulator.personalize.load(
         arn,
-        items=[{"ITEM_ID": i.external_id, "TITLE": i.title, "GENRES": "|".join(i.genres), "PLOT": i.plot} for i in items],
+        items=[
+            {"ITEM_ID": i.external_id, "TITLE": i.title, "GENRES": "|".join(i.genres), "PLOT": i.plot} for i in items
+        ],
         interactions=[
-            {"USER_ID": x.contact.external_id, "ITEM_ID": x.item.external_id, "TIMESTAMP": int(x.timestamp.timestamp()), "EVENT_TYPE": x.event_type}
+            {
+                "USER_ID": x.contact.external_id,
+                "ITEM_ID": x.item.external_id,
+                "TIMESTAMP": int(x.timestamp.timestamp()),
+                "EVENT_TYPE": x.event_type,
+            }
             for x in Interaction.objects.select_related("contact", "item")
         ],
     )
@@ -90,3 +100,12 @@ def test_personalize_tenant_without_arn_fails_with_next_step(scoped, tenant):
     tenant.recommender = "personalize"
     with pytest.raises(Exception, match="run personalize_sync first"):
         recommender_for(tenant)
+
+
+def test_run_campaign_waits_and_summarises(bedrock_settings, eager_tasks, tenant, catalog, capsys, transactional_db):
+    Campaign.dangerously_unscoped.create(tenant=tenant, name="Weekly")
+    call_command("run_campaign", tenant="acme", campaign="Weekly", limit=3, wait=True)
+    out = capsys.readouterr().out
+    assert "run #" in out and "completed: {'draft': 3}" in out and "emails/s" in out and "3/3" in out
+    with pytest.raises(CommandError, match="No campaign 'Nope' in acme; its campaigns: Weekly"):
+        call_command("run_campaign", tenant="acme", campaign="Nope")
