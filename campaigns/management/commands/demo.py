@@ -47,6 +47,8 @@ class Command(BaseCommand):
             out.write(f"3/5 Model: {route.model_key} ({route.reason})")
             if route.model_key.startswith("local/"):
                 self._prepare_local_model()
+                # The local model writes one email at a time: chunks of one let the progress bar move per email.
+                settings.CAMPAIGN_CHUNK_SIZE = 1
             campaign, _ = Campaign.objects.for_tenant(tenant).get_or_create(
                 tenant=tenant, name="Top picks for you", defaults={"goal": "pick something great for this weekend"}
             )
