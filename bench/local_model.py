@@ -29,9 +29,12 @@ from datasets.synthetic import generate  # noqa: E402
 from recommendations.base import Pick  # noqa: E402
 from recommendations.engine import train  # noqa: E402
 from recommendations.favorite_genre import favorite_genre  # noqa: E402
+from routing.catalog import CATALOG  # noqa: E402
 from routing.localmodel import ensure_model  # noqa: E402
 from routing.providers.local import LocalProvider  # noqa: E402
 from routing.types import LLMRequest  # noqa: E402
+
+SPEC = CATALOG["local/qwen2.5-1.5b"]
 
 
 def main() -> None:
@@ -72,7 +75,14 @@ def main() -> None:
         )
         started = time.perf_counter()
         response = provider.converse(
-            LLMRequest("local", render(system, context), render(body, context), max_tokens=700, stop=ANSWER_STOP)
+            LLMRequest(
+                "local",
+                render(system, context),
+                render(body, context),
+                max_tokens=SPEC.max_tokens,
+                temperature=SPEC.temperature,
+                stop=ANSWER_STOP,
+            )
         )
         seconds = time.perf_counter() - started
         checked = check_email(closed(response.text), titles=[p.title for p in picks], signoff=tenant.signoff)

@@ -19,11 +19,11 @@ from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.base import RecommendationOptions
 from recommendations.services import favorite_genres, recommender_for
+from routing.catalog import get_model
 from routing.gateway import llm_invoke, llm_request, route_for
 from routing.models import LLMCall
 
 ANSWER_STOP = ("</body>",)
-MAX_TOKENS = 700
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,7 @@ def jobs_write(jobs: list[Job], *, run: CampaignRun, route) -> None:
 def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:
     """Call the model, validate, retry with the problems fed back. Runs in a worker thread: no database."""
     usage = {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0, "latency_ms": 0}
+    spec = get_model(route.model_key)
     reason, feedback = "", ""
     for _ in range(settings.LLM_MAX_ATTEMPTS):
         usage["attempts"] += 1
@@ -163,7 +164,8 @@ def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = fro
             response, call, error = llm_invoke(
                 tenant=tenant, task=campaign.task, route=route,
                 request_for=lambda model_id, extra=feedback: llm_request(
-                    tenant, model_id, job.system, job.prompt + extra, max_tokens=MAX_TOKENS, stop=ANSWER_STOP
+                    tenant, model_id, job.system, job.prompt + extra, max_tokens=spec.max_tokens,
+                    temperature=spec.temperature, stop=ANSWER_STOP,
                 ),
             )  # fmt: skip
         job.calls.append(call)

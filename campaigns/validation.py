@@ -43,7 +43,8 @@ def parse_email(text: str) -> tuple[str, str]:
 
 
 def _strip(value: str) -> str:
-    return value.strip().strip('*"').strip()
+    # Small models wrap answers in code fences or bold markers; neither belongs in an email.
+    return value.strip().strip("`").strip().strip('*"').strip()
 
 
 def normalize(text: str) -> str:

@@ -12,6 +12,8 @@ class ModelSpec:
     input_per_1k: Decimal
     output_per_1k: Decimal
     tier: str  # "small" or "large": what the plan policy asks for
+    max_tokens: int = 700  # answer budget per email
+    temperature: float = 0.7
 
     def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> Decimal:
         """Prompt-cache reads bill at a tenth of the input price and writes at 1.25 times it (Bedrock's terms
@@ -31,7 +33,8 @@ CATALOG: dict[str, ModelSpec] = {
         ModelSpec("bedrock/claude-3-haiku", "bedrock", "anthropic.claude-3-haiku-20240307-v1:0", Decimal("0.00025"), Decimal("0.00125"), "small"),
         ModelSpec("bedrock/claude-3.5-haiku", "bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", Decimal("0.0008"), Decimal("0.004"), "small"),
         ModelSpec("bedrock/claude-3.7-sonnet", "bedrock", "us.anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal("0.003"), Decimal("0.015"), "large"),
-        ModelSpec("local/qwen2.5-1.5b", "local", "qwen2.5-coder-1.5b-instruct-q4_k_m", Decimal("0"), Decimal("0"), "small"),
+        ModelSpec("local/qwen2.5-1.5b", "local", "qwen2.5-coder-1.5b-instruct-q4_k_m", Decimal("0"), Decimal("0"), "small",
+                  max_tokens=400, temperature=0.4),  # measured: cooler and shorter avoids runaway answers
     )
 }  # fmt: skip
 

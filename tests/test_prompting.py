@@ -58,6 +58,7 @@ def test_parse_accepts_tags_and_subject_lines():
     assert parse_email("Subject: Hi Maria\n\nHello there") == ("Hi Maria", "Hello there")
     assert parse_email("**Subject:** Hi\n<email>Body text</email>") == ("Hi", "Body text")
     assert parse_email("<subject>Hi</subject><body>unterminated") == ("Hi", "unterminated")
+    assert parse_email("```\n<subject>Hi</subject>\n<body>Text.\nSam\n```</body>") == ("Hi", "Text.\nSam")
 
 
 def good_body(*titles):
