@@ -158,7 +158,7 @@ def _client(service: str, region: str, endpoint_url: str | None, max_attempts: i
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=read_timeout,
-        max_pool_connections=50,
+        max_pool_connections=max(50, settings.LLM_CONCURRENCY),  # one connection per model call in flight
         # Path-style addressing, because an emulator's address cannot carry bucket names as host names.
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
