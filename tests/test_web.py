@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import Campaign, EmailStatus, GeneratedEmail
+from campaigns.models import Campaign, EmailStatus, GeneratedEmail, PromptTemplate
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.models import Contact
 from tenants.models import Role
@@ -65,6 +65,9 @@ def staff_client(tenant):
 def both_emails(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
     emails = []
     for t in (tenant, other_tenant):
+        PromptTemplate.dangerously_unscoped.create(
+            tenant=t, name=f"{t.slug} template", body="Hi {{ contact.first_name }}"
+        )
         campaign = Campaign.dangerously_unscoped.create(tenant=t, name=f"{t.slug} picks")
         run = services.campaign_launch(campaign=campaign, limit=1)
         for chunk in services.run_start(run=run, limit=1):
@@ -77,6 +80,7 @@ ADMIN_MODELS = [
     ("datasets", "contact"),
     ("datasets", "item"),
     ("datasets", "interaction"),
+    ("campaigns", "prompttemplate"),
     ("campaigns", "campaign"),
     ("campaigns", "campaignrun"),
     ("campaigns", "generatedemail"),
@@ -94,17 +98,26 @@ def test_admin_shows_only_the_members_tenant(staff_client, both_emails, app, mod
     klass = apps.get_model(app, model)
     their_row = klass.dangerously_unscoped.filter(tenant=theirs.tenant).first()
     my_row = klass.dangerously_unscoped.filter(tenant=mine.tenant).first()
-    assert staff_client.get(reverse(f"admin:{app}_{model}_change", args=[their_row.pk])).status_code == 302  # "doesn't exist"
+    assert (
+        staff_client.get(reverse(f"admin:{app}_{model}_change", args=[their_row.pk])).status_code == 302
+    )  # "doesn't exist"
     assert staff_client.get(reverse(f"admin:{app}_{model}_change", args=[my_row.pk])).status_code == 200
 
 
 def test_admin_review_edit_then_approve(staff_client, both_emails):
     mine, _ = both_emails
     url = reverse("admin:campaigns_generatedemail_change", args=[mine.pk])
-    response = staff_client.post(url, {"subject": "Better subject", "body": "Better body.", "decision": "", "reason": ""})
+    response = staff_client.post(
+        url, {"subject": "Better subject", "body": "Better body.", "decision": "", "reason": ""}
+    )
     assert response.status_code == 302
     mine.refresh_from_db()
-    assert (mine.subject, mine.status, mine.edited, mine.reviewed_by) == ("Better subject", EmailStatus.APPROVED, True, "rita")
+    assert (mine.subject, mine.status, mine.edited, mine.reviewed_by) == (
+        "Better subject",
+        EmailStatus.APPROVED,
+        True,
+        "rita",
+    )
 
 
 def test_admin_reject_needs_a_reason(staff_client, both_emails):
