@@ -3,6 +3,7 @@
 from functools import lru_cache
 
 from django.conf import settings
+from django.utils import timezone
 
 from routing.catalog import ModelSpec, get_model
 from routing.errors import ProviderError
@@ -84,6 +85,7 @@ def llm_invoke(
         scope=f"{tenant.pk}:{spec.key}", limits=limits_for(spec),
         tokens=estimate_tokens(request.system + request.prompt) + request.max_tokens,
     )  # fmt: skip
+    record.created_at = timezone.now()  # the request time, which is what Bedrock meters
     try:
         response = provider_for(spec, tenant).converse(request)
     except ProviderError as exc:

@@ -1,6 +1,7 @@
 """One usage record per model call: who, which model, tokens, cost, latency and why that model."""
 
 from django.db import models
+from django.utils import timezone
 
 from tenants.scoping import TenantOwned
 
@@ -20,7 +21,8 @@ class LLMCall(TenantOwned):
     latency_ms = models.PositiveIntegerField(default=0)
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the call was made (set by the gateway; records are saved in bulk later, so not at insert time).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = "LLM call"
