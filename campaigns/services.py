@@ -2,7 +2,6 @@
 Writing the emails themselves lives in campaigns.generation."""
 
 import json
-import logging
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -26,8 +25,6 @@ from datasets.models import Contact
 from recommendations.services import current_engine
 from routing.gateway import route_for
 from routing.models import LLMCall
-
-log = logging.getLogger(__name__)
 
 
 class CampaignError(Exception):

@@ -53,7 +53,6 @@ def test_each_call_leaves_a_usage_record(bedrock_settings, tenant):
 
 
 def test_permanent_errors_are_recorded_and_raised(bedrock_settings, tenant):
-    tenant.model_overrides = {"bad": "bedrock/claude-3.7-sonnet"}
     from routing.catalog import ModelSpec
 
     CATALOG["test/bare-sonnet"] = ModelSpec(
