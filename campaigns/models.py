@@ -76,6 +76,11 @@ class RunStatus(models.TextChoices):
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+class RunMode(models.TextChoices):
+    ON_DEMAND = "on_demand", "on-demand calls"
+    BATCH = "batch", "Bedrock batch inference"
+
+
 class CampaignRun(TenantOwned):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
@@ -89,6 +94,12 @@ class CampaignRun(TenantOwned):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="When the counts were last refreshed.")
+    rate_per_s = models.FloatField(default=0, help_text="Emails written per second since the run started.")
+    eta_at = models.DateTimeField(null=True, blank=True, help_text="When the run should finish at that rate.")
+    mode = models.CharField(max_length=10, choices=RunMode.choices, default=RunMode.ON_DEMAND)
+    batch_job_arn = models.CharField(max_length=300, blank=True)
+    batch_status = models.CharField(max_length=40, blank=True)
 
     class Meta:
         constraints = [
