@@ -53,7 +53,9 @@ def main() -> None:
     try:
         processes += [start_worker(env) for _ in range(args.workers)]
         time.sleep(3)  # workers connect to the broker
+        before = cpu_by_process(processes)
         pipeline = run_pipeline(tenant, args.contacts)
+        pipeline["cpu"] = {name: seconds - before.get(name, 0) for name, seconds in cpu_by_process(processes).items()}
         naive = run_naive(tenant, args.naive) if args.naive else None
         report(args, pipeline, naive, tenant)
         if args.profile:
@@ -107,6 +109,43 @@ def prepare_tenant(contacts: int):
             )
         recommender_train(tenant=tenant)
     return tenant
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            queue += [int(child) for child in task.read_text().split()]
+    return tree
+
+
+def cpu_by_process(processes: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds so far of the emulator, the workers (with their pool processes), PostgreSQL, Redis and this
+    process (the progress poller), to split the machine's CPU per email."""
+    named = {"emulator": [processes[0].pid], "workers": [p for w in processes[1:] for p in process_tree(w.pid)]}
+    for name, command in (("postgresql", "postgres"), ("redis", "redis-server")):
+        named[name] = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/comm") if _comm(p) == command]
+    cpu = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in named.items()}
+    cpu["bench"] = time.process_time()
+    return cpu
+
+
+def _comm(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def start_emulator(port: int, latency_ms: float, env: dict) -> subprocess.Popen:
@@ -196,6 +235,12 @@ def report(args, pipeline: dict, naive: dict | None, tenant) -> None:
     )
     print(
         f"pipeline: {run.processed} emails ({run.failed} failed) in {pipeline['seconds']:.1f} s = {pipeline['rate']:.1f} emails/s"
+    )
+    n = max(run.processed, 1)
+    cpu = pipeline["cpu"]
+    print(
+        f"CPU ms per email by process: {sum(cpu.values()) * 1000 / n:.2f} in all = "
+        + ", ".join(f"{name} {seconds * 1000 / n:.2f}" for name, seconds in cpu.items())
     )
     if naive:
         print(f"naive loop: {naive['n']} emails in {naive['seconds']:.1f} s = {naive['rate']:.2f} emails/s")

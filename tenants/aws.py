@@ -150,10 +150,21 @@ def _s3(tenant, doing: str, operation: str, **params) -> dict:
         raise call_error(exc, doing) from exc
 
 
-@lru_cache(maxsize=64)
+_client_lock = threading.Lock()
+
+
 def _client(service: str, region: str, endpoint_url: str | None, max_attempts: int, read_timeout: float,
             credentials: Credentials | None):  # fmt: skip
     # boto3 clients are thread-safe: one per configuration and set of credentials keeps connection pools warm.
+    # The lock matters: a chunk starts all its threads at once, and without it each of them would build its own
+    # client on a cold cache (tens of CPU milliseconds each, 80 at once: most of a worker's CPU in a benchmark).
+    with _client_lock:
+        return _client_build(service, region, endpoint_url, max_attempts, read_timeout, credentials)
+
+
+@lru_cache(maxsize=64)
+def _client_build(service: str, region: str, endpoint_url: str | None, max_attempts: int, read_timeout: float,
+                  credentials: Credentials | None):  # fmt: skip
     config = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=CONNECT_TIMEOUT,
