@@ -8,12 +8,13 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 WINDOW_MS = 60_000
 
 # KEYS[1]: sorted set of reservations scored by time (members "id|tokens"); KEYS[2]: hash {tokens, requests}.
-# ARGV: window_ms, rpm, tpm, tokens, member. Returns 0 when granted, else ms to wait. Redis's clock is the
-# one clock every worker host shares.
+# ARGV: window_ms, rpm, tpm, tokens, member. Returns {1, the grant time in ms} when granted, else {0, ms to
+# wait}. Redis's clock is the one clock every worker host shares.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -32,14 +33,14 @@ if (rpm > 0 and count + 1 > rpm) or (tpm > 0 and used + want > tpm and count > 0
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   local wait = 50
   if oldest[2] then wait = math.max(tonumber(oldest[2]) + window - now, 1) end
-  return wait
+  return {0, wait}
 end
 redis.call('ZADD', KEYS[1], now, ARGV[5] .. '|' .. want)
 redis.call('HINCRBY', KEYS[2], 'tokens', want)
 redis.call('HINCRBY', KEYS[2], 'requests', 1)
 redis.call('PEXPIRE', KEYS[1], window * 2)
 redis.call('PEXPIRE', KEYS[2], window * 2)
-return 0
+return {1, now}
 """
 
 # Replace a reservation by the tokens really used (only if it is still in the window).
@@ -68,6 +69,11 @@ class Reservation:
     key: str
     member: str
     tokens: int
+    granted_ms: int = 0  # when the window counted it (Redis's clock): the time a usage record should carry
+
+    @property
+    def granted_at(self) -> datetime:
+        return datetime.fromtimestamp(self.granted_ms / 1000, tz=UTC)
 
 
 class RateLimitTimeout(Exception):
@@ -80,10 +86,12 @@ class RedisWindow:
         self._acquire = client.register_script(_ACQUIRE)
         self._settle = client.register_script(_SETTLE)
 
-    def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> int:
-        return int(
-            self._acquire(keys=[key, key + ":sum"], args=[self.window_ms, limits.rpm, limits.tpm, tokens, member])
+    def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> tuple[bool, int]:
+        """(True, the grant time in ms) or (False, ms to wait)."""
+        granted, value = self._acquire(
+            keys=[key, key + ":sum"], args=[self.window_ms, limits.rpm, limits.tpm, tokens, member]
         )
+        return bool(granted), int(value)
 
     def settle(self, reservation: Reservation, tokens: int) -> None:
         self._settle(
@@ -99,7 +107,7 @@ class LocalWindow:
         self.lock = threading.Lock()
         self.entries: dict[str, deque] = {}
 
-    def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> int:
+    def try_acquire(self, key: str, limits: Limits, tokens: int, member: str) -> tuple[bool, int]:
         now = _now_ms()
         with self.lock:
             window = self.entries.setdefault(key, deque())
@@ -107,9 +115,9 @@ class LocalWindow:
                 window.popleft()
             used = sum(entry[2] for entry in window)
             if (limits.rpm and len(window) + 1 > limits.rpm) or (limits.tpm and window and used + tokens > limits.tpm):
-                return max(window[0][0] + self.window_ms - now, 1)
+                return False, max(window[0][0] + self.window_ms - now, 1)
             window.append([now, member, tokens])
-            return 0
+            return True, now
 
     def settle(self, reservation: Reservation, tokens: int) -> None:
         with self.lock:
@@ -129,9 +137,10 @@ class RateLimiter:
         key, member = f"llm-rate:{scope}", uuid.uuid4().hex
         deadline = time.monotonic() + timeout
         while True:
-            wait_ms = self.window.try_acquire(key, limits, tokens, member)
-            if wait_ms == 0:
-                return Reservation(key, member, tokens)
+            granted, value = self.window.try_acquire(key, limits, tokens, member)
+            if granted:
+                return Reservation(key, member, tokens, granted_ms=value)
+            wait_ms = value
             if time.monotonic() + wait_ms / 1000 > deadline:
                 raise RateLimitTimeout(f"rate limit {scope}: no room within {timeout:.0f}s")
             time.sleep(min(wait_ms / 1000, 1.0))

@@ -68,3 +68,12 @@ def test_concurrent_callers_on_many_limiters_never_exceed_the_budget_in_any_wind
 
 def test_unlimited_models_skip_the_limiter(make_limiter):
     assert make_limiter().acquire(scope="test:u", limits=Limits(), tokens=10**9) is None
+
+
+def test_a_grant_carries_the_windows_own_clock(make_limiter):
+    """Usage records take this time, so they and the window agree on which minute a call belongs to."""
+    before = time.time()
+    reservation = make_limiter().acquire(scope="test:t", limits=Limits(tpm=1000), tokens=10)
+    after = time.time()
+    assert before - 0.05 <= reservation.granted_ms / 1000 <= after + 0.05
+    assert reservation.granted_at.timestamp() == reservation.granted_ms / 1000
