@@ -98,7 +98,11 @@ def prepare_tenant(contacts: int):
     from tenants.services import tenant_create
 
     tenant = tenant_create(
-        slug=f"bench-{contacts}", name="Bench", plan="basic", brand_name="Streamly", sender_name="Sam",
+        slug=f"bench-{contacts}",
+        name="Bench",
+        plan="basic",
+        brand_name="Streamly",
+        sender_name="Sam",
         monthly_email_quota=10**9,  # benchmarks run again and again
     )
     if not Contact.objects.for_tenant(tenant).exists():

@@ -2,11 +2,26 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404, JsonResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from campaigns import services, tasks
-from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, InvalidTransition, PromptTemplate
+from campaigns.models import (
+    BatchRecord,
+    Campaign,
+    CampaignRun,
+    EmailStatus,
+    GeneratedEmail,
+    InvalidTransition,
+    PromptTemplate,
+)
+from campaigns.progress import done_text, eta_text, rate_text
+from campaigns.serializers import CampaignRunSerializer
 from tenants.admin import TenantScopedAdmin
 
 
@@ -36,6 +51,7 @@ class CampaignRunAdmin(TenantScopedAdmin):
     list_display = ("pk", "campaign", "status", "progress", "failed", "input_tokens", "output_tokens", "cost_usd",
                     "started_at", "finished_at")  # fmt: skip
     list_filter = ("tenant", "status")
+    list_select_related = ("campaign",)
     readonly_fields = [f.name for f in CampaignRun._meta.fields]
     actions = ["send_approved", "cancel"]
 
@@ -44,15 +60,45 @@ class CampaignRunAdmin(TenantScopedAdmin):
         cancelled = sum(services.run_cancel(run=run) for run in queryset)
         self.message_user(request, f"cancelled {cancelled} run(s)")
 
-    @admin.display(description="done / total")
+    @admin.display(description="progress")
     def progress(self, run):
-        return f"{run.processed} / {run.total}"
+        return format_html(
+            '<progress max="{}" value="{}" style="width:10em"></progress><br>{} · {} · ETA {}',
+            max(run.total, 1), run.processed, done_text(run), rate_text(run), eta_text(run),
+        )  # fmt: skip
+
+    progress_url_name = "campaigns_campaignrun_progress"
+
+    def get_urls(self):
+        # Before the defaults: their "<object_id>/" catch-all would swallow "<object_id>/progress/".
+        view = self.admin_site.admin_view(self.progress_view)
+        return [path("<path:object_id>/progress/", view, name=self.progress_url_name), *super().get_urls()]
+
+    def progress_view(self, request, object_id):
+        """The run's progress as JSON, polled by its change page; another tenant's run is not there (404)."""
+        run = self.get_object(request, unquote(object_id))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404
+        return JsonResponse(progress_figures(run))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            url = reverse(f"{self.admin_site.name}:{self.progress_url_name}", args=[obj.pk])
+            context.update(progress=progress_figures(obj), progress_url=url)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Send the approved emails of the selected runs")
     def send_approved(self, request, queryset):
         for run in queryset:
             transaction.on_commit(lambda run=run: tasks.send_run.delay(run.pk, run.tenant_id))
         self.message_user(request, f"sending approved emails of {queryset.count()} run(s)")
+
+
+def progress_figures(run: CampaignRun) -> dict:
+    """The API's view of the run plus the same words the list and the terminal use for rate and ETA."""
+    updated = timezone.localtime(run.progress_at).strftime("%H:%M:%S") if run.progress_at else "-"
+    return {**CampaignRunSerializer(run).data, "active": run.is_active, "done_text": done_text(run),
+            "rate_text": rate_text(run), "eta_text": eta_text(run), "updated_text": updated}  # fmt: skip
 
 
 class ReviewForm(forms.ModelForm):
@@ -116,3 +162,15 @@ class GeneratedEmailAdmin(TenantScopedAdmin):
         for email in queryset.filter(status=EmailStatus.APPROVED):
             transaction.on_commit(lambda email=email: tasks.send_email.delay(email.pk, email.tenant_id))
         self.message_user(request, "sending")
+
+
+@admin.register(BatchRecord)
+class BatchRecordAdmin(TenantScopedAdmin):
+    """Prompts waiting in a run's Bedrock batch job: read-only, gone once their emails are stored."""
+
+    list_display = ("run", "contact", "tenant")
+    list_select_related = ("run__campaign", "contact", "tenant")
+    readonly_fields = [f.name for f in BatchRecord._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -19,9 +19,11 @@ from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.base import RecommendationOptions
 from recommendations.services import favorite_genres, recommender_for
-from routing.catalog import get_model
+from routing.catalog import ModelSpec, get_model
+from routing.errors import ProviderError
 from routing.gateway import llm_invoke, llm_request, route_for
 from routing.models import LLMCall
+from routing.types import LLMRequest, LLMResponse
 
 ANSWER_STOP = ("</body>",)
 
@@ -49,9 +51,12 @@ class Job:
     system: str = ""
     prompt: str = ""
     calls: list[LLMCall] = field(default_factory=list)
+    reason: str = ""  # what was wrong with the last answer
+    feedback: str = ""  # what the next attempt is told about it
 
     @property
     def ready(self) -> bool:
+        """Still to be written: neither stored as a draft nor failed."""
         return "status" not in self.fields
 
 
@@ -60,13 +65,7 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
     tenant, campaign = run.tenant, run.campaign
     if run.status != RunStatus.RUNNING:
         return 0
-    done = GeneratedEmail.objects.for_tenant(tenant).filter(run=run, contact_id__in=contact_ids)
-    contacts = list(
-        Contact.objects.for_tenant(tenant)
-        .filter(pk__in=contact_ids)
-        .exclude(pk__in=done.values("contact_id"))
-        .order_by("pk")
-    )
+    contacts = contacts_pending(run=run, contact_ids=contact_ids)
     if not contacts:
         return 0
     route = route_for(tenant=tenant, task=campaign.task)
@@ -82,6 +81,17 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
 
     run_refresh(run=run)
     return len(jobs)
+
+
+def contacts_pending(*, run: CampaignRun, contact_ids: list[int]) -> list[Contact]:
+    """The contacts among `contact_ids` that have no email in the run yet."""
+    done = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run, contact_id__in=contact_ids)
+    return list(
+        Contact.objects.for_tenant(run.tenant)
+        .filter(pk__in=contact_ids)
+        .exclude(pk__in=done.values("contact_id"))
+        .order_by("pk")
+    )
 
 
 def jobs_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Job]:
@@ -154,40 +164,59 @@ def jobs_write(jobs: list[Job], *, run: CampaignRun, route) -> None:
 
 
 def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:
-    """Call the model, validate, retry with the problems fed back. Runs in a worker thread: no database."""
-    usage = {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0, "latency_ms": 0}
+    """Call the model, validate, retry with the problems fed back, up to LLM_MAX_ATTEMPTS calls in all (a batch
+    record's answer counts as one). Runs in a worker thread: no database."""
     spec = get_model(route.model_key)
-    reason, feedback = "", ""
-    for _ in range(settings.LLM_MAX_ATTEMPTS):
-        usage["attempts"] += 1
+    while job.ready and len(job.calls) < settings.LLM_MAX_ATTEMPTS:
         with stage("call"):
             response, call, error = llm_invoke(
                 tenant=tenant, task=campaign.task, route=route,
-                request_for=lambda model_id, extra=feedback: llm_request(
-                    tenant, model_id, job.system, job.prompt + extra, max_tokens=spec.max_tokens,
-                    temperature=spec.temperature, stop=ANSWER_STOP,
-                ),
+                request_for=lambda model_id, extra=job.feedback: job_request(job, tenant=tenant, spec=spec,
+                                                                             model_id=model_id, feedback=extra),
             )  # fmt: skip
-        job.calls.append(call)
-        for key in ("input_tokens", "output_tokens", "cost_usd", "latency_ms"):
-            usage[key] += getattr(call, key)
-        if error is not None:
-            reason = f"model call failed: {error.message}"
-            if error.permanent:
-                break
-            continue
-        if response.stop_reason == "guardrail_intervened":
-            reason = "blocked by the tenant's Bedrock guardrail"
-            continue
-        with stage("validate"):
-            checked = check_email(closed(response.text), titles=job.titles, signoff=tenant.signoff, others=others)
-        if checked.ok:
-            status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
-            job.fields.update(usage, status=status, subject=checked.subject, body=checked.body)
-            return
-        reason = "; ".join(checked.problems)
-        feedback = f"\n\nYour previous answer was rejected: {reason}. Write it again and fix that."
-    job.fields.update(usage, status=EmailStatus.FAILED, failure_reason=reason[:2000])
+        job_answer(job, error or response, call, tenant=tenant, campaign=campaign, others=others)
+    if job.ready:
+        job_fail(job)
+
+
+def job_request(job: Job, *, tenant, spec: ModelSpec, model_id: str, feedback: str = "") -> LLMRequest:
+    """The model request for a job: the same for an on-demand call and a batch record."""
+    return llm_request(tenant, model_id, job.system, job.prompt + feedback, max_tokens=spec.max_tokens,
+                       temperature=spec.temperature, stop=ANSWER_STOP)  # fmt: skip
+
+
+def job_answer(job: Job, answer: LLMResponse | ProviderError, call: LLMCall, *, tenant, campaign,
+               others: frozenset[str] = frozenset()) -> None:  # fmt: skip
+    """Judge one answer from the model (or the error it gave instead): a valid email finishes the job, a
+    permanent error fails it, anything else is noted for the next attempt."""
+    job.calls.append(call)
+    if isinstance(answer, ProviderError):
+        job.reason = f"model call failed: {answer.message}"
+        if answer.permanent:
+            job_fail(job)
+        return
+    if answer.stop_reason == "guardrail_intervened":
+        job.reason = "blocked by the tenant's Bedrock guardrail"
+        return
+    with stage("validate"):
+        checked = check_email(closed(answer.text), titles=job.titles, signoff=tenant.signoff, others=others)
+    if checked.ok:
+        status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
+        job.fields.update(job_usage(job), status=status, subject=checked.subject, body=checked.body)
+        return
+    job.reason = "; ".join(checked.problems)
+    job.feedback = f"\n\nYour previous answer was rejected: {job.reason}. Write it again and fix that."
+
+
+def job_fail(job: Job) -> None:
+    job.fields.update(job_usage(job), status=EmailStatus.FAILED, failure_reason=job.reason[:2000])
+
+
+def job_usage(job: Job) -> dict:
+    calls = job.calls
+    return {"attempts": len(calls), "input_tokens": sum(c.input_tokens for c in calls),
+            "output_tokens": sum(c.output_tokens for c in calls), "cost_usd": sum(c.cost_usd for c in calls),
+            "latency_ms": sum(c.latency_ms for c in calls)}  # fmt: skip
 
 
 def closed(text: str) -> str:

@@ -98,6 +98,7 @@ class CampaignRun(TenantOwned):
     rate_per_s = models.FloatField(default=0, help_text="Emails written per second since the run started.")
     eta_at = models.DateTimeField(null=True, blank=True, help_text="When the run should finish at that rate.")
     mode = models.CharField(max_length=10, choices=RunMode.choices, default=RunMode.ON_DEMAND)
+    mode_reason = models.CharField(max_length=500, blank=True, help_text="Why the run is written this way.")
     batch_job_arn = models.CharField(max_length=300, blank=True)
     batch_status = models.CharField(max_length=40, blank=True)
 
@@ -116,6 +117,39 @@ class CampaignRun(TenantOwned):
     @property
     def processed(self) -> int:
         return self.generated + self.failed
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def percent(self) -> float:
+        if not self.total:
+            return 0.0 if self.is_active else 100.0
+        return round(100 * min(self.processed, self.total) / self.total, 1)
+
+    @property
+    def eta_seconds(self) -> int | None:
+        """Seconds from now until eta_at; None once the run has finished or while there is no rate yet."""
+        if self.eta_at is None or not self.is_active:
+            return None
+        return max(0, round((self.eta_at - timezone.now()).total_seconds()))
+
+
+class BatchRecord(TenantOwned):
+    """A contact's prompt in a run's Bedrock batch job, kept from submission until its email is stored: the
+    answer is checked against the picks it was written for, which may have changed by the time the job ends."""
+
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="batch_records")
+    contact = models.ForeignKey("datasets.Contact", on_delete=models.CASCADE, related_name="+")
+    fields = models.JSONField(help_text="The email's fields so far: items, favorite_genre, prompt, model, route.")
+    system = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "contact"], name="one_batch_record_per_contact")]
+
+    def __str__(self):
+        return f"run {self.run_id} contact {self.contact_id}"
 
 
 class EmailStatus(models.TextChoices):

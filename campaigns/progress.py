@@ -1,4 +1,5 @@
-"""A terminal progress display for a running campaign run (used by the demo and run_campaign)."""
+"""How far a run has got, in words: the terminal line of run_campaign --wait and the demo, and the admin's figures.
+Rate and ETA are the run row's own (kept by services.run_refresh), so every display agrees with the API."""
 
 import time
 
@@ -26,10 +27,29 @@ def watch_run(run: CampaignRun, out, *, interval: float = 1.0, timeout: float | 
 def progress_line(run: CampaignRun, elapsed: float) -> str:
     done, total = run.processed, max(run.total, 1)
     width = 30
-    bar = "#" * int(width * done / total)
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = f"{(total - done) / rate:.0f}s" if rate > 0 and done < total else "-"
+    bar = "#" * int(width * min(done, total) / total)
     return (
         f"[{bar:<{width}}] {done}/{run.total} ({run.failed} failed) {run.status} "
-        f"{elapsed:.0f}s elapsed, {rate * 60:.1f}/min, ETA {eta}"
+        f"{elapsed:.0f}s elapsed, {rate_text(run)}, ETA {eta_text(run)}"
     )
+
+
+def done_text(run: CampaignRun) -> str:
+    return f"{run.processed} / {run.total} ({run.percent:.1f}%)"
+
+
+def rate_text(run: CampaignRun) -> str:
+    return f"{run.rate_per_s * 60:.1f}/min"
+
+
+def eta_text(run: CampaignRun) -> str:
+    seconds = run.eta_seconds
+    return "-" if seconds is None else duration_text(seconds)
+
+
+def duration_text(seconds: int) -> str:
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

@@ -61,8 +61,9 @@ class CampaignRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CampaignRun
-        fields = ["id", "campaign", "status", "total", "generated", "failed", "input_tokens", "output_tokens",
-                  "cost_usd", "created_at", "started_at", "finished_at", "error"]  # fmt: skip
+        fields = ["id", "campaign", "status", "total", "generated", "failed", "processed", "percent", "rate_per_s",
+                  "eta_at", "eta_seconds", "progress_at", "input_tokens", "output_tokens", "cost_usd", "created_at",
+                  "started_at", "finished_at", "error", "mode", "mode_reason", "batch_status", "batch_job_arn"]  # fmt: skip
         read_only_fields = fields
 
 

@@ -2,15 +2,17 @@
 Writing the emails themselves lives in campaigns.generation."""
 
 import json
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from campaigns.batch import run_mode_choose
 from campaigns.generation import jobs_prepare, jobs_write
 from campaigns.models import (
     ACTIVE_RUN_STATUSES,
@@ -19,6 +21,7 @@ from campaigns.models import (
     EmailStatus,
     GeneratedEmail,
     InvalidTransition,
+    RunMode,
     RunStatus,
 )  # fmt: skip
 from datasets.models import Contact
@@ -78,7 +81,8 @@ def campaign_launch(*, campaign: Campaign, limit: int | None = None) -> Campaign
 
 
 def run_start(*, run: CampaignRun, limit: int | None = None) -> list[list[int]]:
-    """Move a queued run to running and return its audience in chunks (empty if the run moved on)."""
+    """Move a queued run to running, choose how it is written, and return its audience in chunks (empty if the
+    run moved on); a batch run is one chunk."""
     claimed = CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.QUEUED)
     ids = list(audience(run.campaign).values_list("pk", flat=True)[:limit])
     if not claimed.update(status=RunStatus.RUNNING, started_at=timezone.now(), total=len(ids)):
@@ -86,11 +90,17 @@ def run_start(*, run: CampaignRun, limit: int | None = None) -> list[list[int]]:
     run.refresh_from_db()
     if run.tenant.recommender == "embedded":
         current_engine(run.tenant)  # train once here, not in every parallel chunk of a tenant without a model
-    size = settings.CAMPAIGN_CHUNK_SIZE
-    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    if run_mode_choose(run=run) == RunMode.BATCH:
+        return [ids]  # one chunk: the whole run is one Bedrock batch job (campaigns.batch)
+    chunks = run_chunks(ids)
     if not chunks:
         run_refresh(run=run)
     return chunks
+
+
+def run_chunks(contact_ids: list[int]) -> list[list[int]]:
+    size = settings.CAMPAIGN_CHUNK_SIZE
+    return [contact_ids[i : i + size] for i in range(0, len(contact_ids), size)]
 
 
 REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
@@ -119,26 +129,45 @@ def run_cancel(*, run: CampaignRun) -> bool:
     return bool(
         CampaignRun.objects.for_tenant(run.tenant)
         .filter(pk=run.pk, status__in=ACTIVE_RUN_STATUSES)
-        .update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+        .update(status=RunStatus.CANCELLED, finished_at=timezone.now(), eta_at=None)
     )
 
 
 def run_refresh(*, run: CampaignRun) -> CampaignRun:
-    """Recount the run from its emails (a retried chunk can never double-count) and complete it when done."""
+    """Recount the run from its emails (a retried chunk can never double-count), update its rate and ETA, and
+    complete it when done."""
     emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run)
     stats = emails.aggregate(
         failed=Count("pk", filter=Q(status=EmailStatus.FAILED)), all=Count("pk"),
         input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost_usd"),
     )  # fmt: skip
-    CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk).update(
-        generated=stats["all"] - stats["failed"], failed=stats["failed"], input_tokens=stats["input_tokens"] or 0,
-        output_tokens=stats["output_tokens"] or 0, cost_usd=stats["cost"] or 0,
+    now, processed = timezone.now(), stats["all"]
+    rate, eta = run_pace(started_at=run.started_at, now=now, processed=processed, total=run.total)
+    # One UPDATE: the conditions are read from the row as it is when written, so a run cancelled meanwhile
+    # stays cancelled, only one of two chunks finishing together completes it, and a finished run keeps the
+    # rate it ended with (a completing run's rate is up to finished_at, which is `now`).
+    # Counts never go back: a chunk that counted before another chunk's insert must not overwrite the newer
+    # count that chunk wrote after it.
+    running, completing = Q(status=RunStatus.RUNNING), Q(status=RunStatus.RUNNING, total__lte=processed)
+    fresher = CampaignRun.objects.for_tenant(run.tenant).alias(done=F("generated") + F("failed"))
+    fresher.filter(pk=run.pk, done__lte=processed).update(
+        generated=processed - stats["failed"], failed=stats["failed"], input_tokens=stats["input_tokens"] or 0,
+        output_tokens=stats["output_tokens"] or 0, cost_usd=stats["cost"] or 0, progress_at=now,
+        status=Case(When(completing, then=Value(RunStatus.COMPLETED)), default=F("status")),
+        finished_at=Case(When(completing, then=Value(now)), default=F("finished_at")),
+        rate_per_s=Case(When(running, then=Value(rate)), default=F("rate_per_s")),
+        eta_at=None if eta is None else Case(When(running & ~completing, then=Value(eta)), default=None),
     )  # fmt: skip
-    CampaignRun.objects.for_tenant(run.tenant).filter(
-        pk=run.pk, status=RunStatus.RUNNING, total__lte=stats["all"]
-    ).update(status=RunStatus.COMPLETED, finished_at=timezone.now())
     run.refresh_from_db()
     return run
+
+
+def run_pace(*, started_at, now, processed: int, total: int) -> tuple[float, datetime | None]:
+    """Emails per second since the start, and when the rest will be done at that rate (None: done or no rate)."""
+    seconds = (now - started_at).total_seconds() if started_at else 0
+    rate = processed / seconds if seconds > 0 else 0.0
+    eta = now + timedelta(seconds=(total - processed) / rate) if rate > 0 and processed < total else None
+    return rate, eta
 
 
 def email_send(*, email: GeneratedEmail) -> str:

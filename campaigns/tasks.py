@@ -1,11 +1,13 @@
 """Celery entry points: they take ids, re-fetch inside the tenant's scope, and call services."""
 
 import logging
+import time
 
 from celery import shared_task
+from django.conf import settings
 
-from campaigns import generation, services
-from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunStatus
+from campaigns import batch, generation, services
+from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -28,8 +30,9 @@ def start_run(run_id: int, tenant_id: int, limit: int | None = None) -> int:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         chunks = services.run_start(run=run, limit=limit)
+    write = batch_submit if run.mode == RunMode.BATCH else generate_chunk
     for chunk in chunks:
-        generate_chunk.delay(run_id, tenant_id, chunk)
+        write.delay(run_id, tenant_id, chunk)
     return len(chunks)
 
 
@@ -40,10 +43,53 @@ def generate_chunk(run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
         try:
             return generation.run_generate_chunk(run=run, contact_ids=contact_ids)
         except Exception as exc:
-            CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.RUNNING).update(
-                error=f"chunk of {len(contact_ids)} contacts failed: {type(exc).__name__}: {exc}"[:2000]
-            )
+            _record_failure(run, f"chunk of {len(contact_ids)} contacts", exc)
             raise
+
+
+@shared_task(acks_late=True, **RETRY)
+def batch_submit(run_id: int, tenant_id: int, contact_ids: list[int]) -> None:
+    run = _run(run_id, tenant_id)
+    with tenant_scope(run.tenant):
+        try:
+            step = batch.run_batch_submit(run=run, contact_ids=contact_ids)
+        except Exception as exc:
+            _record_failure(run, f"preparing the batch job of {len(contact_ids)} contacts", exc)
+            raise
+    _batch_next(step, run_id, tenant_id)
+
+
+@shared_task(bind=True, acks_late=True, **RETRY)
+def batch_poll(self, run_id: int, tenant_id: int) -> None:
+    """Look at a run's batch job; while it runs, again in BEDROCK_BATCH_POLL_SECONDS. On a worker the task
+    re-schedules itself, so no worker is held for the hours a job can take; run in-process (no broker), where
+    a countdown is ignored and re-scheduling would recurse, it waits in a loop instead."""
+    run = _run(run_id, tenant_id)
+    with tenant_scope(run.tenant):
+        while True:
+            try:
+                step = batch.run_batch_poll(run=run)
+            except Exception as exc:
+                _record_failure(run, "collecting the batch job", exc)
+                raise
+            if not (step.poll and self.request.is_eager):
+                break
+            time.sleep(settings.BEDROCK_BATCH_POLL_SECONDS)
+            run.refresh_from_db()
+    _batch_next(step, run_id, tenant_id)
+
+
+def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
+    for chunk in services.run_chunks(list(step.on_demand)):
+        generate_chunk.delay(run_id, tenant_id, chunk)
+    if step.poll:
+        batch_poll.apply_async((run_id, tenant_id), countdown=settings.BEDROCK_BATCH_POLL_SECONDS)
+
+
+def _record_failure(run: CampaignRun, what: str, exc: Exception) -> None:
+    CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        error=f"{what} failed: {type(exc).__name__}: {exc}"[:2000]
+    )
 
 
 @shared_task(acks_late=True, **RETRY)

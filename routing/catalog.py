@@ -1,4 +1,5 @@
-"""The models we can route to, with their prices (USD per 1,000 tokens, on-demand, us-east-1)."""
+"""The models we can route to, with their prices (USD per 1,000 tokens, on-demand, us-east-1) and whether
+Bedrock runs them as batch inference jobs."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,25 +15,30 @@ class ModelSpec:
     tier: str  # "small" or "large": what the plan policy asks for
     max_tokens: int = 700  # answer budget per email
     temperature: float = 0.7
+    batch: bool = False  # Bedrock batch inference (CreateModelInvocationJob) accepts it
 
-    def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> Decimal:
+    def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0,
+             batch: bool = False) -> Decimal:  # fmt: skip
         """Prompt-cache reads bill at a tenth of the input price and writes at 1.25 times it (Bedrock's terms
-        for the models that cache); `input_tokens` excludes both, as Converse reports it."""
+        for the models that cache); `input_tokens` excludes both, as Converse reports it. `batch`: the
+        price of a batch inference record."""
         cached = CACHE_READ * cache_read + CACHE_WRITE * cache_write
-        return (self.input_per_1k * (input_tokens + cached) + self.output_per_1k * output_tokens) / 1000
+        cost = (self.input_per_1k * (input_tokens + cached) + self.output_per_1k * output_tokens) / 1000
+        return cost * BATCH_PRICE if batch else cost
 
 
 CACHE_READ, CACHE_WRITE = Decimal("0.1"), Decimal("1.25")
+BATCH_PRICE = Decimal("0.5")  # Bedrock bills batch inference at half the on-demand price for these models
 
 CATALOG: dict[str, ModelSpec] = {
     spec.key: spec
     for spec in (
-        ModelSpec("bedrock/nova-micro", "bedrock", "us.amazon.nova-micro-v1:0", Decimal("0.000035"), Decimal("0.00014"), "small"),
-        ModelSpec("bedrock/nova-lite", "bedrock", "us.amazon.nova-lite-v1:0", Decimal("0.00006"), Decimal("0.00024"), "small"),
-        ModelSpec("bedrock/nova-pro", "bedrock", "us.amazon.nova-pro-v1:0", Decimal("0.0008"), Decimal("0.0032"), "large"),
-        ModelSpec("bedrock/claude-3-haiku", "bedrock", "anthropic.claude-3-haiku-20240307-v1:0", Decimal("0.00025"), Decimal("0.00125"), "small"),
-        ModelSpec("bedrock/claude-3.5-haiku", "bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", Decimal("0.0008"), Decimal("0.004"), "small"),
-        ModelSpec("bedrock/claude-3.7-sonnet", "bedrock", "us.anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal("0.003"), Decimal("0.015"), "large"),
+        ModelSpec("bedrock/nova-micro", "bedrock", "us.amazon.nova-micro-v1:0", Decimal("0.000035"), Decimal("0.00014"), "small", batch=True),
+        ModelSpec("bedrock/nova-lite", "bedrock", "us.amazon.nova-lite-v1:0", Decimal("0.00006"), Decimal("0.00024"), "small", batch=True),
+        ModelSpec("bedrock/nova-pro", "bedrock", "us.amazon.nova-pro-v1:0", Decimal("0.0008"), Decimal("0.0032"), "large", batch=True),
+        ModelSpec("bedrock/claude-3-haiku", "bedrock", "anthropic.claude-3-haiku-20240307-v1:0", Decimal("0.00025"), Decimal("0.00125"), "small", batch=True),
+        ModelSpec("bedrock/claude-3.5-haiku", "bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", Decimal("0.0008"), Decimal("0.004"), "small", batch=True),
+        ModelSpec("bedrock/claude-3.7-sonnet", "bedrock", "us.anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal("0.003"), Decimal("0.015"), "large", batch=True),
         ModelSpec("local/qwen2.5-1.5b", "local", "qwen2.5-coder-1.5b-instruct-q4_k_m", Decimal("0"), Decimal("0"), "small",
                   max_tokens=400, temperature=0.4),  # measured: cooler and shorter avoids runaway answers
     )

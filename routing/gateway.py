@@ -12,6 +12,8 @@ from routing.policy import RouteDecision, choose_model
 from routing.ratelimit import Limits, limiter
 from routing.types import LLMRequest, LLMResponse
 
+BATCH_REASON = "Bedrock batch inference (batch price)"  # added to a batch record's route reason
+
 
 def route_for(*, tenant, task: str) -> RouteDecision:
     return choose_model(
@@ -76,16 +78,15 @@ def llm_invoke(
     unsaved usage record (the caller saves records in bulk) and the error, if any."""
     spec = get_model(route.model_key)
     request: LLMRequest = request_for(spec.model_id)
-    record = LLMCall(
-        tenant=tenant, task=task, model_key=spec.key, provider=spec.provider, model_id=spec.model_id,
-        route_reason=route.reason,
-    )  # fmt: skip
+    record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=route.reason)
     budget = limiter()
     reservation = budget.acquire(
         scope=f"{tenant.pk}:{spec.key}", limits=limits_for(spec),
         tokens=estimate_tokens(request.system + request.prompt) + request.max_tokens,
     )  # fmt: skip
-    record.created_at = timezone.now()  # the request time, which is what Bedrock meters
+    # The request time, which is what Bedrock meters: the limiter's own grant time when there is a limit, so the
+    # usage records and the window agree to the millisecond on which minute a call belongs to.
+    record.created_at = reservation.granted_at if reservation else timezone.now()
     try:
         response = provider_for(spec, tenant).converse(request)
     except ProviderError as exc:
@@ -93,19 +94,50 @@ def llm_invoke(
         record.ok, record.error = False, f"{exc.code}: {exc.message}"[:2000]
         return None, record, exc
     budget.settle(reservation, response.input_tokens + response.output_tokens)
+    usage_fill(record, response, spec)
+    return response, record, None
+
+
+def llm_batch_usage(*, tenant, task: str, route: RouteDecision, answer: LLMResponse | ProviderError) -> LLMCall:
+    """The unsaved usage record of one Bedrock batch inference record (its answer, or the error it got
+    instead), billed at the batch price."""
+    spec = get_model(route.model_key)
+    record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=f"{route.reason}; {BATCH_REASON}")
+    if isinstance(answer, ProviderError):
+        record.ok, record.error = False, f"{answer.code}: {answer.message}"[:2000]
+    else:
+        usage_fill(record, answer, spec, batch=True)
+    return record
+
+
+def usage_record(*, tenant, task: str, spec: ModelSpec, route_reason: str) -> LLMCall:
+    return LLMCall(
+        tenant=tenant, task=task, model_key=spec.key, provider=spec.provider, model_id=spec.model_id,
+        route_reason=route_reason[:300],
+    )  # fmt: skip
+
+
+def usage_fill(record: LLMCall, response: LLMResponse, spec: ModelSpec, *, batch: bool = False) -> None:
     record.invoked_model_id = response.invoked_model_id or spec.model_id
     record.input_tokens, record.output_tokens = response.input_tokens, response.output_tokens
     record.cache_read_tokens, record.cache_write_tokens = response.cache_read_tokens, response.cache_write_tokens
     record.cost_usd = spec.cost(
-        response.input_tokens, response.output_tokens, response.cache_read_tokens, response.cache_write_tokens
-    )
+        response.input_tokens, response.output_tokens, response.cache_read_tokens, response.cache_write_tokens,
+        batch=batch,
+    )  # fmt: skip
     record.latency_ms = response.latency_ms
-    return response, record, None
 
 
 def llm_call(
-    *, tenant, task: str, system: str, prompt: str, max_tokens: int = 700, temperature: float = 0.7,
-    stop: tuple[str, ...] = (), route: RouteDecision | None = None,
+    *,
+    tenant,
+    task: str,
+    system: str,
+    prompt: str,
+    max_tokens: int = 700,
+    temperature: float = 0.7,
+    stop: tuple[str, ...] = (),
+    route: RouteDecision | None = None,
 ) -> tuple[LLMResponse, LLMCall]:
     """Call the routed model once and save its usage record; failures are recorded, then re-raised."""
     route = route or route_for(tenant=tenant, task=task)

@@ -164,6 +164,14 @@ LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 16, minimum=1)
 
 CAMPAIGN_CHUNK_SIZE = env_int("CAMPAIGN_CHUNK_SIZE", 50, minimum=1)
 
+# Bedrock batch inference (half the on-demand price; results within hours) for runs of at least this many
+# contacts on a model that supports it (and never under Bedrock's 100 records per job); 0 turns it off.
+BEDROCK_BATCH_MIN_CONTACTS = env_int("BEDROCK_BATCH_MIN_CONTACTS", 1000, minimum=0)
+# Where the JSONL goes (under batch/), and the service role Bedrock assumes to read and write it.
+BEDROCK_BATCH_BUCKET = env_str("BEDROCK_BATCH_BUCKET", PERSONALIZE_BUCKET)
+BEDROCK_BATCH_ROLE_ARN = env_str("BEDROCK_BATCH_ROLE_ARN")
+BEDROCK_BATCH_POLL_SECONDS = env_int("BEDROCK_BATCH_POLL_SECONDS", 60, minimum=0)  # between job status checks
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

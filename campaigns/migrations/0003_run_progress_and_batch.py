@@ -4,40 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0002_campaign_pick_options'),
+        ("campaigns", "0002_campaign_pick_options"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaignrun',
-            name='batch_job_arn',
+            model_name="campaignrun",
+            name="batch_job_arn",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='campaignrun',
-            name='batch_status',
+            model_name="campaignrun",
+            name="batch_status",
             field=models.CharField(blank=True, max_length=40),
         ),
         migrations.AddField(
-            model_name='campaignrun',
-            name='eta_at',
-            field=models.DateTimeField(blank=True, help_text='When the run should finish at that rate.', null=True),
+            model_name="campaignrun",
+            name="eta_at",
+            field=models.DateTimeField(blank=True, help_text="When the run should finish at that rate.", null=True),
         ),
         migrations.AddField(
-            model_name='campaignrun',
-            name='mode',
-            field=models.CharField(choices=[('on_demand', 'on-demand calls'), ('batch', 'Bedrock batch inference')], default='on_demand', max_length=10),
+            model_name="campaignrun",
+            name="mode",
+            field=models.CharField(
+                choices=[("on_demand", "on-demand calls"), ("batch", "Bedrock batch inference")],
+                default="on_demand",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='campaignrun',
-            name='progress_at',
-            field=models.DateTimeField(blank=True, help_text='When the counts were last refreshed.', null=True),
+            model_name="campaignrun",
+            name="progress_at",
+            field=models.DateTimeField(blank=True, help_text="When the counts were last refreshed.", null=True),
         ),
         migrations.AddField(
-            model_name='campaignrun',
-            name='rate_per_s',
-            field=models.FloatField(default=0, help_text='Emails written per second since the run started.'),
+            model_name="campaignrun",
+            name="rate_per_s",
+            field=models.FloatField(default=0, help_text="Emails written per second since the run started."),
         ),
     ]

@@ -40,11 +40,10 @@ class Command(BaseCommand):
     def _summary(self, run):
         statuses = Counter(GeneratedEmail.objects.filter(run=run).values_list("status", flat=True))
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0
-        rate = run.processed / seconds if seconds else 0
         self.stdout.write(f"run #{run.pk} {run.status}: {dict(statuses)}")
         self.stdout.write(
             f"tokens {run.input_tokens} in / {run.output_tokens} out, cost ${run.cost_usd:.4f}, "
-            f"{seconds:.1f} s, {rate:.1f} emails/s"
+            f"{seconds:.1f} s, {run.rate_per_s:.1f} emails/s"
         )
         if run.error:
             self.stdout.write(f"last error: {run.error}")

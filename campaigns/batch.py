@@ -1,0 +1,234 @@
+"""Large runs through Bedrock batch inference: one job writes the whole run, at half the on-demand price.
+
+run_start asks `run_mode_choose` how a run is written. A batch run prepares every prompt once and keeps each
+as a BatchRecord, writes them to S3 as JSONL and starts one job; a poll task watches the job, and when it has
+finished judges every answer as on-demand generation does (campaigns.generation), writes on-demand again the
+ones that fail, with the problem fed back, and stores the emails. A job that cannot start, fails, stops or
+expires leaves the contacts it owed to on-demand chunks. The BatchRecords are the work still owed: storing an
+email deletes its record in the same transaction, so a retried or duplicated task stores nothing twice.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from campaigns.generation import (
+    Job,
+    catalog_titles,
+    contacts_pending,
+    job_answer,
+    job_request,
+    jobs_prepare,
+    jobs_write,
+)
+from campaigns.models import BatchRecord, CampaignRun, GeneratedEmail, RunMode, RunStatus
+from routing.catalog import get_model
+from routing.errors import ProviderError
+from routing.gateway import llm_batch_usage, route_for
+from routing.models import LLMCall
+from routing.policy import RouteDecision
+from routing.providers.bedrock_batch import MIN_RECORDS, batch_job_results, batch_job_status, batch_job_submit
+
+COLLECT_SLICE = 1000  # answers judged, rewritten and stored together: a crash repeats at most this much work
+
+
+@dataclass(frozen=True)
+class BatchStep:
+    """What a batch run needs next: its job looked at again later, and/or these contacts written on-demand."""
+
+    poll: bool = False
+    on_demand: tuple[int, ...] = ()
+
+
+def batch_mode(*, tenant, route: RouteDecision, size: int) -> tuple[str, str]:
+    """Batch or on-demand for a run of `size` contacts on the routed model, and why."""
+    spec, threshold = get_model(route.model_key), settings.BEDROCK_BATCH_MIN_CONTACTS
+    least = max(threshold, MIN_RECORDS)
+    if not threshold:
+        return RunMode.ON_DEMAND, "batch inference is off (BEDROCK_BATCH_MIN_CONTACTS=0)"
+    if spec.provider != "bedrock" or not spec.batch:
+        return RunMode.ON_DEMAND, f"{spec.key} does not run as a Bedrock batch job"
+    if size < least:
+        return RunMode.ON_DEMAND, (f"{size} contacts, fewer than the {least} a batch run needs "
+                                   f"(BEDROCK_BATCH_MIN_CONTACTS={threshold}; Bedrock's minimum is {MIN_RECORDS})")  # fmt: skip
+    if tenant.aws_role_arn:
+        return RunMode.ON_DEMAND, "batch inference in the tenant's own AWS account needs a bucket and role there"
+    if not settings.BEDROCK_BATCH_BUCKET or not settings.BEDROCK_BATCH_ROLE_ARN:
+        return RunMode.ON_DEMAND, "batch inference needs BEDROCK_BATCH_BUCKET and BEDROCK_BATCH_ROLE_ARN"
+    return RunMode.BATCH, f"{size} contacts on {spec.key}: one Bedrock batch job, at half the on-demand price"
+
+
+def run_mode_choose(*, run: CampaignRun) -> str:
+    """Decide how a started run is written, from its size, and record the decision and its reason."""
+    route = route_for(tenant=run.tenant, task=run.campaign.task)
+    mode, reason = batch_mode(tenant=run.tenant, route=route, size=run.total)
+    _update(run, mode=mode, mode_reason=reason)
+    return mode
+
+
+def run_batch_submit(*, run: CampaignRun, contact_ids: list[int]) -> BatchStep:
+    """Prepare the run's prompts (once) and start its job. Safe to retry: the job's name is its idempotency
+    token, and a job already recorded on the run is not started again."""
+    if run.status != RunStatus.RUNNING or run.mode != RunMode.BATCH:
+        return BatchStep()
+    if run.batch_job_arn:
+        return BatchStep(poll=True)
+    records = _records(run) or records_create(run=run, contact_ids=contact_ids)
+    if len(records) < MIN_RECORDS:
+        why = f"{len(records)} contacts could be prompted, fewer than the {MIN_RECORDS} a batch job needs"
+        return run_batch_abandon(run=run, why=why, failed=False)
+    spec = get_model(records[0].fields["model_key"])
+    requests = {record_id(r.contact_id): job_request(_job(r), tenant=run.tenant, spec=spec, model_id=spec.model_id)
+                for r in records}  # fmt: skip
+    name = job_name(run)
+    folder = f"s3://{settings.BEDROCK_BATCH_BUCKET}/batch/{name}"
+    try:
+        arn = batch_job_submit(
+            tenant=run.tenant, name=name, model_id=spec.model_id, requests=requests,
+            input_uri=f"{folder}/input.jsonl", output_uri=f"{folder}/output/", role_arn=settings.BEDROCK_BATCH_ROLE_ARN,
+        )  # fmt: skip
+    except ProviderError as exc:  # botocore has retried what could be retried
+        return run_batch_abandon(run=run, why=f"the batch job could not start: {exc.message}")
+    _update(run, batch_job_arn=arn, batch_status="Submitted")
+    return BatchStep(poll=True)
+
+
+def records_create(*, run: CampaignRun, contact_ids: list[int]) -> list[BatchRecord]:
+    """Prepare the prompts of the contacts without an email: those that cannot be prompted are stored as failed
+    at once, the others kept as the job's records."""
+    tenant = run.tenant
+    jobs = jobs_prepare(run=run, contacts=contacts_pending(run=run, contact_ids=contact_ids),
+                        route=route_for(tenant=tenant, task=run.campaign.task))  # fmt: skip
+    with transaction.atomic():
+        GeneratedEmail.objects.for_tenant(tenant).bulk_create(
+            [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs if not job.ready],
+            ignore_conflicts=True, batch_size=COLLECT_SLICE,
+        )  # fmt: skip
+        BatchRecord.objects.for_tenant(tenant).bulk_create(
+            [BatchRecord(tenant=tenant, run=run, contact=job.contact, fields=job.fields, system=job.system)
+             for job in jobs if job.ready],
+            ignore_conflicts=True, batch_size=COLLECT_SLICE,
+        )  # fmt: skip
+    return _records(run)
+
+
+def run_batch_poll(*, run: CampaignRun) -> BatchStep:
+    """Look at the run's job once: again later while it runs; once it has finished, store its emails; when it
+    failed, stopped or expired, leave what it owed to on-demand chunks. A run no longer running stops here."""
+    if run.status != RunStatus.RUNNING or run.mode != RunMode.BATCH:
+        _pending(run).delete()  # a cancelled run will store none of these
+        return BatchStep()
+    try:
+        job = batch_job_status(tenant=run.tenant, job_arn=run.batch_job_arn)
+    except ProviderError as exc:
+        if exc.permanent:
+            return run_batch_abandon(run=run, why=f"the batch job cannot be read: {exc.message}")
+        return BatchStep(poll=True)
+    _update(run, batch_status=job.status)
+    if job.stopped:
+        return run_batch_abandon(run=run, why=f"batch job {job.status}: {job.message or 'no reason given'}")
+    if not job.finished:
+        return BatchStep(poll=True)
+    return run_batch_collect(run=run)
+
+
+def run_batch_collect(*, run: CampaignRun) -> BatchStep:
+    """Judge, complete and store the answers of the run's finished job, a slice at a time."""
+    try:
+        answers = batch_job_results(tenant=run.tenant, job_arn=run.batch_job_arn)
+    except ProviderError as exc:
+        if exc.permanent:
+            return run_batch_abandon(run=run, why=f"the batch results cannot be read: {exc.message}")
+        return BatchStep(poll=True)
+    from campaigns.services import run_refresh
+
+    owed = list(_pending(run).order_by("contact_id").values_list("contact_id", flat=True))
+    for start in range(0, len(owed), COLLECT_SLICE):
+        run.refresh_from_db(fields=["status"])
+        if run.status != RunStatus.RUNNING:
+            _pending(run).delete()
+            break
+        records_store(run=run, contact_ids=owed[start : start + COLLECT_SLICE], answers=answers)
+        run_refresh(run=run)  # progress, slice by slice
+    run_refresh(run=run)  # also when a task that stored the last slice died before counting it
+    return BatchStep()
+
+
+def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) -> None:
+    """Judge each record's batch answer, write on-demand again those that fail while attempts remain, then store
+    the emails and usage records of the records still owed, and drop those records."""
+    records = list(_pending(run).filter(contact_id__in=contact_ids).select_related("contact"))
+    if not records:
+        return
+    tenant, campaign = run.tenant, run.campaign
+    route = RouteDecision(records[0].fields["model_key"], records[0].fields["route_reason"])
+    others = catalog_titles(run.tenant_id, run.pk)
+    jobs = [_job(record) for record in records]
+    for job in jobs:
+        answer = answers.get(record_id(job.contact.pk)) or ProviderError(
+            "the batch output has no answer for this record", permanent=False, code="NoRecord"
+        )
+        call = llm_batch_usage(tenant=tenant, task=campaign.task, route=route, answer=answer)
+        job_answer(job, answer, call, tenant=tenant, campaign=campaign, others=others)
+    jobs_write(jobs, run=run, route=route)
+    with transaction.atomic():
+        # Locked, so that of two tasks storing the same records the second finds them gone and stores nothing.
+        owed = set(_pending(run).select_for_update().filter(pk__in=[r.pk for r in records]).values_list("contact_id", flat=True))  # fmt: skip
+        owed -= set(GeneratedEmail.objects.for_tenant(tenant).filter(run=run, contact_id__in=owed).values_list("contact_id", flat=True))  # fmt: skip
+        jobs = [job for job in jobs if job.contact.pk in owed]
+        LLMCall.objects.for_tenant(tenant).bulk_create([call for job in jobs for call in job.calls])
+        GeneratedEmail.objects.for_tenant(tenant).bulk_create(
+            [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs]
+        )
+        _pending(run).filter(pk__in=[r.pk for r in records]).delete()
+
+
+def run_batch_abandon(*, run: CampaignRun, why: str, failed: bool = True) -> BatchStep:
+    """Leave batch mode, saying why (as the run's error too when the job failed): the contacts the job still
+    owed go to on-demand chunks. Once only: a second caller gets nothing to do."""
+    from campaigns.services import run_refresh
+
+    changes = {"mode": RunMode.ON_DEMAND, "mode_reason": f"{why}; written on-demand instead"[:500]}
+    if failed:
+        changes["error"] = why[:2000]
+    with transaction.atomic():
+        if not CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, mode=RunMode.BATCH).update(**changes):
+            return BatchStep()
+        owed = tuple(_pending(run).order_by("contact_id").values_list("contact_id", flat=True))
+        _pending(run).delete()
+    run.refresh_from_db()
+    if not owed:
+        run_refresh(run=run)  # no chunk will: complete the run if nothing is left
+    return BatchStep(on_demand=owed)
+
+
+def record_id(contact_id: int) -> str:
+    # Bedrock documents record ids as alphanumeric (its examples have 11 characters); this maps back by int().
+    return f"{contact_id:011d}"
+
+
+def job_name(run: CampaignRun) -> str:
+    # Also the idempotency token and the S3 folder: the creation time keeps two deployments that share an AWS
+    # account and bucket (staging and production, each with its own run #17) from ever meeting.
+    return f"ms{run.tenant_id}-run{run.pk}-{run.created_at:%Y%m%d%H%M%S%f}"
+
+
+def _job(record: BatchRecord) -> Job:
+    fields = dict(record.fields)
+    titles = [item["title"] for item in fields["items"]]
+    return Job(record.contact, fields, titles=titles, system=record.system, prompt=fields["prompt"])
+
+
+def _pending(run: CampaignRun):
+    return BatchRecord.objects.for_tenant(run.tenant).filter(run=run)
+
+
+def _records(run: CampaignRun) -> list[BatchRecord]:
+    return list(_pending(run).select_related("contact").order_by("contact_id"))
+
+
+def _update(run: CampaignRun, **changes) -> None:
+    CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(run, name, value)
