@@ -8,6 +8,7 @@ expires leaves the contacts it owed to on-demand chunks. The BatchRecords are th
 email deletes its record in the same transaction, so a retried or duplicated task stores nothing twice.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -165,12 +166,16 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
     route = RouteDecision(records[0].fields["model_key"], records[0].fields["route_reason"])
     others = catalog_titles(run.tenant_id, run.pk)
     jobs = [_job(record) for record in records]
-    for job in jobs:
+
+    def judge(job: Job) -> None:  # in a thread: a guardrail screening the drafts is a call per answer
         answer = answers.get(record_id(job.contact.pk)) or ProviderError(
             "the batch output has no answer for this record", permanent=False, code="NoRecord"
         )
         call = llm_batch_usage(tenant=tenant, task=campaign.task, route=route, answer=answer)
         job_answer(job, answer, call, tenant=tenant, campaign=campaign, others=others)
+
+    with ThreadPoolExecutor(max_workers=min(settings.LLM_CONCURRENCY, len(jobs)), thread_name_prefix="judge") as pool:
+        list(pool.map(judge, jobs))
     jobs_write(jobs, run=run, route=route)
     with transaction.atomic():
         # Locked, so that of two tasks storing the same records the second finds them gone and stores nothing.

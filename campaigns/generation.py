@@ -21,7 +21,7 @@ from recommendations.base import RecommendationOptions
 from recommendations.services import favorite_genres, recommender_for
 from routing.catalog import ModelSpec, get_model
 from routing.errors import ProviderError
-from routing.gateway import llm_invoke, llm_request, route_for
+from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, screens_drafts
 from routing.models import LLMCall
 from routing.types import LLMRequest, LLMResponse
 
@@ -200,12 +200,32 @@ def job_answer(job: Job, answer: LLMResponse | ProviderError, call: LLMCall, *, 
         return
     with stage("validate"):
         checked = check_email(closed(answer.text), titles=job.titles, signoff=tenant.signoff, others=others)
+    if checked.ok and screens_drafts(tenant) and not job_screen(job, tenant, f"{checked.subject}\n\n{checked.body}"):
+        return
     if checked.ok:
         status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
         job.fields.update(job_usage(job), status=status, subject=checked.subject, body=checked.body)
         return
     job.reason = "; ".join(checked.problems)
     job.feedback = f"\n\nYour previous answer was rejected: {job.reason}. Write it again and fix that."
+
+
+def job_screen(job: Job, tenant, text: str) -> bool:
+    """Whether the tenant's guardrail passes a validated draft; if not, the job notes why for the next attempt."""
+    try:
+        with stage("screen"):
+            verdict = draft_screen(tenant=tenant, text=text)
+    except ProviderError as exc:
+        job.reason = f"guardrail screening failed: {exc.message}"
+        if exc.permanent:
+            job_fail(job)
+        return False
+    if not verdict.intervened:
+        return True
+    job.reason = "blocked by the tenant's Bedrock guardrail" + (f" ({verdict.reason})" if verdict.reason else "")
+    job.feedback = ("\n\nYour previous answer was blocked by the brand's content policy. Write it again, "
+                    "keeping to plain, friendly recommendations.")  # fmt: skip
+    return False
 
 
 def job_fail(job: Job) -> None:

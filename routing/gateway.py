@@ -11,6 +11,7 @@ from routing.models import LLMCall
 from routing.policy import RouteDecision, choose_model
 from routing.ratelimit import Limits, limiter
 from routing.types import LLMRequest, LLMResponse
+from tenants.models import GuardrailUse
 
 BATCH_REASON = "Bedrock batch inference (batch price)"  # added to a batch record's route reason
 
@@ -28,19 +29,23 @@ def route_for(*, tenant, task: str) -> RouteDecision:
 def provider_for(spec: ModelSpec, tenant=None):
     match spec.provider:
         case "bedrock":
-            from routing.providers.bedrock import BedrockProvider
-
-            return BedrockProvider(
-                region=settings.AWS_REGION,
-                endpoint_url=settings.AWS_ENDPOINT_URLS.get("bedrock-runtime"),
-                max_attempts=settings.AWS_MAX_ATTEMPTS,
-                read_timeout=settings.AWS_READ_TIMEOUT,
-                tenant=tenant,  # its region, its own account's role, if it has them
-            )
+            return _bedrock(tenant)
         case "local":
             return _local_provider(str(settings.LOCAL_MODEL_PATH), settings.LOCAL_MODEL_THREADS)
         case _:
             raise ProviderError(f"no provider {spec.provider!r}", permanent=True)
+
+
+def _bedrock(tenant=None):
+    from routing.providers.bedrock import BedrockProvider
+
+    return BedrockProvider(
+        region=settings.AWS_REGION,
+        endpoint_url=settings.AWS_ENDPOINT_URLS.get("bedrock-runtime"),
+        max_attempts=settings.AWS_MAX_ATTEMPTS,
+        read_timeout=settings.AWS_READ_TIMEOUT,
+        tenant=tenant,  # its region, its own account's role, if it has them
+    )
 
 
 @lru_cache(maxsize=2)
@@ -54,11 +59,25 @@ def _local_provider(model_path: str, n_threads: int):
 
 def llm_request(tenant, model_id: str, system: str, prompt: str, max_tokens: int = 700, temperature: float = 0.7,
                 stop: tuple[str, ...] = ()) -> LLMRequest:  # fmt: skip
-    """A request carrying the tenant's guardrail, if it configured one."""
+    """A request carrying the tenant's guardrail, if it configured one to screen model calls."""
+    on_calls = tenant.guardrail_use == GuardrailUse.MODEL_CALLS
     return LLMRequest(
         model_id, system, prompt, max_tokens, temperature, stop=stop,
-        guardrail_id=tenant.bedrock_guardrail_id, guardrail_version=tenant.bedrock_guardrail_version,
+        guardrail_id=tenant.bedrock_guardrail_id if on_calls else "",
+        guardrail_version=tenant.bedrock_guardrail_version if on_calls else "",
     )  # fmt: skip
+
+
+def screens_drafts(tenant) -> bool:
+    return bool(tenant.bedrock_guardrail_id) and tenant.guardrail_use == GuardrailUse.DRAFTS
+
+
+def draft_screen(*, tenant, text: str):
+    """The tenant's guardrail's verdict on a finished draft (Bedrock ApplyGuardrail, source OUTPUT), whichever
+    model wrote it; failures leave as ProviderError."""
+    return _bedrock(tenant).apply_guardrail(
+        text=text, guardrail_id=tenant.bedrock_guardrail_id, guardrail_version=tenant.bedrock_guardrail_version
+    )
 
 
 def limits_for(spec: ModelSpec) -> Limits:

@@ -18,6 +18,11 @@ class Plan(models.TextChoices):
     PRO = "pro", "Pro"
 
 
+class GuardrailUse(models.TextChoices):
+    MODEL_CALLS = "model_calls", "on every Bedrock model call (guardrailConfig)"
+    DRAFTS = "drafts", "on every validated draft (ApplyGuardrail), whatever model wrote it"
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     MARKETER = "marketer", "Marketer"
@@ -51,6 +56,11 @@ class Tenant(models.Model):
     aws_external_id = models.CharField(max_length=200, blank=True, help_text="What the role's trust policy requires.")
     bedrock_guardrail_id = models.CharField(max_length=300, blank=True, help_text="Applied to every generation.")
     bedrock_guardrail_version = models.CharField(max_length=20, blank=True, help_text="Blank: DRAFT.")
+    guardrail_use = models.CharField(
+        max_length=12, choices=GuardrailUse.choices, default=GuardrailUse.MODEL_CALLS,
+        help_text="Where the guardrail screens: inside each Bedrock call, or each finished draft (also for models "
+        "outside Bedrock, such as the local one).",
+    )  # fmt: skip
     # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}; keys from routing.catalog.
     model_overrides = models.JSONField(default=dict, blank=True)
     monthly_email_quota = models.PositiveIntegerField(default=10_000)

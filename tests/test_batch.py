@@ -288,3 +288,19 @@ def test_batch_records_stay_in_their_tenant(batch_settings, scoped, campaign, ot
     submitted(campaign)
     assert BatchRecord.objects.count() == N
     assert BatchRecord.objects.for_tenant(other_tenant).count() == 0
+
+
+def test_a_guardrail_on_drafts_screens_batch_answers_too(
+    batch_settings, eager_tasks, scoped, tenant, campaign, emulator, django_capture_on_commit_callbacks
+):
+    batch_settings.LLM_MAX_ATTEMPTS = 2
+    emulator.guardrails.define("gr-bulk", words=["Bulk7"], version="1")
+    tenant.bedrock_guardrail_id, tenant.bedrock_guardrail_version, tenant.guardrail_use = "gr-bulk", "1", "drafts"
+    tenant.save()
+    run = launch(campaign, django_capture_on_commit_callbacks)
+    assert (run.status, run.mode, run.generated, run.failed) == (RunStatus.COMPLETED, RunMode.BATCH, N - 1, 1)
+    blocked = GeneratedEmail.objects.get(run=run, status=EmailStatus.FAILED)
+    assert blocked.contact.first_name == "Bulk7" and blocked.attempts == 2
+    assert blocked.failure_reason.startswith("blocked by the tenant's Bedrock guardrail")
+    # Every batch answer screened once, the blocked one written again on-demand and screened again.
+    assert operations(emulator, "ApplyGuardrail") == N + 1 and operations(emulator, "Converse") == 1
