@@ -168,7 +168,9 @@ def limiter() -> RateLimiter:
             if settings.REDIS_URL:
                 import redis
 
-                _limiter = RateLimiter(RedisWindow(redis.Redis.from_url(settings.REDIS_URL)))
+                _limiter = RateLimiter(
+                    RedisWindow(redis.Redis.from_url(settings.REDIS_URL), settings.LLM_RATE_WINDOW_MS)
+                )
             else:
-                _limiter = RateLimiter(LocalWindow())
+                _limiter = RateLimiter(LocalWindow(settings.LLM_RATE_WINDOW_MS))
         return _limiter
