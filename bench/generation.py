@@ -3,12 +3,15 @@
     .venv/bin/python bench/generation.py --contacts 5000 --latency-ms 1000
     .venv/bin/python bench/generation.py --contacts 5000 --latency-ms 0 --profile
     .venv/bin/python bench/generation.py --contacts 2000 --latency-ms 200 --tpm 60000
+    .venv/bin/python bench/generation.py --contacts 5000 --latency-ms 1000 --naive 0 --watch --screenshot /tmp/watch
 
 Prints emails per second for the pipeline (worker processes × a thread pool per chunk) and for the naive
 loop (one contact at a time, one call at a time, as in the original notebook), their ratio, the tokens used
 in every minute and the busiest sliding minute (to check the rate limit), and with --profile the CPU
 milliseconds per email by stage, measured in-process. Uses the database in BENCH_DATABASE_URL (default
-postgres://postgres@127.0.0.1:5432/mailsaas_bench, recreated) and Redis db 12.
+postgres://postgres@127.0.0.1:5432/mailsaas_bench, recreated) and Redis db 12. With --watch it also serves the
+admin (runserver) so the run's live progress panel can be watched, and with --screenshot it photographs that
+panel in headless Chromium (Debian's package) mid-run and at the end.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailsaas_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 MODEL = "bedrock/nova-lite"
+ADMIN_USER = ADMIN_PASSWORD = "bench"  # a member of the bench tenant, on the local bench database only
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling out, and a closed network refuses it.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 def main() -> None:
@@ -38,6 +47,8 @@ def main() -> None:
     parser.add_argument("--tpm", type=int, default=0, help="tokens-per-minute limit for the model (0: none)")
     parser.add_argument("--naive", type=int, default=20, help="contacts for the naive loop (0: skip)")
     parser.add_argument("--profile", action="store_true", help="CPU ms per email by stage, in-process")
+    parser.add_argument("--watch", action="store_true", help="serve the admin to watch the run's progress live")
+    parser.add_argument("--screenshot", metavar="PATH", help="with --watch: PATH-mid.png (~40%% done), PATH-end.png")
     args = parser.parse_args()
 
     env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "LLM_BACKEND": "bedrock",
@@ -50,21 +61,27 @@ def main() -> None:
     os.environ.update(env)
     setup_django()
     tenant = prepare_tenant(args.contacts)
-    processes = [start_emulator(port, args.latency_ms, env)]
+    # With --tpm the emulator meters the same quota on its side, as Bedrock does: a call our limiter lets through
+    # too early gets a 429 there, so the throttles it counts are an independent check of the limiter.
+    processes = [start_emulator(port, args.latency_ms, env, tokens_per_minute=args.tpm)]
+    admin = None
     try:
         processes += [start_worker(env) for _ in range(args.workers)]
+        if args.watch or args.screenshot:
+            admin = AdminWatch(tenant, env, screenshot=args.screenshot)
         time.sleep(3)  # workers connect to the broker
         before = cpu_by_process(processes)
-        pipeline = run_pipeline(tenant, args.contacts)
+        pipeline = run_pipeline(tenant, args.contacts, admin)
         pipeline["cpu"] = {name: seconds - before.get(name, 0) for name, seconds in cpu_by_process(processes).items()}
         naive = run_naive(tenant, args.naive) if args.naive else None
         report(args, pipeline, naive, tenant)
         if args.profile:
             profile(tenant, min(args.contacts, 1000), args.concurrency)
     finally:
-        for process in processes:
+        servers = processes + ([admin.server] if admin else [])
+        for process in servers:
             process.terminate()
-        for process in processes:
+        for process in servers:
             process.wait(timeout=30)
 
 
@@ -153,8 +170,9 @@ def _comm(path: Path) -> str:
         return ""
 
 
-def start_emulator(port: int, latency_ms: float, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
+def start_emulator(port: int, latency_ms: float, env: dict, tokens_per_minute: int = 0) -> subprocess.Popen:
+    command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--latency-ms", str(latency_ms),
+               "--tokens-per-minute", str(tokens_per_minute)]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -171,7 +189,95 @@ def start_worker(env: dict) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
-def run_pipeline(tenant, contacts: int) -> dict:
+class AdminWatch:
+    """--watch: the admin on runserver with a staff member of the bench tenant; with --screenshot, a headless
+    Chromium that opens the run's change page once, at launch, and photographs its live panel as it moves."""
+
+    def __init__(self, tenant, env: dict, *, screenshot: str | None):
+        from tenants.models import Role
+        from tenants.services import membership_add
+
+        membership_add(tenant=tenant, username=ADMIN_USER, role=Role.OWNER, password=ADMIN_PASSWORD)
+        port = free_port()
+        self.url, self.screenshot, self.saved = f"http://127.0.0.1:{port}", screenshot, []
+        self.finished, self.browser = threading.Event(), None
+        self.server = start_admin(port, env)
+        print(f"admin at {self.url}/admin/ (user {ADMIN_USER}, password {ADMIN_PASSWORD})", flush=True)
+
+    def follow(self, run) -> None:
+        from django.urls import reverse
+
+        page = self.url + reverse("admin:campaigns_campaignrun_change", args=[run.pk])
+        print(f"watch run #{run.pk} at {page}", flush=True)
+        if self.screenshot:
+            self.browser = threading.Thread(target=self.photograph, args=(page,), daemon=True)
+            self.browser.start()
+
+    def finish(self) -> None:
+        self.finished.set()
+        if self.browser:
+            self.browser.join(timeout=60)
+        for line in self.saved:
+            print(line)
+
+    def photograph(self, page_url: str) -> None:
+        """In a thread of its own: Playwright's sync API runs an event loop, which the ORM must not share."""
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.goto(page_url)
+                    page.fill("#id_username", ADMIN_USER)
+                    page.fill("#id_password", ADMIN_PASSWORD)
+                    page.click("input[type=submit]")
+                    page.wait_for_selector("#run-progress")
+                    self.shoot(page, "mid", "bar.value >= 0.4 * bar.max || panel.dataset.active === 'false'")
+                    self.shoot(page, "end", "panel.dataset.active === 'false'")
+                finally:
+                    browser.close()
+        except Exception as exc:  # the benchmark's figures matter more than its pictures
+            self.saved.append(f"screenshot failed: {exc!r}")
+
+    def shoot(self, page, name: str, condition: str) -> None:
+        """Wait until the panel, redrawn by its own polling, meets the condition, then save the picture; give up
+        waiting 20 s after the run has finished (its last poll is at most 2 s after that)."""
+        check = ("() => { const panel = document.getElementById('run-progress'), bar = panel.querySelector('progress');"
+                 f" return {condition}; }}")  # fmt: skip
+        deadline = None
+        while not page.evaluate(check):
+            if self.finished.is_set():
+                deadline = deadline or time.monotonic() + 20
+                if time.monotonic() > deadline:
+                    break
+            page.wait_for_timeout(250)
+        path = f"{self.screenshot}-{name}.png"
+        page.screenshot(path=path)
+        self.saved.append(f"screenshot {path}: {page.locator('#run-progress dl').inner_text()!r}")
+
+
+def start_admin(port: int, env: dict) -> subprocess.Popen:
+    """runserver (static files too, with the default DEBUG), its request log in var/bench-admin.log."""
+    log = ROOT / "var" / "bench-admin.log"
+    log.parent.mkdir(exist_ok=True)
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"runserver did not start; see {log}")
+
+
+def run_pipeline(tenant, contacts: int, admin: AdminWatch | None = None) -> dict:
     import redis
     from django.db import transaction
 
@@ -188,6 +294,8 @@ def run_pipeline(tenant, contacts: int) -> dict:
     )
     with transaction.atomic():
         run = services.campaign_launch(campaign=campaign, limit=contacts)
+    if admin:
+        admin.follow(run)
     started = time.monotonic()
     while True:
         run.refresh_from_db()
@@ -196,6 +304,8 @@ def run_pipeline(tenant, contacts: int) -> dict:
             break
         time.sleep(1)
     print()
+    if admin:
+        admin.finish()
     seconds = (run.finished_at - run.started_at).total_seconds()
     return {"run": run, "seconds": seconds, "rate": run.processed / seconds}
 
@@ -265,8 +375,19 @@ def report(args, pipeline: dict, naive: dict | None, tenant) -> None:
         busiest = max(busiest, total)
     limit = f" (limit {args.tpm})" if args.tpm else ""
     print(f"busiest sliding minute: {busiest} tokens{limit}")
+    if args.tpm:
+        print(f"the emulator's own tokens-per-minute meter refused {emulator_throttles(args)} calls with a 429")
     statuses = Counter(GeneratedEmail.objects.for_tenant(tenant).filter(run=run).values_list("status", flat=True))
     print("emails by status:", dict(statuses))
+
+
+def emulator_throttles(args) -> int:
+    import urllib.request
+
+    url = os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] + "/_emulator/requests"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        requests = json.load(answer)["requests"]
+    return sum(1 for r in requests if r["operation"] == "Converse" and r["status"] == 429)
 
 
 def profile(tenant, n: int, concurrency: int) -> None:
