@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailsaas_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 MODEL = "bedrock/nova-lite"
+BATCH_BUCKET = "bench-batch"
 ADMIN_USER = ADMIN_PASSWORD = "bench"  # a member of the bench tenant, on the local bench database only
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out, and a closed network refuses it.
@@ -47,6 +48,9 @@ def main() -> None:
     parser.add_argument("--tpm", type=int, default=0, help="tokens-per-minute limit for the model (0: none)")
     parser.add_argument("--naive", type=int, default=20, help="contacts for the naive loop (0: skip)")
     parser.add_argument("--profile", action="store_true", help="CPU ms per email by stage, in-process")
+    parser.add_argument("--batch", type=float, metavar="STEP_MS", default=0,
+                        help="write the run as one Bedrock batch job, the emulator's job moving one status per "
+                        "STEP_MS (0: on-demand calls)")  # fmt: skip
     parser.add_argument("--watch", action="store_true", help="serve the admin to watch the run's progress live")
     parser.add_argument("--screenshot", metavar="PATH", help="with --watch: PATH-mid.png (~40%% done), PATH-end.png")
     args = parser.parse_args()
@@ -58,12 +62,16 @@ def main() -> None:
            "BEDROCK_BATCH_MIN_CONTACTS": "0"}  # on-demand calls: the path whose speed the issue sets  # fmt: skip
     port = free_port()
     env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"http://127.0.0.1:{port}"
+    if args.batch:  # the job's JSONL goes through the emulator's S3; the poll task looks every second
+        env.update(BEDROCK_BATCH_MIN_CONTACTS="100", BEDROCK_BATCH_BUCKET=BATCH_BUCKET, BEDROCK_BATCH_POLL_SECONDS="1",
+                   BEDROCK_BATCH_ROLE_ARN="arn:aws:iam::123456789012:role/bench-batch",
+                   AWS_ENDPOINT_URL_BEDROCK=f"http://127.0.0.1:{port}", AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{port}")  # fmt: skip
     os.environ.update(env)
     setup_django()
     tenant = prepare_tenant(args.contacts)
     # With --tpm the emulator meters the same quota on its side, as Bedrock does: a call our limiter lets through
     # too early gets a 429 there, so the throttles it counts are an independent check of the limiter.
-    processes = [start_emulator(port, args.latency_ms, env, tokens_per_minute=args.tpm)]
+    processes = [start_emulator(port, args.latency_ms, env, tokens_per_minute=args.tpm, batch_step_ms=args.batch)]
     admin = None
     try:
         processes += [start_worker(env) for _ in range(args.workers)]
@@ -170,9 +178,12 @@ def _comm(path: Path) -> str:
         return ""
 
 
-def start_emulator(port: int, latency_ms: float, env: dict, tokens_per_minute: int = 0) -> subprocess.Popen:
+def start_emulator(port: int, latency_ms: float, env: dict, tokens_per_minute: int = 0,
+                   batch_step_ms: float = 0) -> subprocess.Popen:  # fmt: skip
     command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--latency-ms", str(latency_ms),
                "--tokens-per-minute", str(tokens_per_minute)]  # fmt: skip
+    if batch_step_ms:
+        command += ["--bucket", BATCH_BUCKET, "--status-step-ms", str(batch_step_ms)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -345,6 +356,7 @@ def report(args, pipeline: dict, naive: dict | None, tenant) -> None:
     from routing.models import LLMCall
 
     run = pipeline["run"]
+    print(f"\nmode: {run.mode} ({run.mode_reason}){f'; job {run.batch_status}' if run.batch_job_arn else ''}")
     print(
         f"\nlatency {args.latency_ms:.0f} ms, {args.workers} workers × {args.concurrency} calls in flight, chunks of {args.chunk}"
     )
