@@ -1,9 +1,15 @@
-"""Bedrock batch inference (the `bedrock` control plane): CreateModelInvocationJob and GetModelInvocationJob.
+"""Bedrock batch inference (the `bedrock` control plane): CreateModelInvocationJob, GetModelInvocationJob and
+StopModelInvocationJob.
 
 A job reads JSONL records (`{"recordId", "modelInput"}`) from S3, walks Submitted -> Validating -> Scheduled ->
 InProgress, and on completing writes `<output>/<job id>/<input file>.out` (one line per record, with
 `modelOutput` or `error`) and `manifest.json.out` with the counts, as AWS does. `modelInput` is the model's
 native InvokeModel body, or a Converse request when the job's modelInvocationType is "Converse".
+
+A job can be stopped until it ends; it is then Stopping for one status step and Stopped. Stopping one that has
+ended (or is already stopping) is a ValidationException. The emulator does a job's work at the moment it
+completes, so a stopped job has processed no records: it writes no output and reports no counts (AWS keeps,
+and bills, what it processed before the stop).
 """
 
 import json
@@ -20,7 +26,8 @@ from awsemu.lifecycle import Lifecycle
 from awsemu.wire import AwsError, parse_s3_uri, read_json
 
 INVALID = "ValidationException"
-STEPS = ("Submitted", "Validating", "Scheduled", "InProgress")
+STEPS = ("Submitted", "Validating", "Scheduled", "InProgress")  # a job can be stopped in these
+ENDED = ("Completed", "PartiallyCompleted", "Failed", "Stopped")
 MIN_RECORDS = 100  # Bedrock's minimum records per batch inference job
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9+\-.]){0,62}$")
 ROLE_ARN = re.compile(r"^arn:aws(-[^:]+)?:iam::(\d{12})?:role/.+$")
@@ -53,7 +60,9 @@ class BatchJobs:
         job_id = secrets.token_hex(6)
         arn = f"arn:aws:bedrock:{region}:{account}:model-invocation-job/{job_id}"
         step_s = self.knobs.value("status_step_ms") / 1000
-        job.update(jobArn=arn, jobId=job_id, region=region, account=account)
+        # The lock makes reading a job's status and stopping it one step, so a stop never lands on a job that
+        # completes at the same moment.
+        job.update(jobArn=arn, jobId=job_id, region=region, account=account, lock=threading.Lock())
         job["life"] = Lifecycle(STEPS, step_s=step_s, done="Completed", failed="Failed",
                                 work=partial(self._run, job))  # fmt: skip
         with self._lock:
@@ -63,13 +72,26 @@ class BatchJobs:
         return {"jobArn": arn}
 
     def get(self, identifier: str, region: str, account: str) -> dict:
+        return _describe(self._find(identifier, region, account))
+
+    def stop(self, identifier: str, region: str, account: str) -> None:
+        job = self._find(identifier, region, account)
+        with job["lock"]:
+            status = _status(job)
+            if status not in STEPS:
+                raise AwsError(INVALID, 400, f"Model invocation job {identifier} is {status}; only a job that is "
+                               f"{', '.join(STEPS[:-1])} or {STEPS[-1]} can be stopped.")  # fmt: skip
+            step_s = self.knobs.value("status_step_ms") / 1000
+            job["stop"] = Lifecycle(("Stopping",), step_s=step_s, done="Stopped", failed="Stopped")
+
+    def _find(self, identifier: str, region: str, account: str) -> dict:
         with self._lock:
             job = self._jobs.get(identifier) or next(
                 (j for j in self._jobs.values() if j["jobId"] == identifier and j["region"] == region), None
             )
         if job is None or job["account"] != account:
             raise AwsError("ResourceNotFoundException", 404, f"Model invocation job {identifier} not found.")
-        return _describe(job)
+        return job
 
     def _run(self, job: dict) -> str | None:
         """Answer every record and write the results; returns why the job failed, or None."""
@@ -153,22 +175,29 @@ def _validated(request: dict) -> dict:
             "timeoutDurationInHours": hours}  # fmt: skip
 
 
+def _status(job: dict) -> str:
+    """The job's status now; the caller holds the job's lock."""
+    status = (job.get("stop") or job["life"]).status()
+    if status == "Completed" and (job.get("counts") or {}).get("errorRecordCount"):
+        return "PartiallyCompleted"
+    return status
+
+
 def _describe(job: dict) -> dict:
+    with job["lock"]:
+        status = _status(job)
     life: Lifecycle = job["life"]
-    status = life.status()
-    counts = job.get("counts") or {}
-    if status == "Completed" and counts.get("errorRecordCount"):
-        status = "PartiallyCompleted"
+    latest: Lifecycle = job.get("stop") or life  # what last changed the status
     fields = ("jobArn", "jobName", "modelId", "roleArn", "clientRequestToken", "inputDataConfig",
               "outputDataConfig", "timeoutDurationInHours", "modelInvocationType")  # fmt: skip
     out = {k: job[k] for k in fields if k in job}
-    out.update(status=status, submitTime=_iso(life.created_at), lastModifiedTime=_iso(life.updated_at),
+    out.update(status=status, submitTime=_iso(life.created_at), lastModifiedTime=_iso(latest.updated_at),
                jobExpirationTime=_iso(life.created_at + timedelta(hours=job["timeoutDurationInHours"])))  # fmt: skip
     if life.failure_reason:
         out["message"] = life.failure_reason
-    if status in ("Completed", "PartiallyCompleted", "Failed"):
-        out["endTime"] = _iso(life.updated_at)
-        out.update({k: v for k, v in counts.items() if k.endswith("RecordCount")})
+    if status in ENDED:
+        out["endTime"] = _iso(latest.updated_at)
+        out.update({k: v for k, v in (job.get("counts") or {}).items() if k.endswith("RecordCount")})
     return out
 
 

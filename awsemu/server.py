@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import asdict
 
 from werkzeug.exceptions import HTTPException
@@ -37,6 +38,7 @@ ROUTES = Map([
     Rule("/guardrail/<path:guardrail_id>/version/<version>/apply", methods=["POST"], endpoint="ApplyGuardrail"),
     Rule("/model-invocation-job", methods=["POST"], endpoint="CreateModelInvocationJob"),
     Rule("/model-invocation-job/<path:job_id>", methods=["GET"], endpoint="GetModelInvocationJob"),
+    Rule("/model-invocation-job/<path:job_id>/stop", methods=["POST"], endpoint="StopModelInvocationJob"),
     Rule("/recommendations", methods=["POST"], endpoint="GetRecommendations"),
     Rule("/", methods=["POST"], endpoint="rpc"),  # Personalize's control plane, or STS
     Rule("/_emulator/config", methods=["GET", "POST"], endpoint="door_config"),
@@ -49,7 +51,8 @@ ROUTES = Map([
 SERVICE = {
     "Converse": "bedrock-runtime", "ConverseStream": "bedrock-runtime", "InvokeModel": "bedrock-runtime",
     "ApplyGuardrail": "bedrock-runtime", "CreateModelInvocationJob": "bedrock",
-    "GetModelInvocationJob": "bedrock", "GetRecommendations": "personalize-runtime",
+    "GetModelInvocationJob": "bedrock", "StopModelInvocationJob": "bedrock",
+    "GetRecommendations": "personalize-runtime",
 }  # fmt: skip
 PROTOCOL = {"bedrock-runtime": "rest-json", "bedrock": "rest-json", "personalize-runtime": "rest-json",
             "personalize": "json", "s3": "rest-xml", "sts": "query"}  # fmt: skip
@@ -198,6 +201,9 @@ class Emulator:
                 return json_response(self.batch.create(body, region, account))
             case "GetModelInvocationJob":
                 return json_response(self.batch.get(args["job_id"], region, account))
+            case "StopModelInvocationJob":
+                self.batch.stop(args["job_id"], region, account)
+                return Response(status=200, headers={"x-amzn-RequestId": str(uuid.uuid4())})  # and no body, as AWS
             case "GetRecommendations":
                 return json_response(self.personalize.get_recommendations(body, region, account))
         if service == "personalize":

@@ -5,7 +5,9 @@ as a BatchRecord, writes them to S3 as JSONL and starts one job; a poll task wat
 finished judges every answer as on-demand generation does (campaigns.generation), writes on-demand again the
 ones that fail, with the problem fed back, and stores the emails. A job that cannot start, fails, stops or
 expires leaves the contacts it owed to on-demand chunks. The BatchRecords are the work still owed: storing an
-email deletes its record in the same transaction, so a retried or duplicated task stores nothing twice.
+email deletes its record in the same transaction, so a retried or duplicated task stores nothing twice. A job
+that nothing waits for any more (its run was cancelled, or left it for a reason other than its end) is stopped,
+so that it bills no further.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -29,17 +31,26 @@ from routing.errors import ProviderError
 from routing.gateway import llm_batch_usage, route_for
 from routing.models import LLMCall
 from routing.policy import RouteDecision
-from routing.providers.bedrock_batch import MIN_RECORDS, batch_job_results, batch_job_status, batch_job_submit
+from routing.providers.bedrock_batch import (
+    MIN_RECORDS,
+    OVER,
+    batch_job_results,
+    batch_job_status,
+    batch_job_stop,
+    batch_job_submit,
+)
 
 COLLECT_SLICE = 1000  # answers judged, rewritten and stored together: a crash repeats at most this much work
 
 
 @dataclass(frozen=True)
 class BatchStep:
-    """What a batch run needs next: its job looked at again later, and/or these contacts written on-demand."""
+    """What a batch run needs next: its job looked at again later, and/or these contacts written on-demand,
+    and/or its job stopped."""
 
     poll: bool = False
     on_demand: tuple[int, ...] = ()
+    stop: bool = False
 
 
 def batch_mode(*, tenant, route: RouteDecision, size: int) -> tuple[str, str]:
@@ -92,7 +103,10 @@ def run_batch_submit(*, run: CampaignRun, contact_ids: list[int]) -> BatchStep:
     except ProviderError as exc:  # botocore has retried what could be retried
         return run_batch_abandon(run=run, why=f"the batch job could not start: {exc.message}")
     _update(run, batch_job_arn=arn, batch_status="Submitted")
-    return BatchStep(poll=True)
+    run.refresh_from_db(fields=["status"])
+    # Cancelled while the job was starting, too early for run_cancel to see a job to stop; the poll drops the
+    # records.
+    return BatchStep(poll=True, stop=run.status != RunStatus.RUNNING)
 
 
 def records_create(*, run: CampaignRun, contact_ids: list[int]) -> list[BatchRecord]:
@@ -205,7 +219,21 @@ def run_batch_abandon(*, run: CampaignRun, why: str, failed: bool = True) -> Bat
     run.refresh_from_db()
     if not owed:
         run_refresh(run=run)  # no chunk will: complete the run if nothing is left
-    return BatchStep(on_demand=owed)
+    return BatchStep(on_demand=owed, stop=job_running(run))  # e.g. its status could not be read
+
+
+def run_batch_stop(*, run: CampaignRun) -> None:
+    """Stop the run's job, which nothing waits for any more, and record how it ended."""
+    if not job_running(run):
+        return
+    status = batch_job_stop(tenant=run.tenant, job_arn=run.batch_job_arn)
+    # A job Bedrock is stopping ends Stopped, and nobody polls a job its run has left.
+    _update(run, batch_status="Stopped" if status == "Stopping" else status)
+
+
+def job_running(run: CampaignRun) -> bool:
+    """Whether the run has a job that, as far as the run knows, can still be stopped."""
+    return bool(run.batch_job_arn) and run.batch_status not in OVER
 
 
 def record_id(contact_id: int) -> str:

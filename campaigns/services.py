@@ -12,7 +12,7 @@ from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from campaigns.batch import run_mode_choose
+from campaigns.batch import job_running, run_mode_choose
 from campaigns.generation import jobs_prepare, jobs_write
 from campaigns.models import (
     ACTIVE_RUN_STATUSES,
@@ -125,12 +125,20 @@ def email_regenerate(*, email: GeneratedEmail) -> GeneratedEmail:
 
 
 def run_cancel(*, run: CampaignRun) -> bool:
-    """Stop a queued or running run: chunks not yet started write nothing. Emails already written stay."""
-    return bool(
+    """Stop a queued or running run: chunks not yet started write nothing, and its Bedrock batch job is stopped
+    (by a task after commit: the caller never waits on AWS). Emails already written stay."""
+    cancelled = (
         CampaignRun.objects.for_tenant(run.tenant)
         .filter(pk=run.pk, status__in=ACTIVE_RUN_STATUSES)
         .update(status=RunStatus.CANCELLED, finished_at=timezone.now(), eta_at=None)
     )
+    if cancelled:
+        run.refresh_from_db(fields=["batch_job_arn", "batch_status"])  # a job may have started since run was read
+        if job_running(run):
+            from campaigns import tasks
+
+            tasks.batch_stop.delay_on_commit(run.pk, run.tenant_id)
+    return bool(cancelled)
 
 
 def run_refresh(*, run: CampaignRun) -> CampaignRun:

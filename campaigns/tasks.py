@@ -4,10 +4,12 @@ import logging
 import time
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from campaigns import batch, generation, services
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
+from routing.errors import ProviderError
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -79,7 +81,27 @@ def batch_poll(self, run_id: int, tenant_id: int) -> None:
     _batch_next(step, run_id, tenant_id)
 
 
+@shared_task(bind=True, acks_late=True, **RETRY)
+def batch_stop(self, run_id: int, tenant_id: int) -> None:
+    """Stop the batch job of a run that no longer waits for it. Best effort: a failure that retrying cannot help
+    is logged, not raised, so that nothing that asked for the stop fails with it."""
+    run = _run(run_id, tenant_id)
+    with tenant_scope(run.tenant):
+        try:
+            batch.run_batch_stop(run=run)
+        except ProviderError as exc:
+            # In-process (no broker) there is no later, and a retry would raise to the caller.
+            if exc.permanent or self.request.is_eager or self.request.retries >= self.max_retries:
+                log.error("batch job %s of run %s is not stopped: %s", run.batch_job_arn, run_id, exc.message)
+                return
+            # Throttled, or failed on AWS's side: again later, backing off as RETRY's autoretry does.
+            countdown = get_exponential_backoff_interval(1, self.request.retries, 600, full_jitter=True)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+
+
 def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
+    if step.stop:
+        batch_stop.delay(run_id, tenant_id)
     for chunk in services.run_chunks(list(step.on_demand)):
         generate_chunk.delay(run_id, tenant_id, chunk)
     if step.poll:

@@ -3,8 +3,10 @@ id and judged like on-demand ones, on-demand where the batch falls short, and no
 to the local emulator over HTTP (Bedrock control plane, runtime and S3)."""
 
 import json
+import re
 import time
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,12 +15,14 @@ from campaigns import batch, services, tasks
 from campaigns.models import BatchRecord, Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from datasets.models import Contact
 from routing.catalog import CATALOG, get_model
+from routing.errors import ProviderError
 from routing.models import LLMCall
 from routing.policy import RouteDecision
 from routing.providers import bedrock_batch
 from saas.celery import app as celery_app
-from tests.conftest import bulk_catalog
+from tests.conftest import api_client, bulk_catalog
 from tests.fixtures_aws import BUCKET, aws_client
+from tests.workers import wait_for
 
 N = 120  # contacts: over Bedrock's minimum of 100 records per job
 ROLE = "arn:aws:iam::123456789012:role/BedrockBatch"
@@ -240,6 +244,7 @@ def test_a_failed_job_leaves_the_run_to_on_demand_chunks(batch_settings, eager_t
     assert not emails.exclude(status=EmailStatus.DRAFT).exists() and run.generated == N
     assert operations(emulator, "Converse") == N and LLMCall.objects.count() == N
     assert not BatchRecord.objects.exists()
+    assert not emulator.requests.filter(operation="StopModelInvocationJob")  # it ended by itself
 
 
 def test_a_retried_collection_stores_only_what_is_missing(batch_settings, scoped, campaign, emulator):
@@ -282,6 +287,162 @@ def test_a_cancelled_run_stops_polling_and_writes_nothing(batch_settings, scoped
     assert batch.run_batch_poll(run=run) == batch.BatchStep()
     assert operations(emulator, "GetModelInvocationJob") == 0
     assert not BatchRecord.objects.exists() and not GeneratedEmail.objects.exists()
+
+
+SLOW_STEP_MS = 1000  # each status of the job lasts a second: it is stopped long before it could end
+
+
+def job_now(emulator, run) -> str:
+    return aws_client(emulator, "bedrock").get_model_invocation_job(jobIdentifier=run.batch_job_arn)["status"]
+
+
+def test_cancelling_a_batch_run_stops_its_job_after_commit(
+    batch_settings, eager_tasks, scoped, campaign, emulator, django_capture_on_commit_callbacks
+):
+    emulator.configure(status_step_ms=SLOW_STEP_MS)
+    run = services.campaign_launch(campaign=campaign)
+    as_read = CampaignRun.objects.get(pk=run.pk)  # e.g. by a view, just before the job started
+    (contact_ids,) = services.run_start(run=run)
+    batch.run_batch_submit(run=run, contact_ids=contact_ids)
+    with django_capture_on_commit_callbacks(execute=True) as dispatched:
+        assert services.run_cancel(run=as_read)
+        assert operations(emulator, "StopModelInvocationJob") == 0  # the caller does not wait on AWS
+    assert len(dispatched) == 1 and operations(emulator, "StopModelInvocationJob") == 1
+    run.refresh_from_db()
+    assert (run.status, run.mode, run.batch_status) == (RunStatus.CANCELLED, RunMode.BATCH, "Stopped")
+    assert job_now(emulator, run) in ("Stopping", "Stopped")
+    tasks.batch_poll.apply(args=(run.pk, run.tenant_id))  # the poll already scheduled finds the run over
+    assert not GeneratedEmail.objects.exists() and not BatchRecord.objects.exists()
+    assert operations(emulator, "Converse") == 0 and operations(emulator, "StopModelInvocationJob") == 1
+
+
+def test_a_job_that_ended_is_not_stopped(
+    batch_settings, eager_tasks, scoped, campaign, emulator, django_capture_on_commit_callbacks
+):
+    run = submitted(campaign)
+    job_ended(run)  # Completed, while the run still thinks it Submitted
+    assert bedrock_batch.batch_job_stop(tenant=run.tenant, job_arn=run.batch_job_arn) == "Completed"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.run_cancel(run=run)
+    run.refresh_from_db()
+    assert (run.status, run.batch_status) == (RunStatus.CANCELLED, "Completed")  # what the stop found
+    assert operations(emulator, "StopModelInvocationJob", 400) == 2
+    assert operations(emulator, "StopModelInvocationJob") == 0
+    # A run that knows its job ended does not ask.
+    CampaignRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True) as dispatched:
+        assert services.run_cancel(run=run)
+    assert not dispatched and operations(emulator, "StopModelInvocationJob", 400) == 2
+
+
+@pytest.mark.parametrize("failure", ["unknown job", "throttled"])
+def test_a_stop_that_fails_in_process_is_logged_and_the_run_stays_cancelled(
+    batch_settings, eager_tasks, scoped, campaign, emulator, django_capture_on_commit_callbacks, caplog, failure
+):
+    emulator.configure(status_step_ms=SLOW_STEP_MS)
+    run = submitted(campaign)
+    if failure == "unknown job":
+        unknown = run.batch_job_arn.rsplit("/", 1)[0] + "/" + "0" * 12
+        CampaignRun.objects.filter(pk=run.pk).update(batch_job_arn=unknown)
+    else:  # botocore's one attempt; in-process there is no later to retry in
+        batch_settings.AWS_MAX_ATTEMPTS = 1
+        emulator.configure("StopModelInvocationJob", fail_next=1, fail_with="throttle")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.run_cancel(run=run)  # eager tasks propagate errors: this one must not
+    run.refresh_from_db()
+    assert (run.status, run.batch_status) == (RunStatus.CANCELLED, "Submitted")
+    assert len(emulator.requests.filter(operation="StopModelInvocationJob")) == 1
+    assert f"batch job {run.batch_job_arn} of run {run.pk} is not stopped" in caplog.text
+
+
+def test_a_job_left_for_on_demand_is_stopped(batch_settings, eager_tasks, scoped, campaign, emulator, monkeypatch):
+    emulator.configure(status_step_ms=SLOW_STEP_MS)
+    run = submitted(campaign)
+
+    def unreadable(**_):  # AWS refuses the status read (and only that)
+        raise ProviderError(
+            "Bedrock AccessDeniedException: not authorized", permanent=True, code="AccessDeniedException"
+        )
+
+    monkeypatch.setattr(batch, "batch_job_status", unreadable)
+    tasks.batch_poll.delay(run.pk, run.tenant_id)
+    run.refresh_from_db()
+    assert (run.status, run.mode, run.batch_status) == (RunStatus.COMPLETED, RunMode.ON_DEMAND, "Stopped")
+    assert "the batch job cannot be read" in run.mode_reason and run.generated == N
+    assert operations(emulator, "StopModelInvocationJob") == 1 and operations(emulator, "Converse") == N
+    assert job_now(emulator, run) in ("Stopping", "Stopped")
+
+
+def test_a_run_cancelled_while_its_job_starts_stops_the_job(
+    batch_settings, eager_tasks, scoped, campaign, emulator, monkeypatch
+):
+    emulator.configure(status_step_ms=SLOW_STEP_MS)
+    run = services.campaign_launch(campaign=campaign)
+    (contact_ids,) = services.run_start(run=run)
+    submit = batch.batch_job_submit
+
+    def submit_then_cancel(**params):  # the cancel lands while AWS starts the job, before the run records it
+        arn = submit(**params)
+        assert services.run_cancel(run=CampaignRun.objects.get(pk=run.pk))
+        return arn
+
+    monkeypatch.setattr(batch, "batch_job_submit", submit_then_cancel)
+    tasks.batch_submit.delay(run.pk, run.tenant_id, contact_ids)
+    run.refresh_from_db()
+    assert (run.status, run.batch_status) == (RunStatus.CANCELLED, "Stopped")
+    assert operations(emulator, "StopModelInvocationJob") == 1 and job_now(emulator, run) in ("Stopping", "Stopped")
+    assert not BatchRecord.objects.exists() and not GeneratedEmail.objects.exists()
+
+
+def test_the_api_cancels_a_batch_run_and_stops_its_job_for_its_tenant_only(
+    batch_settings, eager_tasks, scoped, campaign, emulator, django_capture_on_commit_callbacks, owner_api, outsider_api
+):
+    emulator.configure(status_step_ms=SLOW_STEP_MS)
+    run = submitted(campaign)
+    url = f"/api/v1/runs/{run.pk}/cancel/"
+    with django_capture_on_commit_callbacks(execute=True) as dispatched:
+        assert outsider_api.post(url).status_code == 404
+    run.refresh_from_db()
+    assert not dispatched and run.status == RunStatus.RUNNING
+    assert not emulator.requests.filter(operation="StopModelInvocationJob") and job_now(emulator, run) == "Submitted"
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = owner_api.post(url)
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    run.refresh_from_db()
+    assert run.batch_status == "Stopped" and operations(emulator, "StopModelInvocationJob") == 1
+
+
+@pytest.mark.worker
+def test_a_worker_stops_the_job_of_a_cancelled_run_and_retries_when_throttled(
+    start_worker, batch_settings, campaign, emulator
+):
+    emulator.configure(status_step_ms=10_000)  # the job cannot end during the test
+    worker = start_worker(BEDROCK_BATCH_MIN_CONTACTS="100", BEDROCK_BATCH_BUCKET=BUCKET, BEDROCK_BATCH_ROLE_ARN=ROLE,
+                          BEDROCK_BATCH_POLL_SECONDS="1", AWS_MAX_ATTEMPTS="2")  # fmt: skip
+    client = api_client(campaign.tenant)
+    run_id = client.post(f"/api/v1/campaigns/{campaign.pk}/launch/", {}, format="json").json()["id"]
+    runs = CampaignRun.dangerously_unscoped.filter(pk=run_id)
+    wait_for(lambda: runs.get().batch_job_arn, worker=worker, what="the batch job to start")
+    # Both of botocore's attempts in the worker fail, then the first of the task's retry.
+    emulator.configure("StopModelInvocationJob", fail_next=3, fail_with="throttle")
+    assert client.post(f"/api/v1/runs/{run_id}/cancel/").json()["status"] == "cancelled"
+    wait_for(lambda: runs.get().batch_status == "Stopped", worker=worker, what="the job to be stopped")
+    assert operations(emulator, "StopModelInvocationJob", 429) == 3
+    assert operations(emulator, "StopModelInvocationJob") == 1 and job_now(emulator, runs.get()) in (
+        "Stopping",
+        "Stopped",
+    )
+    records = BatchRecord.dangerously_unscoped.filter(run_id=run_id)
+    wait_for(lambda: not records.exists(), worker=worker, what="the poll to drop the records")
+    assert not GeneratedEmail.dangerously_unscoped.filter(run_id=run_id).exists()
+
+
+def test_the_iam_policy_allows_every_bedrock_call_of_the_batch_adapter():
+    policy = json.loads((Path(__file__).resolve().parent.parent / "docs" / "iam-policy.json").read_text())
+    allowed = {action for statement in policy["Statement"] for action in statement["Action"]}
+    methods = re.findall(r'_call\(\s*tenant,\s*"(\w+)"', Path(bedrock_batch.__file__).read_text())
+    operations = {"bedrock:" + "".join(word.title() for word in method.split("_")) for method in methods}
+    assert "bedrock:StopModelInvocationJob" in operations and operations <= allowed
 
 
 def test_batch_records_stay_in_their_tenant(batch_settings, scoped, campaign, other_tenant):

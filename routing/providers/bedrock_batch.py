@@ -19,6 +19,7 @@ from tenants.aws import AwsCallError, aws_client, s3_object_get, s3_object_keys,
 MIN_RECORDS = 100  # Bedrock refuses smaller jobs
 FINISHED = ("Completed", "PartiallyCompleted")
 STOPPED = ("Failed", "Stopped", "Expired")
+OVER = (*FINISHED, *STOPPED, "Stopping")  # nothing left to stop
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,22 @@ def batch_job_status(*, tenant=None, job_arn: str) -> BatchJob:
     job_id = job_arn.rsplit("/", 1)[-1]
     status, message = answer.get("status", ""), answer.get("message", "")
     return BatchJob(job_arn, status, message, f"{output}/{job_id}/", answer.get("modelId", ""), counts)
+
+
+def batch_job_stop(*, tenant=None, job_arn: str) -> str:
+    """Stop the job, so it bills no further; returns "Stopping", or the status of a job that had already ended
+    (or was stopping), which is no error."""
+    try:
+        _call(tenant, "stop_model_invocation_job", jobIdentifier=job_arn)
+    except ProviderError as exc:
+        if exc.code != "ValidationException":
+            raise
+        # What Bedrock says when the job is over; any other invalid request is a failure.
+        status = batch_job_status(tenant=tenant, job_arn=job_arn).status
+        if status not in OVER:
+            raise
+        return status
+    return "Stopping"
 
 
 def batch_job_results(*, tenant=None, job_arn: str) -> dict[str, LLMResponse | ProviderError]:

@@ -127,3 +127,49 @@ def test_an_unknown_job_is_not_found(bedrock):
     with pytest.raises(ClientError) as excinfo:
         bedrock.get_model_invocation_job(jobIdentifier="arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/x")
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_running_job_stops_and_writes_nothing(s3, bedrock, emulator):
+    emulator.configure(status_step_ms=500)  # a status lasts long enough to be seen between two calls
+    put_jsonl(s3, "in/records.jsonl", [converse_record(n) for n in range(100)])
+    arn = submit(bedrock)
+    answer = bedrock.stop_model_invocation_job(jobIdentifier=arn.rsplit("/", 1)[-1])  # by id, or by ARN
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200 and set(answer) == {"ResponseMetadata"}
+    assert answer["ResponseMetadata"]["HTTPHeaders"].get("content-length") == "0"
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Stopping"
+    with pytest.raises(ClientError) as excinfo:  # already on its way to Stopped
+        bedrock.stop_model_invocation_job(jobIdentifier=arn)
+    assert excinfo.value.response["Error"]["Code"] == "ValidationException"
+    for _ in range(500):
+        job = bedrock.get_model_invocation_job(jobIdentifier=arn)
+        if job["status"] != "Stopping":
+            break
+        time.sleep(0.01)
+    assert job["status"] == "Stopped" and job["endTime"] >= job["submitTime"]
+    assert "totalRecordCount" not in job  # the emulator had processed none
+    time.sleep(2.1)  # past the moment the job would have completed
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == "Stopped"
+    assert s3.list_objects_v2(Bucket="batch", Prefix="out/")["KeyCount"] == 0
+
+
+@pytest.mark.parametrize("records", [100, 3], ids=["completed", "failed"])
+def test_a_job_that_ended_cannot_be_stopped(s3, bedrock, emulator, records):
+    put_jsonl(s3, "in/records.jsonl", [converse_record(n) for n in range(records)])
+    arn = submit(bedrock)
+    ended = settle(bedrock, arn)[-1]
+    with pytest.raises(ClientError) as excinfo:
+        bedrock.stop_model_invocation_job(jobIdentifier=arn)
+    error = excinfo.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ValidationException", 400)
+    assert ended in error["Error"]["Message"]
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] == ended
+    assert [(r.operation, r.status) for r in emulator.requests.filter(operation="StopModelInvocationJob")] == [
+        ("StopModelInvocationJob", 400)
+    ]
+
+
+def test_stopping_an_unknown_job_is_not_found(bedrock):
+    with pytest.raises(ClientError) as excinfo:
+        bedrock.stop_model_invocation_job(jobIdentifier="arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/x")
+    assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
