@@ -46,6 +46,11 @@ class CampaignAdmin(TenantScopedAdmin):
                 self.message_user(request, f"{campaign}: run #{run.pk} queued for {run.total} contacts")
 
 
+# The run change page's live panel shows these and keeps them current; listed again below it, they would go stale.
+LIVE_FIELDS = ("status", "generated", "failed", "input_tokens", "output_tokens", "cost_usd", "progress_at",
+               "rate_per_s", "eta_at")  # fmt: skip
+
+
 @admin.register(CampaignRun)
 class CampaignRunAdmin(TenantScopedAdmin):
     list_display = ("pk", "campaign", "status", "progress", "failed", "input_tokens", "output_tokens", "cost_usd",
@@ -53,6 +58,7 @@ class CampaignRunAdmin(TenantScopedAdmin):
     list_filter = ("tenant", "status")
     list_select_related = ("campaign",)
     readonly_fields = [f.name for f in CampaignRun._meta.fields]
+    fields = [name for name in readonly_fields if name not in LIVE_FIELDS]
     actions = ["send_approved", "cancel"]
 
     @admin.action(description="Cancel the selected runs")

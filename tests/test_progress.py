@@ -260,6 +260,9 @@ def test_change_page_has_a_live_panel_while_the_run_is_active(clock, staff_clien
     assert "setTimeout(poll, 2000)" in page and "if (run.active)" in page
     for field in re.findall(r'data-field="(\w+)"', panel):  # every figure the script redraws is in the JSON
         assert field in staff_client.get(progress_url(mine)).json()
+    below = page.split("</section>", 1)[1]  # the form under the panel: no copy of a live figure to go stale there
+    assert "field-campaign" in below and "field-total" in below
+    assert not re.search(r"field-(generated|failed|status|input_tokens|cost_usd|rate_per_s|eta_at)\b", below)
 
     clock.advance(100)
     write(mine, catalog[0][4:6])
