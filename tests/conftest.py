@@ -4,12 +4,13 @@ holding their keys, small datasets, and Django pointed at the local AWS emulator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from datasets.models import Contact, Interaction, Item
 from tenants.models import ApiKey, Role
 from tenants.scoping import tenant_scope
-from tenants.services import tenant_create
+from tenants.services import membership_add, tenant_create
 
 pytest_plugins = ["tests.fixtures_aws", "tests.workers"]
 
@@ -118,6 +119,15 @@ def catalog(tenant):
 @pytest.fixture
 def other_catalog(other_tenant):
     return make_catalog(other_tenant, n_contacts=3, n_items=8, seed_offset=100, prefix="g")
+
+
+@pytest.fixture
+def staff_client(tenant):
+    """The admin, logged in as a marketer of `tenant` (staff, not a superuser: the tenant scope applies)."""
+    membership = membership_add(tenant=tenant, username="rita", role=Role.MARKETER, password="pw-rita-123")
+    client = Client()
+    client.force_login(membership.user)
+    return client
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from django.utils import timezone
 from campaigns import generation, progress, services, tasks
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
 from campaigns.services import run_pace
-from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tenants.services import membership_add
 
@@ -189,14 +188,6 @@ def test_the_api_shows_the_runs_progress(clock, owner_api, tenant, catalog):
 
 
 # The admin.
-
-
-@pytest.fixture
-def staff_client(tenant):
-    membership = membership_add(tenant=tenant, username="rita", role=Role.MARKETER, password="pw-rita-123")
-    client = Client()
-    client.force_login(membership.user)
-    return client
 
 
 @pytest.fixture

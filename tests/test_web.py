@@ -11,7 +11,6 @@ from campaigns import generation, services
 from campaigns.models import Campaign, EmailStatus, GeneratedEmail, PromptTemplate
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.models import Contact
-from tenants.models import Role
 from tenants.scoping import TenantOwned
 from tenants.services import membership_add
 
@@ -51,14 +50,6 @@ def test_every_model_is_in_the_admin():
     for app in ("tenants", "datasets", "recommendations", "routing", "campaigns"):
         for model in apps.get_app_config(app).get_models():
             assert admin.site.is_registered(model), model
-
-
-@pytest.fixture
-def staff_client(tenant):
-    membership = membership_add(tenant=tenant, username="rita", role=Role.MARKETER, password="pw-rita-123")
-    client = Client()
-    client.force_login(membership.user)
-    return client
 
 
 @pytest.fixture
