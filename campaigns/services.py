@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -143,29 +143,33 @@ def run_cancel(*, run: CampaignRun) -> bool:
 
 def run_refresh(*, run: CampaignRun) -> CampaignRun:
     """Recount the run from its emails (a retried chunk can never double-count), update its rate and ETA, and
-    complete it when done."""
-    emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run)
-    stats = emails.aggregate(
-        failed=Count("pk", filter=Q(status=EmailStatus.FAILED)), all=Count("pk"),
-        input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost_usd"),
-    )  # fmt: skip
-    now, processed = timezone.now(), stats["all"]
-    rate, eta = run_pace(started_at=run.started_at, now=now, processed=processed, total=run.total)
-    # One UPDATE: the conditions are read from the row as it is when written, so a run cancelled meanwhile
-    # stays cancelled, only one of two chunks finishing together completes it, and a finished run keeps the
-    # rate it ended with (a completing run's rate is up to finished_at, which is `now`).
-    # Counts never go back: a chunk that counted before another chunk's insert must not overwrite the newer
-    # count that chunk wrote after it.
-    running, completing = Q(status=RunStatus.RUNNING), Q(status=RunStatus.RUNNING, total__lte=processed)
-    fresher = CampaignRun.objects.for_tenant(run.tenant).alias(done=F("generated") + F("failed"))
-    fresher.filter(pk=run.pk, done__lte=processed).update(
-        generated=processed - stats["failed"], failed=stats["failed"], input_tokens=stats["input_tokens"] or 0,
-        output_tokens=stats["output_tokens"] or 0, cost_usd=stats["cost"] or 0, progress_at=now,
-        status=Case(When(completing, then=Value(RunStatus.COMPLETED)), default=F("status")),
-        finished_at=Case(When(completing, then=Value(now)), default=F("finished_at")),
-        rate_per_s=Case(When(running, then=Value(rate)), default=F("rate_per_s")),
-        eta_at=None if eta is None else Case(When(running & ~completing, then=Value(eta)), default=None),
-    )  # fmt: skip
+    complete it when done.
+
+    Counted while holding the run's row lock: of two chunks finishing together, the second counts after the
+    first has written, so a count taken before another chunk's insert never lands last, and only one of them
+    completes the run. A run cancelled meanwhile stays cancelled; a finished run keeps the rate it ended with.
+    FOR NO KEY UPDATE: the emails' inserts (which key-share the row for their foreign key) are never held up."""
+    runs = CampaignRun.objects.for_tenant(run.tenant)
+    with transaction.atomic():
+        row = runs.select_for_update(no_key=True).only("status", "total", "started_at", "mode").get(pk=run.pk)
+        stats = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run).aggregate(
+            failed=Count("pk", filter=Q(status=EmailStatus.FAILED)), all=Count("pk"),
+            input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost_usd"),
+        )  # fmt: skip
+        now, processed = timezone.now(), stats["all"]
+        changes = {"generated": processed - stats["failed"], "failed": stats["failed"], "progress_at": now,
+                   "input_tokens": stats["input_tokens"] or 0, "output_tokens": stats["output_tokens"] or 0,
+                   "cost_usd": stats["cost"] or 0}  # fmt: skip
+        if row.status == RunStatus.RUNNING:
+            completing = row.total <= processed
+            rate, eta = run_pace(started_at=row.started_at, now=now, processed=processed, total=row.total)
+            if row.mode == RunMode.BATCH and not completing:
+                # Nothing is written while the job runs, then everything at once: a rate would mean nothing.
+                rate, eta = 0.0, None
+            changes.update(rate_per_s=rate, eta_at=None if completing else eta)
+            if completing:
+                changes.update(status=RunStatus.COMPLETED, finished_at=now)
+        runs.filter(pk=run.pk).update(**changes)
     run.refresh_from_db()
     return run
 

@@ -2,18 +2,20 @@
 API, the admin (list column, live panel, its JSON) and run_campaign --wait. The clock is the one thing faked."""
 
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import generation, progress, services, tasks
-from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from campaigns.services import run_pace
 from tenants.scoping import tenant_scope
 from tenants.services import membership_add
@@ -129,19 +131,55 @@ def test_a_cancelled_run_shows_no_eta_and_is_not_completed_by_late_chunks(clock,
     assert run.rate_per_s == pytest.approx(1 / 30)
 
 
-def test_a_late_refresh_with_an_older_count_does_not_turn_the_counts_back(clock, tenant, catalog):
-    """Two chunks finish together: the first counted before the second's insert, and its UPDATE lands last."""
+def test_a_refresh_counts_after_the_chunk_refreshing_before_it(transactional_db, tenant, catalog):
+    """Two chunks finish together: the second one's refresh waits for the first one's and counts after it, so a
+    count taken before the other chunk's insert can never be the one that lands last."""
+    contacts, _ = catalog
+    run = make_run(tenant, total=4, started_ago=10, clock=Clock())
+    write(run, contacts[:2])
+    locked, release, refreshed = threading.Event(), threading.Event(), []
+
+    def first_chunk():  # in the middle of its own refresh, holding the run's row
+        with transaction.atomic():
+            CampaignRun.dangerously_unscoped.select_for_update(no_key=True).get(pk=run.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    def second_chunk():
+        refreshed.append(services.run_refresh(run=run))
+        connection.close()
+
+    holder, refresher = threading.Thread(target=first_chunk), threading.Thread(target=second_chunk)
+    holder.start()
+    assert locked.wait(10)
+    refresher.start()
+    time.sleep(0.3)  # the second refresh is waiting; meanwhile the first chunk's emails land
+    write(run, contacts[2:4])
+    release.set()
+    holder.join(10), refresher.join(10)
+    assert (refreshed[0].processed, refreshed[0].status) == (4, RunStatus.COMPLETED)
+
+
+def test_counts_follow_deleted_emails(clock, tenant, catalog):
     contacts, _ = catalog
     run = make_run(tenant, total=4, started_ago=10, clock=clock)
-    write(run, contacts[:2])
-    stale_count = GeneratedEmail.dangerously_unscoped.filter(run=run).count()  # the first chunk's count: 2
-    write(run, contacts[2:4])
-    run = services.run_refresh(run=run)  # the second chunk: 4 of 4, completes the run
-    assert (run.status, run.processed) == (RunStatus.COMPLETED, 4)
-    GeneratedEmail.dangerously_unscoped.filter(run=run, contact__in=contacts[2:4]).delete()  # what chunk 1 saw
-    assert GeneratedEmail.dangerously_unscoped.filter(run=run).count() == stale_count
+    write(run, contacts[:3], failed=1)
+    assert services.run_refresh(run=run).processed == 3
+    GeneratedEmail.dangerously_unscoped.filter(run=run, contact=contacts[0]).delete()  # its contact was erased
     run = services.run_refresh(run=run)
-    assert (run.status, run.generated, run.processed) == (RunStatus.COMPLETED, 4, 4)
+    assert (run.generated, run.failed, run.processed) == (1, 1, 2)
+
+
+def test_a_batch_run_shows_no_rate_while_its_job_runs(clock, tenant, catalog):
+    contacts, _ = catalog
+    run = make_run(tenant, total=3, started_ago=3600, clock=clock, mode=RunMode.BATCH)
+    write(run, contacts[:1])  # the job's first answers, after an hour of waiting
+    run = services.run_refresh(run=run)
+    assert (run.rate_per_s, run.eta_at) == (0, None)
+    write(run, contacts[1:3])
+    run = services.run_refresh(run=run)
+    assert run.status == RunStatus.COMPLETED and run.rate_per_s == pytest.approx(3 / 3600)
 
 
 def test_nothing_written_yet_means_no_rate_and_no_eta(clock, tenant, catalog):
