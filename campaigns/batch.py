@@ -100,7 +100,9 @@ def run_batch_submit(*, run: CampaignRun, contact_ids: list[int]) -> BatchStep:
             tenant=run.tenant, name=name, model_id=spec.model_id, requests=requests,
             input_uri=f"{folder}/input.jsonl", output_uri=f"{folder}/output/", role_arn=settings.BEDROCK_BATCH_ROLE_ARN,
         )  # fmt: skip
-    except ProviderError as exc:  # botocore has retried what could be retried
+    except ProviderError as exc:
+        if not exc.permanent:
+            raise  # throttled or failed on AWS's side: the task tries again later, with the same job name
         return run_batch_abandon(run=run, why=f"the batch job could not start: {exc.message}")
     _update(run, batch_job_arn=arn, batch_status="Submitted")
     run.refresh_from_db(fields=["status"])

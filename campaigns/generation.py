@@ -83,6 +83,21 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
     return len(jobs)
 
 
+def chunk_fail(*, run: CampaignRun, contact_ids: list[int], reason: str) -> int:
+    """Store the contacts of a chunk that could not be written as failed, with the reason, so the run ends and
+    says why (they can be regenerated). Returns how many."""
+    contacts = contacts_pending(run=run, contact_ids=contact_ids)
+    GeneratedEmail.objects.for_tenant(run.tenant).bulk_create(
+        [GeneratedEmail(tenant=run.tenant, run=run, contact=c, status=EmailStatus.FAILED, failure_reason=reason[:2000])
+         for c in contacts],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    from campaigns.services import run_refresh
+
+    run_refresh(run=run)
+    return len(contacts)
+
+
 def contacts_pending(*, run: CampaignRun, contact_ids: list[int]) -> list[Contact]:
     """The contacts among `contact_ids` that have no email in the run yet."""
     done = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run, contact_id__in=contact_ids)

@@ -2,10 +2,12 @@
 
 import logging
 import time
+from dataclasses import replace
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
+from django.db import OperationalError
 
 from campaigns import batch, generation, services
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
@@ -14,8 +16,10 @@ from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
 log = logging.getLogger(__name__)
+# Worth trying again later: the network, a timeout (the rate limiter's too), the database going away.
+RETRYABLE = (ConnectionError, TimeoutError, OperationalError)
 RETRY = {
-    "autoretry_for": (ConnectionError, TimeoutError),
+    "autoretry_for": RETRYABLE,
     "retry_backoff": True,
     "retry_jitter": True,
     "max_retries": 5,
@@ -38,26 +42,33 @@ def start_run(run_id: int, tenant_id: int, limit: int | None = None) -> int:
     return len(chunks)
 
 
-@shared_task(acks_late=True, **RETRY)
-def generate_chunk(run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
+@shared_task(bind=True, acks_late=True, **RETRY)
+def generate_chunk(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         try:
             return generation.run_generate_chunk(run=run, contact_ids=contact_ids)
         except Exception as exc:
             _record_failure(run, f"chunk of {len(contact_ids)} contacts", exc)
+            # Autoretry tries again, in-process too; the last try leaves every contact with an email or a reason.
+            if _last_try(self, exc, eager_is_last=False):
+                generation.chunk_fail(run=run, contact_ids=contact_ids, reason=f"not written: {_said(exc)}")
             raise
 
 
-@shared_task(acks_late=True, **RETRY)
-def batch_submit(run_id: int, tenant_id: int, contact_ids: list[int]) -> None:
+@shared_task(bind=True, acks_late=True, **RETRY)
+def batch_submit(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> None:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         try:
             step = batch.run_batch_submit(run=run, contact_ids=contact_ids)
         except Exception as exc:
             _record_failure(run, f"preparing the batch job of {len(contact_ids)} contacts", exc)
-            raise
+            if not _last_try(self, exc):
+                raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+            step = batch.run_batch_abandon(run=run, why=f"the batch job could not start: {_said(exc)}")
+            if run.mode == RunMode.ON_DEMAND:  # this task left batch mode: contacts may have no record yet
+                step = replace(step, on_demand=tuple(contact_ids))
     _batch_next(step, run_id, tenant_id)
 
 
@@ -71,9 +82,11 @@ def batch_poll(self, run_id: int, tenant_id: int) -> None:
         while True:
             try:
                 step = batch.run_batch_poll(run=run)
-            except Exception as exc:
+            except Exception as exc:  # AWS errors are run_batch_poll's; this is e.g. the database, or the limiter
                 _record_failure(run, "collecting the batch job", exc)
-                raise
+                if not _last_try(self, exc):
+                    raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+                step = batch.run_batch_abandon(run=run, why=f"collecting the batch job failed: {_said(exc)}")
             if not (step.poll and self.request.is_eager):
                 break
             time.sleep(settings.BEDROCK_BATCH_POLL_SECONDS)
@@ -95,8 +108,7 @@ def batch_stop(self, run_id: int, tenant_id: int) -> None:
                 log.error("batch job %s of run %s is not stopped: %s", run.batch_job_arn, run_id, exc.message)
                 return
             # Throttled, or failed on AWS's side: again later, backing off as RETRY's autoretry does.
-            countdown = get_exponential_backoff_interval(1, self.request.retries, 600, full_jitter=True)
-            raise self.retry(exc=exc, countdown=countdown) from exc
+            raise self.retry(exc=exc, countdown=_backoff(self)) from exc
 
 
 def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
@@ -106,6 +118,22 @@ def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
         generate_chunk.delay(run_id, tenant_id, chunk)
     if step.poll:
         batch_poll.apply_async((run_id, tenant_id), countdown=settings.BEDROCK_BATCH_POLL_SECONDS)
+
+
+def _last_try(task, exc: Exception, *, eager_is_last: bool = True) -> bool:
+    """Whether a task's failure is final: retrying cannot help, it has no retries left, or it runs in-process
+    (no broker), where a task's own retry with a countdown has no later."""
+    transient = isinstance(exc, RETRYABLE) or (isinstance(exc, ProviderError) and not exc.permanent)
+    in_process = eager_is_last and bool(task.request.is_eager)
+    return not transient or task.request.retries >= task.max_retries or in_process
+
+
+def _backoff(task) -> int:
+    return get_exponential_backoff_interval(1, task.request.retries, 600, full_jitter=True)
+
+
+def _said(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _record_failure(run: CampaignRun, what: str, exc: Exception) -> None:

@@ -76,8 +76,8 @@ class Reservation:
         return datetime.fromtimestamp(self.granted_ms / 1000, tz=UTC)
 
 
-class RateLimitTimeout(Exception):
-    pass
+class RateLimitTimeout(TimeoutError):
+    """No room in the budget within the wait allowed; a TimeoutError, so a task retries it later."""
 
 
 class RedisWindow:

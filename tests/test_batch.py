@@ -19,6 +19,7 @@ from routing.errors import ProviderError
 from routing.models import LLMCall
 from routing.policy import RouteDecision
 from routing.providers import bedrock_batch
+from routing.ratelimit import RateLimitTimeout
 from saas.celery import app as celery_app
 from tests.conftest import api_client, bulk_catalog
 from tests.fixtures_aws import BUCKET, aws_client
@@ -465,3 +466,34 @@ def test_a_guardrail_on_drafts_screens_batch_answers_too(
     assert blocked.failure_reason.startswith("blocked by the tenant's Bedrock guardrail")
     # Every batch answer screened once, the blocked one written again on-demand and screened again.
     assert operations(emulator, "ApplyGuardrail") == N + 1 and operations(emulator, "Converse") == 1
+
+
+def test_a_batch_run_whose_collection_fails_is_finished_on_demand(
+    batch_settings, eager_tasks, scoped, campaign, emulator, monkeypatch, django_capture_on_commit_callbacks
+):
+    def no_room(**kwargs):
+        raise RateLimitTimeout("rate limit: no room within 600s")
+
+    monkeypatch.setattr(batch, "records_store", no_room)
+    run = launch(campaign, django_capture_on_commit_callbacks)
+    assert (run.status, run.mode, run.generated) == (RunStatus.COMPLETED, RunMode.ON_DEMAND, N)
+    assert run.mode_reason.startswith("collecting the batch job failed: RateLimitTimeout")
+    emails = GeneratedEmail.objects.filter(run=run)
+    assert emails.count() == emails.values("contact").distinct().count() == N
+    assert operations(emulator, "CreateModelInvocationJob") == 1 and operations(emulator, "Converse") == N
+
+
+@pytest.mark.worker
+def test_a_throttled_batch_submission_is_tried_again_by_the_task(start_worker, batch_settings, campaign, emulator):
+    emulator.configure(status_step_ms=20)
+    emulator.configure("CreateModelInvocationJob", fail_next=2, fail_with="throttle")  # both of botocore's tries
+    worker = start_worker(BEDROCK_BATCH_MIN_CONTACTS="100", BEDROCK_BATCH_BUCKET=BUCKET, BEDROCK_BATCH_ROLE_ARN=ROLE,
+                          BEDROCK_BATCH_POLL_SECONDS="1", AWS_MAX_ATTEMPTS="2")  # fmt: skip
+    client = api_client(campaign.tenant)
+    run_id = client.post(f"/api/v1/campaigns/{campaign.pk}/launch/", {}, format="json").json()["id"]
+    runs = CampaignRun.dangerously_unscoped.filter(pk=run_id)
+    wait_for(lambda: runs.get().status == RunStatus.COMPLETED, worker=worker, what="the run to complete")
+    run = runs.get()
+    assert (run.mode, run.batch_status, run.generated) == (RunMode.BATCH, "Completed", N)
+    assert operations(emulator, "CreateModelInvocationJob", 429) == 2
+    assert operations(emulator, "CreateModelInvocationJob") == 1 and operations(emulator, "Converse") == 0
