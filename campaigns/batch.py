@@ -10,11 +10,15 @@ that nothing waits for any more (its run was cancelled, or left it for a reason 
 so that it bills no further.
 """
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from campaigns.generation import (
     Job,
@@ -22,8 +26,8 @@ from campaigns.generation import (
     contacts_pending,
     job_answer,
     job_request,
+    job_write,
     jobs_prepare,
-    jobs_write,
 )
 from campaigns.models import BatchRecord, CampaignRun, GeneratedEmail, RunMode, RunStatus
 from routing.catalog import get_model
@@ -66,6 +70,9 @@ def batch_mode(*, tenant, route: RouteDecision, size: int) -> tuple[str, str]:
                                    f"(BEDROCK_BATCH_MIN_CONTACTS={threshold}; Bedrock's minimum is {MIN_RECORDS})")  # fmt: skip
     if tenant.aws_role_arn:
         return RunMode.ON_DEMAND, "batch inference in the tenant's own AWS account needs a bucket and role there"
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return RunMode.ON_DEMAND, ("batch inference needs a task broker (REDIS_URL): tasks run in-process would "
+                                   "hold the launch until the job ends")  # fmt: skip
     if not settings.BEDROCK_BATCH_BUCKET or not settings.BEDROCK_BATCH_ROLE_ARN:
         return RunMode.ON_DEMAND, "batch inference needs BEDROCK_BATCH_BUCKET and BEDROCK_BATCH_ROLE_ARN"
     return RunMode.BATCH, f"{size} contacts on {spec.key}: one Bedrock batch job, at half the on-demand price"
@@ -165,34 +172,36 @@ def run_batch_collect(*, run: CampaignRun) -> BatchStep:
         run.refresh_from_db(fields=["status"])
         if run.status != RunStatus.RUNNING:
             _pending(run).delete()
-            break
+            return BatchStep()
         records_store(run=run, contact_ids=owed[start : start + COLLECT_SLICE], answers=answers)
         run_refresh(run=run)  # progress, slice by slice
     run_refresh(run=run)  # also when a task that stored the last slice died before counting it
-    return BatchStep()
+    # Records another task has claimed: look again later, in case that task dies and its claim runs out.
+    return BatchStep(poll=_pending(run).exists())
 
 
 def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) -> None:
     """Judge each record's batch answer, write on-demand again those that fail while attempts remain, then store
-    the emails and usage records of the records still owed, and drop those records."""
-    records = list(_pending(run).filter(contact_id__in=contact_ids).select_related("contact"))
-    if not records:
+    the emails and usage records of the records still owed, and drop those records. Only records this call
+    claims: another task collecting the same run at the same time leaves them alone."""
+    records = records_claim(run=run, contact_ids=contact_ids)
+    if not records or not run_still_running(run):  # a run cancelled meanwhile pays for no screening or rewrite
         return
     tenant, campaign = run.tenant, run.campaign
     route = RouteDecision(records[0].fields["model_key"], records[0].fields["route_reason"])
     others = catalog_titles(run.tenant_id, run.pk)
     jobs = [_job(record) for record in records]
 
-    def judge(job: Job) -> None:  # in a thread: a guardrail screening the drafts is a call per answer
+    def complete(job: Job) -> None:  # in a thread, without the database: screening and rewriting are calls
         answer = answers.get(record_id(job.contact.pk)) or ProviderError(
             "the batch output has no answer for this record", permanent=False, code="NoRecord"
         )
         call = llm_batch_usage(tenant=tenant, task=campaign.task, route=route, answer=answer)
         job_answer(job, answer, call, tenant=tenant, campaign=campaign, others=others)
+        job_write(job, tenant=tenant, campaign=campaign, route=route, others=others)  # again on-demand if it must
 
-    with ThreadPoolExecutor(max_workers=min(settings.LLM_CONCURRENCY, len(jobs)), thread_name_prefix="judge") as pool:
-        list(pool.map(judge, jobs))
-    jobs_write(jobs, run=run, route=route)
+    with ThreadPoolExecutor(max_workers=min(settings.LLM_CONCURRENCY, len(jobs)), thread_name_prefix="batch") as pool:
+        list(pool.map(complete, jobs))
     with transaction.atomic():
         # Locked, so that of two tasks storing the same records the second finds them gone and stores nothing.
         owed = set(_pending(run).select_for_update().filter(pk__in=[r.pk for r in records]).values_list("contact_id", flat=True))  # fmt: skip
@@ -203,6 +212,19 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
             [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs]
         )
         _pending(run).filter(pk__in=[r.pk for r in records]).delete()
+
+
+def records_claim(*, run: CampaignRun, contact_ids: list[int]) -> list[BatchRecord]:
+    """Claim the run's records among `contact_ids` that no other task holds (or whose claim ran out)."""
+    token, now = uuid.uuid4().hex, timezone.now()
+    free = Q(claim="") | Q(claimed_until__lt=now)
+    until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)  # no task runs longer than that
+    _pending(run).filter(free, contact_id__in=contact_ids).update(claim=token, claimed_until=until)
+    return list(_pending(run).filter(claim=token).select_related("contact"))
+
+
+def run_still_running(run: CampaignRun) -> bool:
+    return CampaignRun.objects.for_tenant(run.tenant).filter(pk=run.pk, status=RunStatus.RUNNING).exists()
 
 
 def run_batch_abandon(*, run: CampaignRun, why: str, failed: bool = True) -> BatchStep:

@@ -144,6 +144,10 @@ class BatchRecord(TenantOwned):
     contact = models.ForeignKey("datasets.Contact", on_delete=models.CASCADE, related_name="+")
     fields = models.JSONField(help_text="The email's fields so far: items, favorite_genre, prompt, model, route.")
     system = models.TextField(blank=True)
+    # Which collecting task is judging and storing this record, and until when its claim holds (a task killed
+    # half-way leaves its claim to run out): two tasks never pay twice for the same rewrites and screening.
+    claim = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "contact"], name="one_batch_record_per_contact")]

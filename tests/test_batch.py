@@ -6,10 +6,12 @@ import json
 import re
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
 from campaigns import batch, services, tasks
 from campaigns.models import BatchRecord, Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
@@ -156,10 +158,23 @@ def test_the_mode_follows_size_model_and_configuration(
     settings, size, threshold, model, role_arn, own_account, mode, reason
 ):
     settings.BEDROCK_BATCH_MIN_CONTACTS, settings.BEDROCK_BATCH_ROLE_ARN = threshold, role_arn
-    settings.BEDROCK_BATCH_BUCKET = BUCKET
+    settings.BEDROCK_BATCH_BUCKET, settings.CELERY_TASK_ALWAYS_EAGER = BUCKET, False
     tenant = SimpleNamespace(aws_role_arn="arn:aws:iam::222233334444:role/mailsaas-x" if own_account else "")
     chosen, why = batch.batch_mode(tenant=tenant, route=RouteDecision(model, "test"), size=size)
     assert chosen == mode and reason in why
+
+
+def test_without_a_broker_runs_stay_on_demand(settings):
+    """Without Redis, tasks run inside the request that launched the run: it must not wait hours for a job."""
+    settings.BEDROCK_BATCH_MIN_CONTACTS, settings.BEDROCK_BATCH_ROLE_ARN, settings.BEDROCK_BATCH_BUCKET = (
+        100,
+        ROLE,
+        BUCKET,
+    )
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    tenant = SimpleNamespace(aws_role_arn="")
+    chosen, why = batch.batch_mode(tenant=tenant, route=RouteDecision("bedrock/nova-lite", "test"), size=5000)
+    assert chosen == RunMode.ON_DEMAND and "needs a task broker" in why
 
 
 def record_set(emulator, run, changes: dict[int, dict | None]) -> None:
@@ -266,6 +281,29 @@ def test_a_retried_collection_stores_only_what_is_missing(batch_settings, scoped
     assert emails.count() == N and LLMCall.objects.count() == N - 1
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED  # recounted, although it had nothing left to store
+
+
+def test_records_another_task_is_collecting_are_left_to_it_until_its_claim_runs_out(
+    batch_settings, scoped, campaign, emulator
+):
+    batch_settings.LLM_MAX_ATTEMPTS = 2
+    run = submitted(campaign)
+    job_ended(run)
+    # Another task collecting the same run holds the first 20 records (a duplicate poll, a redelivered task).
+    held = batch.records_claim(
+        run=run, contact_ids=list(Contact.objects.order_by("pk").values_list("pk", flat=True)[:20])
+    )
+    assert len(held) == 20
+    assert batch.run_batch_poll(run=run) == batch.BatchStep(poll=True)  # look again later: 20 not stored yet
+    assert GeneratedEmail.objects.filter(run=run).count() == N - 20 and LLMCall.objects.count() == N - 20
+    assert set(BatchRecord.objects.values_list("contact_id", flat=True)) == {r.contact_id for r in held}
+
+    BatchRecord.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))  # that task died
+    assert batch.run_batch_poll(run=run) == batch.BatchStep()
+    emails = GeneratedEmail.objects.filter(run=run)
+    assert emails.count() == emails.values("contact").distinct().count() == N and LLMCall.objects.count() == N
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED and not BatchRecord.objects.exists()
 
 
 def test_a_retried_submission_starts_no_second_job(batch_settings, scoped, campaign, emulator):
@@ -447,9 +485,27 @@ def test_the_iam_policy_allows_every_bedrock_call_of_the_batch_adapter():
 
 
 def test_batch_records_stay_in_their_tenant(batch_settings, scoped, campaign, other_tenant):
-    submitted(campaign)
-    assert BatchRecord.objects.count() == N
-    assert BatchRecord.objects.for_tenant(other_tenant).count() == 0
+    from tenants.scoping import tenant_scope
+
+    mine = submitted(campaign)
+    # The other tenant's own prompts, waiting in its own batch job.
+    their_campaign = Campaign.dangerously_unscoped.create(tenant=other_tenant, name="Theirs")
+    theirs = CampaignRun.dangerously_unscoped.create(
+        tenant=other_tenant, campaign=their_campaign, status=RunStatus.RUNNING, mode=RunMode.BATCH
+    )
+    their_contacts = {
+        Contact.dangerously_unscoped.create(tenant=other_tenant, external_id=f"g{i}", email=f"g{i}@example.com").pk
+        for i in range(3)
+    }
+    BatchRecord.dangerously_unscoped.bulk_create(
+        BatchRecord(tenant=other_tenant, run=theirs, contact_id=pk, fields={}) for pk in their_contacts
+    )
+    assert BatchRecord.objects.count() == N and set(BatchRecord.objects.values_list("run", flat=True)) == {mine.pk}
+    assert not BatchRecord.objects.filter(run=theirs).exists()
+    with tenant_scope(other_tenant):
+        assert set(BatchRecord.objects.values_list("contact", flat=True)) == their_contacts
+        assert not BatchRecord.objects.filter(run=mine).exists()
+    assert set(BatchRecord.objects.for_tenant(other_tenant).values_list("contact", flat=True)) == their_contacts
 
 
 def test_a_guardrail_on_drafts_screens_batch_answers_too(
