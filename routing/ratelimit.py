@@ -1,7 +1,10 @@
-"""A distributed rate limit per tenant and model: requests and tokens in any sliding 60 seconds, as Bedrock
-meters them. A call reserves its prompt estimate plus max_tokens before it starts; once it returns, the
-reservation is corrected to the tokens actually used. Redis holds the window, so every worker host shares
-one budget; without Redis (the embedded defaults) an in-process window does the same for one process."""
+"""A distributed rate limit per tenant and model: Bedrock's requests and tokens per minute, counted over a
+sliding window of settings.LLM_RATE_WINDOW_MS (61 s by default). The window is a second longer than Bedrock's
+minute because Bedrock meters a call when it arrives, a varying moment after we grant it: with exactly 60 s, a
+call granted as an older one leaves our window can still find that one counted in Bedrock's, and get a 429.
+A call reserves its prompt estimate plus max_tokens before it starts; once it returns, the reservation is
+corrected to the tokens actually used. Redis holds the window, so every worker host shares one budget; without
+Redis (the embedded defaults) an in-process window does the same for one process."""
 
 import threading
 import time
@@ -10,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-WINDOW_MS = 60_000
+WINDOW_MS = 60_000  # only the windows' default (Bedrock's bare minute); limiter() passes LLM_RATE_WINDOW_MS
 
 # KEYS[1]: sorted set of reservations scored by time (members "id|tokens"); KEYS[2]: hash {tokens, requests}.
 # ARGV: window_ms, rpm, tpm, tokens, member. Returns {1, the grant time in ms} when granted, else {0, ms to

@@ -3,6 +3,7 @@
 import secrets
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 
 from tenants.models import ApiKey, Membership, Role, Tenant, _digest
 
@@ -20,10 +21,31 @@ def user_role(user, tenant_id: int) -> str | None:
     return Membership.objects.filter(user=user, tenant_id=tenant_id).values_list("role", flat=True).first()
 
 
+def user_colleagues(user):
+    """The users who share a tenant with `user` (every user, for a superuser)."""
+    users = get_user_model().objects.order_by("username")
+    ids = user_tenant_ids(user)
+    return users if ids is None else users.filter(memberships__tenant_id__in=ids).distinct()
+
+
+class UserTenantsFilter(admin.RelatedFieldListFilter):
+    """The "By tenant" filter, offering only the tenants the user belongs to: Django's own lists every tenant in
+    the database, since Tenant rows are not tenant-scoped themselves."""
+
+    def field_choices(self, field, request, model_admin):
+        ids = user_tenant_ids(request.user)
+        limit = None if ids is None else {"pk__in": ids}
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """Staff see and pick only the tenants they belong to; another tenant's object is simply not there."""
 
     list_filter = ("tenant",)
+
+    def get_list_filter(self, request):
+        return [("tenant", UserTenantsFilter) if f == "tenant" else f for f in super().get_list_filter(request)]
 
     def get_queryset(self, request):
         qs = self.model.dangerously_unscoped.all()
@@ -100,7 +122,17 @@ class OwnersOnlyAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class MembershipInline(admin.TabularInline):
+class PickColleagues:
+    """An owner adds or moves only people already in one of their tenants, and never sees the other tenants'
+    users listed; a new person joins through a superuser or `membership_add`."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = user_colleagues(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MembershipInline(PickColleagues, admin.TabularInline):
     model = Membership
     extra = 0
 
@@ -116,7 +148,7 @@ class TenantAdmin(OwnersOnlyAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(OwnersOnlyAdmin):
+class MembershipAdmin(PickColleagues, OwnersOnlyAdmin):
     list_display = ("user", "tenant", "role")
     list_filter = ("role",)
 

@@ -1,5 +1,5 @@
 """The rate limit per tenant and model: requests and tokens in a sliding window, shared through Redis.
-The window is shortened to a second here so the tests are quick; production uses 60 s."""
+The window is shortened to a second here so the tests are quick; production uses LLM_RATE_WINDOW_MS (61 s)."""
 
 import threading
 import time

@@ -8,11 +8,14 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import Campaign, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import BatchRecord, Campaign, EmailStatus, GeneratedEmail, PromptTemplate
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.models import Contact
+from recommendations.models import RecommenderConfig
+from tenants.admin import TenantScopedAdmin
+from tenants.models import Role
 from tenants.scoping import TenantOwned
-from tenants.services import membership_add
+from tenants.services import membership_add, tenant_create
 
 
 def test_unsubscribe_link_confirms_then_unsubscribes(client, tenant, catalog):
@@ -67,23 +70,43 @@ def both_emails(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
     return emails
 
 
+@pytest.fixture
+def admin_rows(both_emails):
+    """Rows of every tenant-scoped admin page for both tenants: the emails' runs, data and usage, plus a prompt
+    still waiting in a batch job and recommender settings."""
+    for email in both_emails:
+        waiting = Contact.dangerously_unscoped.filter(tenant=email.tenant).exclude(pk=email.contact_id).first()
+        BatchRecord.dangerously_unscoped.create(tenant=email.tenant, run=email.run, contact=waiting, fields={})
+        RecommenderConfig.dangerously_unscoped.create(tenant=email.tenant)
+    return both_emails
+
+
 ADMIN_MODELS = [
     ("datasets", "contact"),
     ("datasets", "item"),
     ("datasets", "interaction"),
+    ("recommendations", "recommendermodel"),
+    ("recommendations", "recommenderconfig"),
     ("campaigns", "prompttemplate"),
     ("campaigns", "campaign"),
     ("campaigns", "campaignrun"),
     ("campaigns", "generatedemail"),
+    ("campaigns", "batchrecord"),
     ("routing", "llmcall"),
 ]
 
 
+def test_every_tenant_scoped_admin_gets_the_cross_tenant_tests():
+    scoped = {(m._meta.app_label, m._meta.model_name) for m, ma in admin.site._registry.items()
+              if isinstance(ma, TenantScopedAdmin)}  # fmt: skip
+    assert scoped == set(ADMIN_MODELS)
+
+
 @pytest.mark.parametrize("app, model", ADMIN_MODELS)
-def test_admin_shows_only_the_members_tenant(staff_client, both_emails, app, model):
+def test_admin_shows_only_the_members_tenant(staff_client, admin_rows, app, model):
     from django.apps import apps
 
-    mine, theirs = both_emails
+    mine, theirs = admin_rows
     listing = staff_client.get(reverse(f"admin:{app}_{model}_changelist"))
     assert listing.status_code == 200
     klass = apps.get_model(app, model)
@@ -93,6 +116,60 @@ def test_admin_shows_only_the_members_tenant(staff_client, both_emails, app, mod
         staff_client.get(reverse(f"admin:{app}_{model}_change", args=[their_row.pk])).status_code == 302
     )  # "doesn't exist"
     assert staff_client.get(reverse(f"admin:{app}_{model}_change", args=[my_row.pk])).status_code == 200
+
+
+def filter_panel(page: str) -> str:
+    found = re.search(r'<nav id="changelist-filter".*?</nav>', page, re.S)
+    return found.group(0) if found else ""
+
+
+@pytest.mark.parametrize("app, model", ADMIN_MODELS)
+def test_admin_changelist_never_names_another_tenant(staff_client, admin_rows, tenant, other_tenant, app, model):
+    url = reverse(f"admin:{app}_{model}_changelist")
+    popup = url + "?_to_field=id&_popup=1"  # the page a raw-id or "+" lookup opens
+    for page in (staff_client.get(url), staff_client.get(popup)):
+        assert page.status_code == 200 and other_tenant.name not in page.content.decode()
+    # A member of two tenants filters by tenant between just those two.
+    membership_add(tenant=tenant_create(slug="initech", name="Initech"), username="rita")
+    for page in (staff_client.get(url), staff_client.get(popup)):
+        html = page.content.decode()
+        assert other_tenant.name not in html
+        assert tenant.name in filter_panel(html) and "Initech" in filter_panel(html)
+
+
+@pytest.mark.parametrize("page", ["membership_add", "tenant_change"])
+def test_owner_picks_members_only_among_their_tenants_users(tenant, other_tenant, page):
+    from django.contrib.auth.models import Permission
+
+    membership_add(tenant=other_tenant, username="gil-of-globex")
+    membership_add(tenant=tenant, username="mo-of-acme")
+    owner = membership_add(tenant=tenant, username="olga", role=Role.OWNER).user
+    # Django's own permission, which shows the members inline on the tenant's page.
+    owner.user_permissions.add(Permission.objects.get(codename="change_membership"))
+    client = Client()
+    client.force_login(owner)
+    url = {"membership_add": reverse("admin:tenants_membership_add"),
+           "tenant_change": reverse("admin:tenants_tenant_change", args=[tenant.pk])}[page]  # fmt: skip
+    html = client.get(url).content.decode()
+    assert "mo-of-acme" in html and "gil-of-globex" not in html
+
+
+def test_batch_records_are_read_only_in_the_admin(staff_client, admin_rows, tenant):
+    membership_add(tenant=tenant, username="rita", role=Role.OWNER)  # an owner, who may delete on other pages
+    mine = BatchRecord.dangerously_unscoped.get(tenant=tenant)
+    change = reverse("admin:campaigns_batchrecord_change", args=[mine.pk])
+    page = staff_client.get(change)
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    listing = staff_client.get(reverse("admin:campaigns_batchrecord_changelist")).content.decode()
+    assert "delete_selected" not in listing
+    assert staff_client.get(reverse("admin:campaigns_batchrecord_add")).status_code == 403
+    assert staff_client.post(change, {"fields": "{}", "system": "changed"}).status_code == 403
+    delete = reverse("admin:campaigns_batchrecord_delete", args=[mine.pk])
+    assert staff_client.post(delete, {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [mine.pk], "post": "yes"}
+    staff_client.post(reverse("admin:campaigns_batchrecord_changelist"), bulk)
+    mine.refresh_from_db()
+    assert mine.system == ""
 
 
 def test_admin_review_edit_then_approve(staff_client, both_emails):
