@@ -207,7 +207,7 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
         owed = set(_pending(run).select_for_update().filter(pk__in=[r.pk for r in records]).values_list("contact_id", flat=True))  # fmt: skip
         owed -= set(GeneratedEmail.objects.for_tenant(tenant).filter(run=run, contact_id__in=owed).values_list("contact_id", flat=True))  # fmt: skip
         jobs = [job for job in jobs if job.contact.pk in owed]
-        LLMCall.objects.for_tenant(tenant).bulk_create([call for job in jobs for call in job.calls])
+        LLMCall.objects.for_tenant(tenant).bulk_create([record for job in jobs for record in job.usage_records])
         GeneratedEmail.objects.for_tenant(tenant).bulk_create(
             [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs]
         )

@@ -26,6 +26,7 @@ from routing.models import LLMCall
 from routing.types import LLMRequest, LLMResponse
 
 ANSWER_STOP = ("</body>",)
+GUARDRAIL_TASK = "guardrail_screen"  # the usage records of draft screenings
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,14 @@ class Job:
     titles: list[str] = field(default_factory=list)
     system: str = ""
     prompt: str = ""
-    calls: list[LLMCall] = field(default_factory=list)
+    calls: list[LLMCall] = field(default_factory=list)  # the model's, one per attempt
+    screens: list[LLMCall] = field(default_factory=list)  # the guardrail's, one per draft it screened
     reason: str = ""  # what was wrong with the last answer
     feedback: str = ""  # what the next attempt is told about it
+
+    @property
+    def usage_records(self) -> list[LLMCall]:
+        return self.calls + self.screens
 
     @property
     def ready(self) -> bool:
@@ -72,7 +78,7 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
     jobs = jobs_prepare(run=run, contacts=contacts, route=route)
     jobs_write(jobs, run=run, route=route)
     with stage("store"):
-        LLMCall.objects.for_tenant(tenant).bulk_create([call for job in jobs for call in job.calls])
+        LLMCall.objects.for_tenant(tenant).bulk_create([record for job in jobs for record in job.usage_records])
         GeneratedEmail.objects.for_tenant(tenant).bulk_create(
             [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs],
             ignore_conflicts=True,  # a chunk retried while its first attempt was still running
@@ -227,12 +233,12 @@ def job_answer(job: Job, answer: LLMResponse | ProviderError, call: LLMCall, *, 
 
 def job_screen(job: Job, tenant, text: str) -> bool:
     """Whether the tenant's guardrail passes a validated draft; if not, the job notes why for the next attempt."""
-    try:
-        with stage("screen"):
-            verdict = draft_screen(tenant=tenant, text=text)
-    except ProviderError as exc:
-        job.reason = f"guardrail screening failed: {exc.message}"
-        if exc.permanent:
+    with stage("screen"):
+        verdict, record, error = draft_screen(tenant=tenant, task=GUARDRAIL_TASK, text=text)
+    job.screens.append(record)
+    if error is not None:
+        job.reason = f"guardrail screening failed: {error.message}"
+        if error.permanent:
             job_fail(job)
         return False
     if not verdict.intervened:
@@ -248,10 +254,11 @@ def job_fail(job: Job) -> None:
 
 
 def job_usage(job: Job) -> dict:
+    """Attempts, tokens and latency are the model's; the cost also counts the guardrail's screening."""
     calls = job.calls
     return {"attempts": len(calls), "input_tokens": sum(c.input_tokens for c in calls),
-            "output_tokens": sum(c.output_tokens for c in calls), "cost_usd": sum(c.cost_usd for c in calls),
-            "latency_ms": sum(c.latency_ms for c in calls)}  # fmt: skip
+            "output_tokens": sum(c.output_tokens for c in calls),
+            "cost_usd": sum(c.cost_usd for c in job.usage_records), "latency_ms": sum(c.latency_ms for c in calls)}  # fmt: skip
 
 
 def closed(text: str) -> str:

@@ -116,7 +116,7 @@ def email_regenerate(*, email: GeneratedEmail) -> GeneratedEmail:
     route = route_for(tenant=run.tenant, task=run.campaign.task)
     (job,) = jobs_prepare(run=run, contacts=[email.contact], route=route)
     jobs_write([job], run=run, route=route)
-    LLMCall.objects.for_tenant(run.tenant).bulk_create(job.calls)
+    LLMCall.objects.for_tenant(run.tenant).bulk_create(job.usage_records)
     reset = {"subject": "", "body": "", "failure_reason": "", "reject_reason": "", "edited": False,
              "reviewed_by": "", "reviewed_at": None}  # fmt: skip
     email._transition(REGENERATABLE, **{**reset, **job.fields})

@@ -45,6 +45,20 @@ CATALOG: dict[str, ModelSpec] = {
 }  # fmt: skip
 
 
+# Bedrock Guardrails, USD per 1,000 text units (a unit: up to 1,000 characters), by the policy ApplyGuardrail's
+# `usage` counts them under; word filters and the free sensitive-information units cost nothing.
+GUARDRAIL_KEY = "bedrock/guardrail"  # the usage records' model key for a screening
+GUARDRAIL_PRICES_PER_1K_UNITS = {
+    "topicPolicyUnits": Decimal("0.15"), "contentPolicyUnits": Decimal("0.15"),
+    "contextualGroundingPolicyUnits": Decimal("0.10"), "sensitiveInformationPolicyUnits": Decimal("0.10"),
+}  # fmt: skip
+
+
+def guardrail_cost(usage: dict) -> Decimal:
+    return sum((price * int(usage.get(name) or 0) / 1000 for name, price in GUARDRAIL_PRICES_PER_1K_UNITS.items()),
+               Decimal(0))  # fmt: skip
+
+
 class UnknownModel(KeyError):
     pass
 

@@ -5,7 +5,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils import timezone
 
-from routing.catalog import ModelSpec, get_model
+from routing.catalog import GUARDRAIL_KEY, ModelSpec, get_model, guardrail_cost
 from routing.errors import ProviderError
 from routing.models import LLMCall
 from routing.policy import RouteDecision, choose_model
@@ -72,12 +72,22 @@ def screens_drafts(tenant) -> bool:
     return bool(tenant.bedrock_guardrail_id) and tenant.guardrail_use == GuardrailUse.DRAFTS
 
 
-def draft_screen(*, tenant, text: str):
+def draft_screen(*, tenant, task: str, text: str):
     """The tenant's guardrail's verdict on a finished draft (Bedrock ApplyGuardrail, source OUTPUT), whichever
-    model wrote it; failures leave as ProviderError."""
-    return _bedrock(tenant).apply_guardrail(
-        text=text, guardrail_id=tenant.bedrock_guardrail_id, guardrail_version=tenant.bedrock_guardrail_version
-    )
+    model wrote it, or the error it got instead (None for the other), and an unsaved usage record: the text
+    units it billed, priced, and its latency. No database: safe in worker threads."""
+    guardrail = f"{tenant.bedrock_guardrail_id}:{tenant.bedrock_guardrail_version or 'DRAFT'}"
+    record = LLMCall(tenant=tenant, task=task, model_key=GUARDRAIL_KEY, provider="bedrock", model_id=guardrail[:200],
+                     route_reason="draft screening (ApplyGuardrail)", created_at=timezone.now())  # fmt: skip
+    try:
+        verdict = _bedrock(tenant).apply_guardrail(
+            text=text, guardrail_id=tenant.bedrock_guardrail_id, guardrail_version=tenant.bedrock_guardrail_version
+        )
+    except ProviderError as exc:
+        record.ok, record.error = False, f"{exc.code}: {exc.message}"[:2000]
+        return None, record, exc
+    record.cost_usd, record.latency_ms = guardrail_cost(verdict.usage), verdict.latency_ms
+    return verdict, record, None
 
 
 def limits_for(spec: ModelSpec) -> Limits:

@@ -84,3 +84,23 @@ def test_without_a_guardrail_nothing_is_screened(bedrock_settings, scoped, tenan
     _, emails = run_all(tenant, 2)
     assert all(e.status == EmailStatus.DRAFT for e in emails)
     assert operations(emulator, "ApplyGuardrail") == 0
+
+
+def test_each_screening_is_a_usage_record_priced_by_the_units_bedrock_bills(
+    bedrock_settings, scoped, tenant, catalog, emulator
+):
+    from decimal import Decimal
+
+    from routing.catalog import GUARDRAIL_KEY
+    from routing.models import LLMCall
+
+    guard(tenant, emulator, words=["Name0"], emails="BLOCK")  # word filters are free, e-mail detection is not
+    run, emails = run_all(tenant, 3)
+    screens = LLMCall.objects.filter(model_key=GUARDRAIL_KEY)
+    assert screens.count() == operations(emulator, "ApplyGuardrail") == 4  # the blocked contact's two drafts
+    assert {(s.task, s.model_id, s.ok) for s in screens} == {("guardrail_screen", "gr-acme:1", True)}
+    for screen in screens:
+        assert screen.cost_usd == Decimal("0.10") / 1000  # one text unit of sensitive-information filtering
+    models = LLMCall.objects.exclude(model_key=GUARDRAIL_KEY)
+    assert sum(e.cost_usd for e in emails) == sum(c.cost_usd for c in models) + sum(s.cost_usd for s in screens)
+    assert run.cost_usd == sum(e.cost_usd for e in emails)

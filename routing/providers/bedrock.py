@@ -3,7 +3,7 @@ guardrail, a prompt-cache checkpoint after the static system prompt, inference p
 ApplyGuardrail. The only module that calls bedrock-runtime; every failure leaves it as a ProviderError."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
@@ -26,6 +26,8 @@ class GuardrailVerdict:
     intervened: bool
     text: str  # the text to use: unchanged, masked, or the guardrail's blocked message
     reason: str = ""
+    usage: dict = field(default_factory=dict)  # text units by policy, as Bedrock bills them
+    latency_ms: int = 0
 
 
 class BedrockProvider:
@@ -51,6 +53,7 @@ class BedrockProvider:
     def apply_guardrail(self, *, text: str, guardrail_id: str, guardrail_version: str = "",
                         source: str = "OUTPUT") -> GuardrailVerdict:  # fmt: skip
         """Screen a text (an email draft: source OUTPUT) with a guardrail, without calling a model."""
+        started = time.monotonic()
         answer = self._call(
             "apply_guardrail", guardrailIdentifier=guardrail_id, guardrailVersion=guardrail_version or "DRAFT",
             source=source, content=[{"text": {"text": text}}],
@@ -58,7 +61,10 @@ class BedrockProvider:
         intervened = answer.get("action") == "GUARDRAIL_INTERVENED"
         outputs = answer.get("outputs") or []
         shown = outputs[0].get("text", text) if intervened and outputs else text
-        return GuardrailVerdict(intervened, shown, answer.get("actionReason", ""))
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return GuardrailVerdict(
+            intervened, shown, answer.get("actionReason", ""), answer.get("usage") or {}, latency_ms
+        )
 
     def _call(self, operation: str, **params) -> dict:
         client = self.client
