@@ -63,7 +63,8 @@ class CampaignRunSerializer(serializers.ModelSerializer):
         model = CampaignRun
         fields = ["id", "campaign", "status", "total", "generated", "failed", "processed", "percent", "rate_per_s",
                   "eta_at", "eta_seconds", "progress_at", "input_tokens", "output_tokens", "cost_usd", "created_at",
-                  "started_at", "finished_at", "error", "mode", "mode_reason", "batch_status", "batch_job_arn"]  # fmt: skip
+                  "started_at", "finished_at", "error", "mode", "mode_reason", "batch_status"]  # fmt: skip
+        # Not the batch job's ARN: it names the platform's AWS account, which is none of a tenant's business.
         read_only_fields = fields
 
 

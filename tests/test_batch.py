@@ -93,7 +93,8 @@ def test_a_large_run_is_written_by_one_batch_job_at_the_batch_price(
     assert (run.total, run.generated, run.failed) == (N, N, 0)
     assert "one Bedrock batch job" in run.mode_reason and run.batch_job_arn.startswith("arn:aws:bedrock:")
     shown = owner_api.get(f"/api/v1/runs/{run.pk}/").json()  # what a CRM sees of the decision
-    assert (shown["mode"], shown["batch_status"], shown["batch_job_arn"]) == ("batch", "Completed", run.batch_job_arn)
+    assert (shown["mode"], shown["batch_status"]) == ("batch", "Completed")
+    assert run.batch_job_arn.split(":")[4] not in str(shown)  # the platform's AWS account id
     assert shown["mode_reason"] == run.mode_reason
     assert operations(emulator, "CreateModelInvocationJob") == 1 and operations(emulator, "GetModelInvocationJob") > 1
     assert operations(emulator, "Converse") == 0
