@@ -1,32 +1,30 @@
 """Amazon Personalize: "Top picks for you" through personalize-runtime, with item metadata and the tenant's
 exclude-what-they-saw filter. With `personalize_export` and `personalize_training`, the only code that talks to
-Personalize; every failure leaves as a PersonalizeError."""
-
-from botocore.exceptions import BotoCoreError, ClientError
+Personalize; every failure leaves as a PersonalizeError, a ProviderError in the terms of tenants/aws_errors."""
 
 from recommendations.base import Pick, RecommendationOptions
 from recommendations.options import maturity_ceiling
-from tenants.aws import AwsCallError, aws_client, call_error
+from routing.errors import ProviderError
+from tenants.aws import aws_call
 
 METADATA_COLUMNS = {"ITEMS": ["TITLE", "YEAR", "PLOT", "GENRES", "US_MATURITY_RATING"]}
 MAX_WITH_METADATA = 50  # GetRecommendations returns at most 50 items when it also returns metadata
 
 
-class PersonalizeError(Exception):
-    def __init__(self, message: str, *, permanent: bool, code: str = ""):
-        super().__init__(message)
-        self.permanent, self.code = permanent, code
+class PersonalizeError(ProviderError):
+    """Personalize (or the S3 and STS calls behind it) failed; a task retries it as it retries any ProviderError."""
+
+    @classmethod
+    def of(cls, error: ProviderError) -> "PersonalizeError":
+        return cls(error.message, permanent=error.permanent, code=error.code)
 
 
 def personalize_call(*, tenant, service: str, operation: str, **params) -> dict:
     """One Personalize API call for the tenant ("personalize" or "personalize-runtime")."""
     try:
-        return getattr(aws_client(service, tenant=tenant), operation)(**params)
-    except AwsCallError as exc:
-        raise PersonalizeError(f"Personalize: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
-    except (ClientError, BotoCoreError) as exc:
-        error = call_error(exc, f"Personalize {operation}")
-        raise PersonalizeError(error.message, permanent=error.permanent, code=error.code) from exc
+        return aws_call(service, operation, tenant=tenant, doing=f"Personalize {operation}", **params)
+    except ProviderError as exc:
+        raise PersonalizeError.of(exc) from exc
 
 
 def get_recommendations(*, tenant, recommender_arn: str, user_id: str, n: int, filter_arn: str = "") -> list[Pick]:

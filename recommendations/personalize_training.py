@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from recommendations.personalize import PersonalizeError, personalize_call
 from recommendations.personalize_export import SCHEMAS, Export, export_interactions, export_items, export_users
-from tenants.aws import AwsCallError, s3_bucket_check, s3_object_put
+from routing.errors import ProviderError
+from tenants.aws import s3_bucket_check, s3_object_put
 
 DOMAIN = "VIDEO_ON_DEMAND"
 TOP_PICKS = "arn:aws:personalize:::recipe/aws-vod-top-picks"
@@ -231,5 +232,5 @@ def _call(tenant, operation: str, **params) -> dict:
 def _s3(helper, **params):
     try:
         return helper(**params)
-    except AwsCallError as exc:
-        raise PersonalizeError(f"S3: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
+    except ProviderError as exc:
+        raise PersonalizeError.of(exc) from exc

@@ -1,7 +1,8 @@
 """The AWS account a tenant's calls act in: boto3 clients in the tenant's region, signed with the platform's
 credentials or, for a tenant that brings its own account, with those of the role it lets us assume (STS
-AssumeRole with its external id, renewed shortly before they expire). Also the S3 object helpers that the
-Personalize export and Bedrock batch inference share. The only module that imports boto3.
+AssumeRole with its external id, renewed shortly before they expire), and `aws_call`, through which every
+adapter makes its calls so that every failure leaves as a ProviderError (see aws_errors). Also the S3 object
+helpers that the Personalize export and Bedrock batch inference share. The only module that imports boto3.
 """
 
 import threading
@@ -11,22 +12,16 @@ from functools import lru_cache
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from django.conf import settings
 from django.utils import timezone
+
+from routing.errors import ProviderError
+from tenants.aws_errors import AWS_ERRORS, aws_error
 
 SESSION_SECONDS = 3600
 RENEW_BEFORE = timedelta(minutes=5)  # a call made with credentials about to expire could fail half-way
 CONNECT_TIMEOUT = 10
-THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "SlowDown", "RequestLimitExceeded"}
-
-
-class AwsCallError(Exception):
-    """An AWS call failed; `permanent` says whether retrying can help. Adapters restate it in their own terms."""
-
-    def __init__(self, message: str, *, permanent: bool, code: str = ""):
-        super().__init__(message)
-        self.message, self.permanent, self.code = message, permanent, code
+PLATFORM = "platform"  # the account of every tenant that does not bring its own
 
 
 @dataclass(frozen=True)
@@ -71,8 +66,8 @@ def assumed_credentials(*, tenant, region: str) -> Credentials:
         request["ExternalId"] = tenant.aws_external_id
     try:
         found = sts.assume_role(**request)["Credentials"]
-    except (ClientError, BotoCoreError) as exc:
-        raise call_error(exc, f"assuming {tenant.aws_role_arn} for tenant {tenant.slug}") from exc
+    except AWS_ERRORS as exc:
+        raise aws_error(exc, f"assuming {tenant.aws_role_arn} for tenant {tenant.slug}") from exc
     credentials = Credentials(
         found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"], found["Expiration"]
     )
@@ -87,22 +82,24 @@ def credentials_forget() -> None:
         _assumed.clear()
 
 
-def call_error(exc: Exception, doing: str) -> AwsCallError:
-    """A botocore failure as an AwsCallError that says whether a retry can help."""
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        return AwsCallError(f"{doing}: {code}: {message}", permanent=not retryable(exc), code=code)
-    # The network or a timeout may recover; a bad parameter or missing credentials will not.
-    transient = isinstance(exc, ConnectionError | HTTPClientError)
-    return AwsCallError(f"{doing}: {exc}", permanent=not transient, code=type(exc).__name__)
+def aws_call(service: str, operation: str, *, tenant=None, doing: str, client: dict | None = None, **params) -> dict:
+    """One API call for `tenant` (`client`: aws_client's options); any failure, the credentials' included, leaves
+    as a ProviderError."""
+    try:
+        return getattr(aws_client(service, tenant=tenant, **(client or {})), operation)(**params)
+    except AWS_ERRORS as exc:
+        raise aws_error(exc, doing) from exc
 
 
-def retryable(exc: ClientError) -> bool:
-    """Whether AWS says the same request may succeed later (throttled, timed out, or failed on its side)."""
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in THROTTLING or status >= 500 or status in (408, 429)
+def account_of(tenant) -> str:
+    """The AWS account a tenant's calls act in: the one in its role's ARN, else the platform's."""
+    if tenant is not None and tenant.aws_role_arn:
+        return tenant.aws_role_arn.split(":")[4]
+    return PLATFORM
+
+
+def region_of(tenant) -> str:
+    return (tenant.aws_region if tenant is not None else "") or settings.AWS_REGION
 
 
 def s3_uri_parts(uri: str) -> tuple[str, str]:
@@ -133,21 +130,18 @@ def s3_object_keys(*, tenant, uri: str) -> list[str]:
 
 
 def s3_bucket_check(*, tenant, bucket: str) -> None:
-    """Raise a permanent AwsCallError that says what to do when the bucket is missing or out of reach."""
+    """Raise a permanent ProviderError that says what to do when the bucket is missing or out of reach."""
     try:
         _s3(tenant, f"checking bucket {bucket}", "head_bucket", Bucket=bucket)
-    except AwsCallError as exc:
+    except ProviderError as exc:
         if exc.code in ("404", "NoSuchBucket", "403", "AccessDenied"):
-            raise AwsCallError(f"bucket {bucket} does not exist or is not ours ({exc.code}); create it with the "
+            raise ProviderError(f"bucket {bucket} does not exist or is not ours ({exc.code}); create it with the "
                                "bucket policy in the README", permanent=True, code=exc.code) from exc  # fmt: skip
         raise
 
 
 def _s3(tenant, doing: str, operation: str, **params) -> dict:
-    try:
-        return getattr(aws_client("s3", tenant=tenant), operation)(**params)
-    except (ClientError, BotoCoreError) as exc:
-        raise call_error(exc, doing) from exc
+    return aws_call("s3", operation, tenant=tenant, doing=doing, **params)
 
 
 _client_lock = threading.Lock()

@@ -96,7 +96,7 @@ def test_a_slow_model_times_out_as_a_retryable_error(aws_settings, emulator, ten
     emulator.configure(model_id=NOVA, latency_ms=800)
     with pytest.raises(ProviderError) as raised:
         provider(aws_settings, tenant, read_timeout=0.2, max_attempts=1).converse(request())
-    assert not raised.value.permanent and raised.value.code == "Timeout"
+    assert not raised.value.permanent and raised.value.code == "ReadTimeoutError"
     while not emulator.requests.filter(operation="Converse"):  # the server still answers, after we stopped waiting
         time.sleep(0.05)
 
@@ -104,7 +104,7 @@ def test_a_slow_model_times_out_as_a_retryable_error(aws_settings, emulator, ten
 def test_an_unreachable_endpoint_is_a_retryable_error(aws_settings, tenant):
     with pytest.raises(ProviderError) as raised:
         provider(aws_settings, tenant, endpoint_url="http://127.0.0.1:9", max_attempts=1).converse(request())
-    assert not raised.value.permanent and raised.value.code == "Timeout"
+    assert not raised.value.permanent and raised.value.code == "EndpointConnectionError"
 
 
 def test_throttling_is_retried_on_the_wire_then_reported(aws_settings, emulator, tenant):

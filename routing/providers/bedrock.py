@@ -1,15 +1,13 @@
 """Amazon Bedrock through boto3's bedrock-runtime: Converse (system prompt, inference settings, an optional
 guardrail, a prompt-cache checkpoint after the static system prompt, inference profiles and prompt routers) and
-ApplyGuardrail. The only module that calls bedrock-runtime; every failure leaves it as a ProviderError."""
+ApplyGuardrail. The only module that calls bedrock-runtime; every failure leaves it as a ProviderError, in the
+terms of tenants/aws_errors."""
 
 import time
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
-
-from routing.errors import ProviderError, ThrottledError
 from routing.types import LLMRequest, LLMResponse
-from tenants.aws import AwsCallError, aws_client, retryable
+from tenants.aws import aws_call
 
 # Models that accept a `cachePoint`; Bedrock refuses one sent to any other model. A prefix shorter than the
 # model's minimum (1,000 to 2,048 tokens) is simply not cached, so the checkpoint costs nothing there.
@@ -18,7 +16,6 @@ CACHING_MODELS = (
     "anthropic.claude-3-5-haiku", "anthropic.claude-3-7-sonnet", "anthropic.claude-sonnet-4", "anthropic.claude-opus-4",
 )  # fmt: skip
 PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")
-THROTTLING_CODES = ("ThrottlingException", "TooManyRequestsException")
 
 
 @dataclass(frozen=True)
@@ -37,13 +34,6 @@ class BedrockProvider:
         self.tenant = tenant
         self._options = {"region": region, "endpoint_url": endpoint_url or "", "max_attempts": max_attempts,
                          "read_timeout": read_timeout}  # fmt: skip
-
-    @property
-    def client(self):
-        try:
-            return aws_client("bedrock-runtime", tenant=self.tenant, **self._options)
-        except AwsCallError as exc:
-            raise ProviderError(f"Bedrock credentials: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
 
     def converse(self, request: LLMRequest) -> LLMResponse:
         started = time.monotonic()
@@ -67,15 +57,8 @@ class BedrockProvider:
         )
 
     def _call(self, operation: str, **params) -> dict:
-        client = self.client
-        try:
-            return getattr(client, operation)(**params)
-        except ClientError as exc:
-            raise provider_error(exc) from exc
-        except (ReadTimeoutError, ConnectionError) as exc:
-            raise ProviderError(f"Bedrock unreachable or timed out: {exc}", permanent=False, code="Timeout") from exc
-        except BotoCoreError as exc:
-            raise ProviderError(f"Bedrock client error: {exc}", permanent=True, code=type(exc).__name__) from exc
+        doing = f"Bedrock {operation} {params.get('modelId') or params.get('guardrailIdentifier', '')}".rstrip()
+        return aws_call("bedrock-runtime", operation, tenant=self.tenant, client=self._options, doing=doing, **params)
 
 
 def converse_body(request: LLMRequest) -> dict:
@@ -102,14 +85,6 @@ def supports_caching(model_id: str) -> bool:
     name = model_id.rsplit("/", 1)[-1]
     name = name[len(next((p for p in PROFILE_PREFIXES if name.startswith(p)), "")) :]
     return name.startswith(CACHING_MODELS)
-
-
-def provider_error(exc: ClientError) -> ProviderError:
-    error = exc.response.get("Error", {})
-    code, message = error.get("Code", "Unknown"), error.get("Message", str(exc))
-    if code in THROTTLING_CODES:
-        return ThrottledError(f"Bedrock throttled the request: {message}", code=code)
-    return ProviderError(f"Bedrock {code}: {message}", permanent=not retryable(exc), code=code)
 
 
 def response_from(answer: dict, model_id: str, started: float) -> LLMResponse:

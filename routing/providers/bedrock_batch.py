@@ -1,5 +1,6 @@
 """Bedrock batch inference: many prompts as one JSONL file in S3, one job, the answers collected by recordId.
-About half the on-demand price, for campaigns that can wait hours; failures leave as ProviderError.
+About half the on-demand price, for campaigns that can wait hours; failures leave as ProviderError, in the terms
+of tenants/aws_errors.
 
 Each record's modelInput is the Converse body the on-demand provider sends (job type "Converse"), so a prompt
 is written once for both ways of running it.
@@ -9,12 +10,11 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from routing.errors import ProviderError
-from routing.providers.bedrock import converse_body, provider_error, response_from
+from routing.providers.bedrock import converse_body, response_from
 from routing.types import LLMRequest, LLMResponse
-from tenants.aws import AwsCallError, aws_client, s3_object_get, s3_object_keys, s3_object_put
+from tenants.aws import aws_call, s3_object_get, s3_object_keys, s3_object_put
+from tenants.aws_errors import retryable_status
 
 MIN_RECORDS = 100  # Bedrock refuses smaller jobs
 FINISHED = ("Completed", "PartiallyCompleted")
@@ -50,8 +50,9 @@ def batch_job_submit(*, tenant=None, name: str, model_id: str, requests: dict[st
         raise ProviderError(f"a batch job needs at least {MIN_RECORDS} records, not {len(requests)}", permanent=True)
     lines = [json.dumps({"recordId": record_id, "modelInput": converse_body(request)})
              for record_id, request in requests.items()]  # fmt: skip
-    _s3(s3_object_put, tenant=tenant, uri=input_uri, body="\n".join(lines).encode() + b"\n",
-        content_type="application/jsonl")  # fmt: skip
+    s3_object_put(
+        tenant=tenant, uri=input_uri, body="\n".join(lines).encode() + b"\n", content_type="application/jsonl"
+    )
     answer = _call(
         tenant, "create_model_invocation_job", jobName=name, clientRequestToken=name, roleArn=role_arn,
         modelId=model_id, modelInvocationType="Converse",
@@ -92,11 +93,11 @@ def batch_job_results(*, tenant=None, job_arn: str) -> dict[str, LLMResponse | P
     if not job.finished:
         raise ProviderError(f"batch job {job_arn} is {job.status}: {job.message}".rstrip(": "),
                             permanent=job.stopped, code="BatchJobNotFinished")  # fmt: skip
-    keys = [key for key in _s3(s3_object_keys, tenant=tenant, uri=job.output_uri) if key.endswith(".jsonl.out")]
+    keys = [key for key in s3_object_keys(tenant=tenant, uri=job.output_uri) if key.endswith(".jsonl.out")]
     bucket = job.output_uri.removeprefix("s3://").split("/", 1)[0]
     results = {}
     for key in keys:
-        for line in _s3(s3_object_get, tenant=tenant, uri=f"s3://{bucket}/{key}").decode().splitlines():
+        for line in s3_object_get(tenant=tenant, uri=f"s3://{bucket}/{key}").decode().splitlines():
             if line.strip():
                 record = json.loads(line)
                 results[record.get("recordId", "")] = _result(record, job.model_id)
@@ -106,26 +107,15 @@ def batch_job_results(*, tenant=None, job_arn: str) -> dict[str, LLMResponse | P
 def _result(record: dict, model_id: str) -> LLMResponse | ProviderError:
     if "modelOutput" in record:
         return response_from(record["modelOutput"], model_id, time.monotonic())
-    error = record.get("error") or {}
+    return record_error(record.get("error") or {})
+
+
+def record_error(error: dict) -> ProviderError:
+    """A failed record's error (an HTTP status as errorCode, and a message), as the on-demand call would say it."""
     status = int(error.get("errorCode") or 0)
-    retryable = status >= 500 or status in (408, 429)
     return ProviderError(f"batch record failed: {error.get('errorMessage', 'no reason given')}",
-                         permanent=not retryable, code=str(status))  # fmt: skip
+                         permanent=not retryable_status(status), code=str(status))  # fmt: skip
 
 
 def _call(tenant, operation: str, **params) -> dict:
-    try:
-        return getattr(aws_client("bedrock", tenant=tenant), operation)(**params)
-    except AwsCallError as exc:
-        raise ProviderError(f"Bedrock credentials: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
-    except ClientError as exc:
-        raise provider_error(exc) from exc
-    except BotoCoreError as exc:
-        raise ProviderError(f"Bedrock batch: {exc}", permanent=False, code=type(exc).__name__) from exc
-
-
-def _s3(helper, **params):
-    try:
-        return helper(**params)
-    except AwsCallError as exc:
-        raise ProviderError(f"Bedrock batch data: {exc.message}", permanent=exc.permanent, code=exc.code) from exc
+    return aws_call("bedrock", operation, tenant=tenant, doing=f"Bedrock batch {operation}", **params)
