@@ -59,6 +59,7 @@ def main() -> None:
            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
            "LLM_CONCURRENCY": str(args.concurrency), "CAMPAIGN_CHUNK_SIZE": str(args.chunk),
            "LLM_RATE_LIMITS": json.dumps({MODEL: {"tpm": args.tpm}} if args.tpm else {}), "LOG_LEVEL": "ERROR",
+           "LLM_TENANT_SHARE_PERCENT": "100",  # one tenant: the account's whole quota, which the emulator meters
            "BEDROCK_BATCH_MIN_CONTACTS": "0"}  # on-demand calls: the path whose speed the issue sets  # fmt: skip
     port = free_port()
     env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"http://127.0.0.1:{port}"

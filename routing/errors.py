@@ -1,4 +1,5 @@
-"""The LLM gateway's one error vocabulary: every provider failure becomes a ProviderError."""
+"""The one error vocabulary of the providers we call: every failure of a model call, or of another AWS call
+(Personalize, S3, STS; classified in tenants/aws_errors), becomes a ProviderError."""
 
 
 class ProviderError(Exception):

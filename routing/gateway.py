@@ -11,6 +11,7 @@ from routing.models import LLMCall
 from routing.policy import RouteDecision, choose_model
 from routing.ratelimit import Limits, limiter
 from routing.types import LLMRequest, LLMResponse
+from tenants.aws import PLATFORM, account_of, region_of
 from tenants.models import GuardrailUse
 
 BATCH_REASON = "Bedrock batch inference (batch price)"  # added to a batch record's route reason
@@ -91,8 +92,20 @@ def draft_screen(*, tenant, task: str, text: str):
 
 
 def limits_for(spec: ModelSpec) -> Limits:
+    """The model's quota in one AWS account and region (LLM_RATE_LIMITS)."""
     configured = settings.LLM_RATE_LIMITS.get(spec.key, {})
     return Limits(rpm=int(configured.get("rpm", 0)), tpm=int(configured.get("tpm", 0)))
+
+
+def rate_budgets(*, tenant, spec: ModelSpec) -> dict:
+    """The limiter's budgets for a call (RateLimiter.acquire's scope, limits and shares): the quota of the
+    (account, region, model) that Bedrock meters, and on the platform's account, which tenants share, the
+    tenant's share of it (LLM_TENANT_SHARE), so that no one tenant can spend a minute's quota for all."""
+    limits, account = limits_for(spec), account_of(tenant)
+    scope = f"{account}:{region_of(tenant)}:{spec.model_id}"
+    share = settings.LLM_TENANT_SHARE
+    shares = {f"{scope}:tenant:{tenant.pk}": limits.share(share)} if account == PLATFORM and share < 1 else {}
+    return {"scope": scope, "limits": limits, "shares": shares}
 
 
 def estimate_tokens(text: str) -> int:
@@ -102,7 +115,7 @@ def estimate_tokens(text: str) -> int:
 def llm_invoke(
     *, tenant, task: str, route: RouteDecision, request_for
 ) -> tuple[LLMResponse | None, LLMCall, ProviderError | None]:
-    """Call the routed model once, inside the tenant's rate limit, without touching the database (safe in
+    """Call the routed model once, inside its rate limits (rate_budgets), without touching the database (safe in
     worker threads). `request_for(model_id)` builds the request. Returns the response (None on failure), an
     unsaved usage record (the caller saves records in bulk) and the error, if any."""
     spec = get_model(route.model_key)
@@ -110,7 +123,7 @@ def llm_invoke(
     record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=route.reason)
     budget = limiter()
     reservation = budget.acquire(
-        scope=f"{tenant.pk}:{spec.key}", limits=limits_for(spec),
+        **rate_budgets(tenant=tenant, spec=spec),
         tokens=estimate_tokens(request.system + request.prompt) + request.max_tokens,
     )  # fmt: skip
     # The request time, which is what Bedrock meters: the limiter's own grant time when there is a limit, so the

@@ -157,8 +157,14 @@ LOCAL_MODEL_PATH = Path(
 )
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 0, minimum=0)  # 0: chosen for the machine
 
-# Per model key: {"rpm": requests per minute, "tpm": tokens per minute}, shared by every worker through Redis.
+# Per model key: {"rpm": requests per minute, "tpm": tokens per minute}, the model's quota in one AWS account and
+# region, as Bedrock meters it; shared by every worker through Redis. Tenants on the platform's account share one
+# such budget; a tenant with its own account (its own role) has its own.
 LLM_RATE_LIMITS = env_json("LLM_RATE_LIMITS", {})
+# The most of the platform account's budget that one tenant may use in a window, as a fraction (from a percentage;
+# 100 or more: no cap), so that one large campaign cannot starve every other tenant's. A fixed fraction rather than
+# equal shares among the tenants active at the moment, which would need a count of them that is stale once read.
+LLM_TENANT_SHARE = env_int("LLM_TENANT_SHARE_PERCENT", 50, minimum=1) / 100
 # How long a call stays counted. A little over Bedrock's minute: Bedrock meters a call when it arrives, later than
 # we granted it and by a varying delay, so a call granted the instant an older one left our window could still
 # find that one counted in Bedrock's (measured: 42 of 200 calls refused with a 429 at exactly 60 s, none at 61 s).
