@@ -1,5 +1,6 @@
 """The models we can route to, with their prices (USD per 1,000 tokens, on-demand, us-east-1) and whether
-Bedrock runs them as batch inference jobs."""
+Bedrock runs them as batch inference jobs; and the lookup of a model by any id Bedrock names it with, so that
+a call a prompt router answered is priced at the model that answered."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ class ModelSpec:
 
 
 CACHE_READ, CACHE_WRITE = Decimal("0.1"), Decimal("1.25")
+PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")  # cross-region inference profiles
 BATCH_PRICE = Decimal("0.5")  # Bedrock bills batch inference at half the on-demand price for these models
 
 CATALOG: dict[str, ModelSpec] = {
@@ -37,6 +39,7 @@ CATALOG: dict[str, ModelSpec] = {
         ModelSpec("bedrock/nova-lite", "bedrock", "us.amazon.nova-lite-v1:0", Decimal("0.00006"), Decimal("0.00024"), "small", batch=True),
         ModelSpec("bedrock/nova-pro", "bedrock", "us.amazon.nova-pro-v1:0", Decimal("0.0008"), Decimal("0.0032"), "large", batch=True),
         ModelSpec("bedrock/claude-3-haiku", "bedrock", "anthropic.claude-3-haiku-20240307-v1:0", Decimal("0.00025"), Decimal("0.00125"), "small", batch=True),
+        ModelSpec("bedrock/claude-3.5-sonnet", "bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", Decimal("0.003"), Decimal("0.015"), "large", batch=True),
         ModelSpec("bedrock/claude-3.5-haiku", "bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", Decimal("0.0008"), Decimal("0.004"), "small", batch=True),
         ModelSpec("bedrock/claude-3.7-sonnet", "bedrock", "us.anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal("0.003"), Decimal("0.015"), "large", batch=True),
         ModelSpec("local/qwen2.5-1.5b", "local", "qwen2.5-coder-1.5b-instruct-q4_k_m", Decimal("0"), Decimal("0"), "small",
@@ -68,3 +71,17 @@ def get_model(key: str) -> ModelSpec:
         return CATALOG[key]
     except KeyError:
         raise UnknownModel(f"unknown model {key!r}; known: {', '.join(sorted(CATALOG))}") from None
+
+
+def model_for_id(model_id: str) -> ModelSpec | None:
+    """The catalog's entry for the model behind an id, inference profile id or ARN (as a prompt router names the
+    model that answered), or None for a model we do not list."""
+    base = base_model_id(model_id)
+    return next((spec for spec in CATALOG.values() if base_model_id(spec.model_id) == base), None)
+
+
+def base_model_id(model_id: str) -> str:
+    """The model's own id: "anthropic.claude-3-haiku-20240307-v1:0" for itself, its cross-region profile
+    "us.anthropic…", and the ARN of either; Bedrock prices a profile's tokens as the model's."""
+    name = model_id.rsplit("/", 1)[-1]
+    return name[len(next((p for p in PROFILE_PREFIXES if name.startswith(p)), "")) :]

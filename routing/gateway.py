@@ -5,7 +5,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils import timezone
 
-from routing.catalog import GUARDRAIL_KEY, ModelSpec, get_model, guardrail_cost
+from routing.catalog import GUARDRAIL_KEY, ModelSpec, base_model_id, get_model, guardrail_cost, model_for_id
 from routing.errors import ProviderError
 from routing.models import LLMCall
 from routing.policy import RouteDecision, choose_model
@@ -160,14 +160,25 @@ def usage_record(*, tenant, task: str, spec: ModelSpec, route_reason: str) -> LL
 
 
 def usage_fill(record: LLMCall, response: LLMResponse, spec: ModelSpec, *, batch: bool = False) -> None:
+    """The answer's tokens, priced at the model that answered: the routed one, or the one a prompt router picked
+    (its price for a pick we do not list; Bedrock bills a router's calls at the model it invoked)."""
     record.invoked_model_id = response.invoked_model_id or spec.model_id
+    priced = _answered_by(spec, record.invoked_model_id)
+    if priced is not spec:
+        record.route_reason = f"{record.route_reason}; answered by {priced.key}, priced as it"[:300]
     record.input_tokens, record.output_tokens = response.input_tokens, response.output_tokens
     record.cache_read_tokens, record.cache_write_tokens = response.cache_read_tokens, response.cache_write_tokens
-    record.cost_usd = spec.cost(
+    record.cost_usd = priced.cost(
         response.input_tokens, response.output_tokens, response.cache_read_tokens, response.cache_write_tokens,
         batch=batch,
     )  # fmt: skip
     record.latency_ms = response.latency_ms
+
+
+def _answered_by(spec: ModelSpec, invoked_model_id: str) -> ModelSpec:
+    if base_model_id(invoked_model_id) == base_model_id(spec.model_id):
+        return spec
+    return model_for_id(invoked_model_id) or spec
 
 
 def llm_call(

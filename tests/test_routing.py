@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from routing.catalog import CATALOG, UnknownModel, get_model
+from routing.catalog import CATALOG, ModelSpec, UnknownModel, get_model, model_for_id
 from routing.errors import ProviderError
 from routing.gateway import llm_call
 from routing.models import LLMCall
@@ -53,8 +53,6 @@ def test_each_call_leaves_a_usage_record(bedrock_settings, tenant):
 
 
 def test_permanent_errors_are_recorded_and_raised(bedrock_settings, tenant):
-    from routing.catalog import ModelSpec
-
     CATALOG["test/bare-sonnet"] = ModelSpec(
         "test/bare-sonnet", "bedrock", "anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal(0), Decimal(0), "large"
     )
@@ -98,3 +96,50 @@ def test_the_tenants_guardrail_screens_generation(bedrock_settings, scoped, tena
     assert (blocked.contact.first_name, blocked.status) == ("Name0", "failed")
     assert "guardrail" in blocked.failure_reason
     assert passed.status == "draft"
+
+
+ROUTER = "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+@pytest.fixture
+def router_entry():
+    """A catalog entry for Bedrock's default Anthropic prompt router, priced (for its reservation) as its larger
+    model; the emulator's router sends short prompts to Claude 3 Haiku and long ones to Claude 3.5 Sonnet."""
+    CATALOG["test/claude-router"] = ModelSpec(
+        "test/claude-router", "bedrock", ROUTER, Decimal("0.003"), Decimal("0.015"), "large"
+    )
+    yield "test/claude-router"
+    del CATALOG["test/claude-router"]
+
+
+@pytest.mark.parametrize(
+    "prompt, answered_by",
+    [("Say hello", "bedrock/claude-3-haiku"), ("Tell me about the movie. " * 80, "bedrock/claude-3.5-sonnet")],
+)
+def test_a_prompt_router_call_is_priced_at_the_model_that_answered(
+    bedrock_settings, tenant, router_entry, prompt, answered_by
+):
+    tenant.model_overrides = {"routed": router_entry}
+    response, call = llm_call(tenant=tenant, task="routed", system="be brief", prompt=prompt, max_tokens=100)
+    stored = LLMCall.objects.for_tenant(tenant).get()
+    assert stored.model_key == router_entry and stored.invoked_model_id == response.invoked_model_id
+    assert stored.invoked_model_id.endswith(f"inference-profile/us.{get_model(answered_by).model_id}")
+    assert stored.cost_usd == get_model(answered_by).cost(stored.input_tokens, stored.output_tokens)
+    assert answered_by in stored.route_reason
+
+
+@pytest.mark.parametrize(
+    "model_id, key",
+    [
+        (f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{HAIKU}", "bedrock/claude-3-haiku"),
+        (f"us.{HAIKU}", "bedrock/claude-3-haiku"),
+        ("anthropic.claude-3-7-sonnet-20250219-v1:0", "bedrock/claude-3.7-sonnet"),
+        ("eu.amazon.nova-lite-v1:0", "bedrock/nova-lite"),
+        ("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0", "bedrock/nova-pro"),
+        ("amazon.nova-ultra-v9:0", None),
+    ],
+)
+def test_the_catalog_finds_a_model_by_any_of_its_ids(model_id, key):
+    found = model_for_id(model_id)
+    assert (found.key if found else None) == key

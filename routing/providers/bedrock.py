@@ -6,6 +6,7 @@ terms of tenants/aws_errors."""
 import time
 from dataclasses import dataclass, field
 
+from routing.catalog import base_model_id
 from routing.types import LLMRequest, LLMResponse
 from tenants.aws import aws_call
 
@@ -15,7 +16,6 @@ CACHING_MODELS = (
     "amazon.nova-micro", "amazon.nova-lite", "amazon.nova-pro", "amazon.nova-premier",
     "anthropic.claude-3-5-haiku", "anthropic.claude-3-7-sonnet", "anthropic.claude-sonnet-4", "anthropic.claude-opus-4",
 )  # fmt: skip
-PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,7 @@ def supports_caching(model_id: str) -> bool:
     pick a model that does not, so it never gets one."""
     if "prompt-router/" in model_id:
         return False
-    name = model_id.rsplit("/", 1)[-1]
-    name = name[len(next((p for p in PROFILE_PREFIXES if name.startswith(p)), "")) :]
-    return name.startswith(CACHING_MODELS)
+    return base_model_id(model_id).startswith(CACHING_MODELS)
 
 
 def response_from(answer: dict, model_id: str, started: float) -> LLMResponse:
