@@ -227,7 +227,7 @@ def test_personalize_control_plane_not_found_and_invalid_input_are_permanent(aws
     assert raised.value.permanent and raised.value.code == "ResourceNotFoundException"
     with pytest.raises(PersonalizeError) as raised:
         personalize(tenant, "create_dataset_group", name="ms-bad", domain="NOT_A_DOMAIN")
-    assert raised.value.permanent and raised.value.code in ("InvalidInputException", "ParamValidationError")
+    assert raised.value.permanent and raised.value.code == "InvalidInputException"
 
 
 def test_personalize_runtime_a_timeout_is_retryable(aws_settings, emulator, tenant):
