@@ -191,3 +191,13 @@ def test_campaign_pick_options_reach_the_recommender(bedrock_settings, scoped, c
     again = run_all(services.campaign_launch(campaign=campaign), limit=2)
     second = GeneratedEmail.objects.get(run=again, contact=first.contact)
     assert not {i["id"] for i in first.items} & {i["id"] for i in second.items}  # nothing sent twice in 30 days
+
+
+def test_the_catalog_titles_a_chunk_checks_against_are_current(scoped, tenant, campaign, catalog):
+    """An item added while a run is being written is known to the next chunk (no per-process cache to go stale)."""
+    from campaigns.validation import normalize
+    from datasets.models import Item
+
+    assert normalize("Brand New Release") not in generation.catalog_titles(tenant.pk)
+    Item.objects.create(tenant=tenant, external_id="new", title="Brand New Release", genres=["Drama"])
+    assert normalize("Brand New Release") in generation.catalog_titles(tenant.pk)

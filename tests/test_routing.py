@@ -6,9 +6,20 @@ import pytest
 
 from routing.catalog import CATALOG, UnknownModel, get_model
 from routing.errors import ProviderError
-from routing.gateway import llm_call
+from routing.gateway import llm_invoke, llm_request, route_for
 from routing.models import LLMCall
 from routing.policy import choose_model
+
+
+def llm_call(*, tenant, task: str, system: str, prompt: str):
+    """One routed call, its usage record saved; failures are recorded, then raised."""
+    route = route_for(tenant=tenant, task=task)
+    request = llm_request(tenant, get_model(route.model_key).model_id, system, prompt)
+    response, record, error = llm_invoke(tenant=tenant, task=task, route=route, request=request)
+    record.save()
+    if error is not None:
+        raise error
+    return response, record
 
 
 def test_plans_route_to_small_and_large_models():
