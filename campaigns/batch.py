@@ -121,8 +121,8 @@ def records_create(*, run: CampaignRun, contact_ids: list[int]) -> list[BatchRec
     """Prepare the prompts of the contacts without an email: those that cannot be prompted are stored as failed
     at once, the others kept as the job's records."""
     tenant = run.tenant
-    drafts = drafts_prepare(run=run, contacts=contacts_pending(run=run, contact_ids=contact_ids),
-                            route=route_for(tenant=tenant, task=run.campaign.task))  # fmt: skip
+    contacts = contacts_pending(run=run, contact_ids=contact_ids)
+    drafts = drafts_prepare(run=run, contacts=contacts, route=route_for(tenant=tenant, task=run.campaign.task))
     with transaction.atomic():
         drafts_store(run=run, drafts=[draft for draft in drafts if not draft.ready])
         BatchRecord.objects.for_tenant(tenant).bulk_create(

@@ -256,8 +256,8 @@ class GeneratedEmail(TenantOwned):
 
     def regenerate_finish(self, **fields) -> None:
         """Store what the regeneration wrote (a new draft, or a failure and its reason), as an unreviewed email."""
-        reset = {"subject": "", "body": "", "failure_reason": "", "reject_reason": "", "edited": False,
-                 "reviewed_by": "", "reviewed_at": None, "regenerating_since": None}  # fmt: skip
+        reset = dict.fromkeys(("subject", "body", "failure_reason", "reject_reason", "reviewed_by"), "")
+        reset.update(edited=False, reviewed_at=None, regenerating_since=None)
         self._transition((EmailStatus.REGENERATING,), **{**reset, **fields})
 
     @property

@@ -155,4 +155,3 @@ def usage_fill(record: LLMCall, response: LLMResponse, spec: ModelSpec, *, batch
         batch=batch,
     )  # fmt: skip
     record.latency_ms = response.latency_ms
-

@@ -14,8 +14,7 @@ from tenants.models import Membership, QuotaUsage, Role, Tenant
 class QuotaExceeded(Exception):
     def __init__(self, *, tenant: Tenant, needed: int, remaining: int):
         self.needed, self.remaining, self.quota = needed, remaining, tenant.monthly_email_quota
-        super().__init__(f"{needed} emails needed but only {remaining} remain in {tenant.name}'s monthly quota of "
-                         f"{self.quota}")  # fmt: skip
+        super().__init__(f"{needed} needed, {remaining} remain of {tenant.name}'s monthly quota of {self.quota}")
 
 
 @transaction.atomic

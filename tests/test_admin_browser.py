@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from campaigns import runs, services
+from campaigns import runs
 from campaigns.models import Campaign, CampaignRun, RunStatus
 from tenants.models import Role
 from tenants.services import membership_add

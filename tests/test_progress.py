@@ -373,15 +373,15 @@ def watch_ticks(run, monkeypatch, stream, *, seconds_per_tick: float, done_every
 
 def test_a_terminal_gets_one_line_redrawn_in_place(db, tenant, clock, monkeypatch):
     stream = Stream(tty=True)
-    watch_ticks(make_run(tenant, total=50, started_ago=0, clock=clock), monkeypatch, stream, seconds_per_tick=1,
-                done_every=1)  # fmt: skip
+    run = make_run(tenant, total=50, started_ago=0, clock=clock)
+    watch_ticks(run, monkeypatch, stream, seconds_per_tick=1, done_every=1)
     assert stream.text.count("\r") == 51 and stream.text.count("\n") == 1 and "50/50" in stream.text
 
 
 def test_a_log_gets_a_line_every_tenth_of_the_run(db, tenant, clock, monkeypatch):
     stream = Stream(tty=False)
-    watch_ticks(make_run(tenant, total=200, started_ago=0, clock=clock), monkeypatch, stream, seconds_per_tick=0.1,
-                done_every=1)  # fmt: skip
+    run = make_run(tenant, total=200, started_ago=0, clock=clock)
+    watch_ticks(run, monkeypatch, stream, seconds_per_tick=0.1, done_every=1)
     lines = stream.text.splitlines()
     assert "\r" not in stream.text
     assert [re.search(r"\] (\d+)/200", line).group(1) for line in lines] == [str(n) for n in range(0, 201, 20)]
@@ -390,7 +390,7 @@ def test_a_log_gets_a_line_every_tenth_of_the_run(db, tenant, clock, monkeypatch
 
 def test_a_log_of_a_slow_run_gets_a_line_every_30_seconds(db, tenant, clock, monkeypatch):
     stream = Stream(tty=False)
-    watch_ticks(make_run(tenant, total=2, started_ago=0, clock=clock), monkeypatch, stream, seconds_per_tick=1,
-                done_every=100)  # fmt: skip
+    run = make_run(tenant, total=2, started_ago=0, clock=clock)
+    watch_ticks(run, monkeypatch, stream, seconds_per_tick=1, done_every=100)
     elapsed = [int(re.search(r" (\d+)s elapsed", line).group(1)) for line in stream.text.splitlines()]
     assert elapsed == [0, 30, 60, 90, 100, 130, 160, 190, 200]

@@ -112,9 +112,7 @@ def test_a_cancelled_run_gives_back_its_reservation_exactly_once(bedrock_setting
         services.campaign_launch(campaign=first, limit=1)
 
 
-def test_a_run_that_writes_fewer_emails_than_it_reserved_gives_back_the_rest(
-    bedrock_settings, scoped, tenant, catalog
-):
+def test_a_run_that_writes_fewer_emails_than_it_reserved_gives_back_the_rest(bedrock_settings, scoped, tenant, catalog):
     set_quota(tenant, 6)
     first, second = (Campaign.objects.create(tenant=tenant, name=f"c{i}") for i in range(2))
     run = services.campaign_launch(campaign=first)  # reserves 6
