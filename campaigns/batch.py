@@ -183,7 +183,7 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
         return
     tenant, campaign = run.tenant, run.campaign
     route = RouteDecision(records[0].fields["model_key"], records[0].fields["route_reason"])
-    others = catalog_titles(run.tenant_id)
+    others = catalog_titles(run)
     drafts = [_draft(record) for record in records]
 
     def complete(draft: Draft) -> None:  # in a thread, without the database: screening and rewriting are calls

@@ -5,6 +5,8 @@ so threads add throughput on two cores), then stores the usage records and email
 per (run, contact), so a retried or restarted chunk only writes what is missing. A Draft is one contact's email
 in the making, from its picks to the email stored (or the reason it failed)."""
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +28,9 @@ from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, sc
 from routing.models import LLMCall
 from routing.types import LLMRequest, LLMResponse
 
+TITLES_FRESH_SECONDS, TITLES_KEPT = 60, 4  # catalog_titles: how long a run's read holds, and for how many runs
+_titles: dict[tuple[int, int], tuple[float, frozenset[str]]] = {}  # (tenant, run) → (read at, titles)
+_titles_lock = threading.Lock()  # the demo writes from a thread of its own
 STORE_BATCH = 1000  # rows per INSERT when a batch run's slice is stored at once
 ANSWER_STOP = ("</body>",)
 GUARDRAIL_TASK = "guardrail_screen"  # the usage records of draft screenings
@@ -186,7 +191,7 @@ def drafts_write(drafts: list[Draft], *, run: CampaignRun, route) -> None:
     ready = [draft for draft in drafts if draft.ready]
     if not ready:
         return
-    others = catalog_titles(run.tenant_id)
+    others = catalog_titles(run)
 
     def write(draft: Draft) -> None:
         draft_write(draft, tenant=run.tenant, campaign=run.campaign, route=route, others=others)
@@ -275,9 +280,19 @@ def closed(text: str) -> str:
     return text if "</body>" in text.lower() or "<body>" not in text.lower() else text + "</body>"
 
 
-def catalog_titles(tenant_id: int) -> frozenset[str]:
-    """The tenant's titles (normalized), to catch invented picks. Read afresh by every chunk (and batch slice, and
-    regeneration), so an item added or renamed meanwhile is known: one query and about 6 µs per item, next to the
-    seconds a chunk's model calls take, where a per-process cache went stale."""
-    titles = Item.objects.for_tenant(tenant_id).values_list("title", flat=True)
-    return frozenset(normalize(t) for t in titles)
+def catalog_titles(run: CampaignRun) -> frozenset[str]:
+    """The tenant's titles (normalized), to catch invented picks. Read once per run and minute, per process: a new
+    run (and a regeneration's run after a minute) reads them afresh, so an item added or renamed is known. Kept
+    because reading is not free: about 12 µs per item (a 20,000-item catalog: 250 ms per chunk)."""
+    key, now = (run.tenant_id, run.pk), time.monotonic()
+    with _titles_lock:
+        read_at, titles = _titles.get(key, (None, None))
+    if read_at is not None and now - read_at < TITLES_FRESH_SECONDS:
+        return titles
+    titles = frozenset(normalize(t) for t in Item.objects.for_tenant(run.tenant_id).values_list("title", flat=True))
+    with _titles_lock:
+        _titles.pop(key, None)
+        _titles[key] = (now, titles)
+        while len(_titles) > TITLES_KEPT:  # the runs read longest ago go first
+            del _titles[next(iter(_titles))]
+    return titles

@@ -193,11 +193,24 @@ def test_campaign_pick_options_reach_the_recommender(bedrock_settings, scoped, c
     assert not {i["id"] for i in first.items} & {i["id"] for i in second.items}  # nothing sent twice in 30 days
 
 
-def test_the_catalog_titles_a_chunk_checks_against_are_current(scoped, tenant, campaign, catalog):
-    """An item added while a run is being written is known to the next chunk (no per-process cache to go stale)."""
+def test_the_catalog_titles_a_run_checks_against_are_never_older_than_the_run_or_a_minute(
+    scoped, tenant, campaign, catalog, monkeypatch
+):
+    """An item added after a run has read the catalog is known to every later run at once, and to that run after a
+    minute; the per-process cache holds a few runs, not every run it ever saw."""
     from campaigns.validation import normalize
     from datasets.models import Item
 
-    assert normalize("Brand New Release") not in generation.catalog_titles(tenant.pk)
+    clock = [1000.0]
+    monkeypatch.setattr(generation.time, "monotonic", lambda: clock[0])
+    runs = [CampaignRun.objects.create(tenant=tenant, campaign=campaign, status=RunStatus.COMPLETED) for _ in range(6)]
+    new = normalize("Brand New Release")
+    assert new not in generation.catalog_titles(runs[0])
     Item.objects.create(tenant=tenant, external_id="new", title="Brand New Release", genres=["Drama"])
-    assert normalize("Brand New Release") in generation.catalog_titles(tenant.pk)
+    assert new in generation.catalog_titles(runs[1])
+    assert new not in generation.catalog_titles(runs[0])  # the same run, within the minute
+    clock[0] += generation.TITLES_FRESH_SECONDS
+    assert new in generation.catalog_titles(runs[0])
+    for run in runs:
+        generation.catalog_titles(run)
+    assert len(generation._titles) == generation.TITLES_KEPT
