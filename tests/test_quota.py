@@ -123,3 +123,31 @@ def test_a_run_that_writes_fewer_emails_than_it_reserved_gives_back_the_rest(bed
     assert services.campaign_launch(campaign=second, limit=2).total == 2
     with pytest.raises(services.CampaignError, match="only 0 remain"):
         services.campaign_launch(campaign=first, limit=1)
+
+
+def test_the_migration_counts_this_months_runs_so_a_deploy_hands_out_nothing_twice(tenant, catalog):
+    from importlib import import_module
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    from tenants.models import QuotaUsage
+    from tenants.services import quota_month
+
+    migration = import_module("campaigns.migrations.0006_run_quota_and_regenerating")
+    campaigns = [Campaign.dangerously_unscoped.create(tenant=tenant, name=f"c{i}") for i in range(2)]
+    ended = CampaignRun.dangerously_unscoped.create(
+        tenant=tenant, campaign=campaigns[0], status=RunStatus.COMPLETED, total=5, generated=3, failed=1
+    )
+    active = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaigns[1], status="running", total=6)
+    state = MigrationLoader(connection).project_state(("campaigns", "0006_run_quota_and_regenerating"))
+    migration.reserve_existing(state.apps, None)  # the models as the migration sees them
+    ended.refresh_from_db()
+    active.refresh_from_db()
+    assert (ended.quota_reserved, ended.quota_settled, active.quota_reserved, active.quota_settled) == (
+        4,
+        True,
+        6,
+        False,
+    )
+    assert QuotaUsage.objects.get(tenant=tenant, month=quota_month()).reserved == 10
