@@ -1,5 +1,5 @@
 """How far a run has got, in words: the terminal line of run_campaign --wait and the demo, and the admin's figures.
-Rate and ETA are the run row's own (kept by services.run_refresh), so every display agrees with the API."""
+Rate and ETA are the run row's own (kept by campaigns.runs.run_refresh), so every display agrees with the API."""
 
 import time
 

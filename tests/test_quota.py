@@ -151,3 +151,17 @@ def test_the_migration_counts_this_months_runs_so_a_deploy_hands_out_nothing_twi
         False,
     )
     assert QuotaUsage.objects.get(tenant=tenant, month=quota_month()).reserved == 10
+
+
+def test_emails_a_chunk_stores_after_its_run_was_cancelled_still_count(bedrock_settings, scoped, tenant, catalog):
+    set_quota(tenant, 6)
+    first, second = (Campaign.objects.create(tenant=tenant, name=f"c{i}") for i in range(2))
+    run = services.campaign_launch(campaign=first)
+    services.run_start(run=run)
+    services.run_cancel(run=run)  # all 6 given back
+    for contact in catalog[0][:2]:  # a chunk that was already writing when the run was cancelled
+        GeneratedEmail.objects.create(tenant=tenant, run=run, contact=contact, subject="s", body="b")
+    runs.run_refresh(run=run)
+    runs.run_refresh(run=run)
+    with pytest.raises(services.CampaignError, match="needs 5 emails but only 4 remain"):
+        services.campaign_launch(campaign=second, limit=5)
