@@ -220,7 +220,7 @@ def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "") 
 
 
 def draft_answer(draft: Draft, answer: LLMResponse | ProviderError, call: LLMCall, *, tenant, campaign,
-               others: frozenset[str] = frozenset()) -> None:  # fmt: skip
+                 others: frozenset[str] = frozenset()) -> None:  # fmt: skip
     """Judge one answer from the model (or the error it gave instead): a valid email finishes the draft, a
     permanent error fails it, anything else is noted for the next attempt."""
     draft.calls.append(call)
@@ -259,7 +259,7 @@ def draft_passes_guardrail(draft: Draft, tenant, text: str) -> bool:
         return True
     draft.reason = "blocked by the tenant's Bedrock guardrail" + (f" ({verdict.reason})" if verdict.reason else "")
     draft.feedback = ("\n\nYour previous answer was blocked by the brand's content policy. Write it again, "
-                    "keeping to plain, friendly recommendations.")  # fmt: skip
+                      "keeping to plain, friendly recommendations.")  # fmt: skip
     return False
 
 

@@ -217,7 +217,9 @@ class GeneratedEmail(TenantOwned):
 
     def _transition(self, allowed: tuple[str, ...], also: models.Q | None = None, **changes) -> None:
         """Conditional UPDATE: two reviewers (or a reviewer and the sender) can never both win."""
-        condition = models.Q(status__in=allowed) | also if also else models.Q(status__in=allowed)
+        condition = models.Q(status__in=allowed)
+        if also is not None:
+            condition |= also
         updated = type(self).dangerously_unscoped.filter(condition, pk=self.pk).update(**changes)
         if not updated:
             current = type(self).dangerously_unscoped.values_list("status", flat=True).get(pk=self.pk)

@@ -13,7 +13,16 @@ from django.utils import timezone
 
 from campaigns.batch import run_mode_choose
 from campaigns.generation import draft_guide, drafts_prepare, drafts_store, drafts_write
-from campaigns.models import ACTIVE_RUN_STATUSES, Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
+from campaigns.models import (
+    ACTIVE_RUN_STATUSES,
+    Campaign,
+    CampaignRun,
+    EmailStatus,
+    GeneratedEmail,
+    InvalidTransition,
+    RunMode,
+    RunStatus,
+)
 from campaigns.runs import batch_job_running, run_chunks, run_refresh
 from datasets.models import Contact
 from recommendations.services import current_engine
@@ -129,8 +138,12 @@ def email_regenerate(*, email: GeneratedEmail, feedback: str = "") -> GeneratedE
 
 
 def email_regenerate_fail(*, email: GeneratedEmail, reason: str) -> None:
-    """A regeneration that failed for good: the email is failed with the reason (and can be regenerated again)."""
-    email.regenerate_finish(status=EmailStatus.FAILED, failure_reason=reason[:2000])
+    """A regeneration that failed for good: the email is failed with the reason (and can be regenerated again),
+    unless it has moved on (another regeneration, after this one's claim had run out, finished first)."""
+    try:
+        email.regenerate_finish(status=EmailStatus.FAILED, failure_reason=reason[:2000])
+    except InvalidTransition:
+        return
     run_refresh(run=email.run)
 
 
