@@ -29,14 +29,9 @@ def run_refresh(*, run: CampaignRun) -> CampaignRun:
             .only("status", "total", "started_at", "mode", "created_at", "quota_reserved", "quota_settled")
             .get(pk=run.pk)
         )
-        stats = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run).aggregate(
-            failed=Count("pk", filter=Q(status=EmailStatus.FAILED)), all=Count("pk"),
-            input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost_usd"),
-        )  # fmt: skip
-        now, processed = timezone.now(), stats["all"]
-        changes = {"generated": processed - stats["failed"], "failed": stats["failed"], "progress_at": now,
-                   "input_tokens": stats["input_tokens"] or 0, "output_tokens": stats["output_tokens"] or 0,
-                   "cost_usd": stats["cost"] or 0}  # fmt: skip
+        now, changes = timezone.now(), _counts(run)
+        processed = changes["generated"] + changes["failed"]
+        changes["progress_at"] = now
         ended = row.status not in ACTIVE_RUN_STATUSES
         if row.status == RunStatus.RUNNING:
             ended = row.total <= processed
@@ -52,6 +47,28 @@ def run_refresh(*, run: CampaignRun) -> CampaignRun:
         runs.filter(pk=run.pk).update(**changes)
     run.refresh_from_db()
     return run
+
+
+def _counts(run: CampaignRun) -> dict:
+    """The run's figures, counted from its emails."""
+    stats = (
+        GeneratedEmail.objects.for_tenant(run.tenant)
+        .filter(run=run)
+        .aggregate(
+            failed=Count("pk", filter=Q(status=EmailStatus.FAILED)),
+            all=Count("pk"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost=Sum("cost_usd"),
+        )
+    )
+    return {
+        "generated": stats["all"] - stats["failed"],
+        "failed": stats["failed"],
+        "input_tokens": stats["input_tokens"] or 0,
+        "output_tokens": stats["output_tokens"] or 0,
+        "cost_usd": stats["cost"] or 0,
+    }
 
 
 def _quota_settle(*, run: CampaignRun, tenant, written: int) -> dict:
