@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,9 +301,8 @@ def run_pipeline(tenant, contacts: int, admin: AdminWatch | None = None) -> dict
     campaign, _ = Campaign.objects.for_tenant(tenant).get_or_create(
         tenant=tenant, name="bench", defaults={"n_items": 3}
     )
-    CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=["queued", "running"]).update(
-        status="cancelled"
-    )
+    for stale in CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=["queued", "running"]):
+        services.run_cancel(run=stale)
     with transaction.atomic():
         run = services.campaign_launch(campaign=campaign, limit=contacts)
     if admin:
@@ -324,27 +323,31 @@ def run_pipeline(tenant, contacts: int, admin: AdminWatch | None = None) -> dict
 
 def run_naive(tenant, n: int) -> dict:
     """The notebook's loop: per contact, picks, genre, prompt, one blocking model call, one insert."""
-    from campaigns.generation import ANSWER_STOP, closed, job_prepare, run_prompts
+    from campaigns.generation import closed, draft_prepare, draft_request, run_prompts
     from campaigns.models import Campaign
     from campaigns.validation import check_email
     from datasets.models import Contact
     from recommendations.services import favorite_genres, recommender_for
-    from routing.gateway import llm_call, route_for
+    from routing.catalog import get_model
+    from routing.gateway import llm_invoke, route_for
 
     campaign = Campaign.objects.for_tenant(tenant).get(name="bench")
     route, prompts = route_for(tenant=tenant, task=campaign.task), run_prompts(campaign)
+    spec = get_model(route.model_key)
     contacts = list(Contact.objects.for_tenant(tenant).order_by("pk")[:n])
     started = time.monotonic()
     for contact in contacts:
         picks = recommender_for(tenant).top_picks([contact], campaign.n_items)[contact.pk]
         genre = favorite_genres(tenant=tenant, contact_ids=[contact.pk])[contact.pk]
-        job = job_prepare(
+        draft = draft_prepare(
             tenant=tenant, campaign=campaign, contact=contact, picks=picks, genre=genre, prompts=prompts, route=route
         )
-        response, _ = llm_call(
-            tenant=tenant, task=campaign.task, system=job.system, prompt=job.prompt, route=route, stop=ANSWER_STOP
-        )
-        check_email(closed(response.text), titles=job.titles, signoff=tenant.signoff)
+        request = draft_request(draft, tenant=tenant, spec=spec)
+        response, record, error = llm_invoke(tenant=tenant, task=campaign.task, route=route, request=request)
+        record.save()
+        if error is not None:
+            raise error
+        check_email(closed(response.text), titles=draft.titles, signoff=tenant.signoff)
     seconds = time.monotonic() - started
     return {"seconds": seconds, "rate": n / seconds, "n": n}
 
@@ -403,28 +406,41 @@ def emulator_throttles(args) -> int:
     return sum(1 for r in requests if r["operation"] == "Converse" and r["status"] == 429)
 
 
+class StageTotals:
+    """CPU and wall seconds per pipeline stage, summed over every thread of this process."""
+
+    def __init__(self):
+        self.lock, self.totals = threading.Lock(), defaultdict(lambda: [0.0, 0.0, 0])
+
+    def __call__(self, name: str, cpu: float, wall: float) -> None:
+        with self.lock:
+            total = self.totals[name]
+            total[0], total[1], total[2] = total[0] + cpu, total[1] + wall, total[2] + 1
+
+
 def profile(tenant, n: int, concurrency: int) -> None:
     """CPU per stage in this process: the same chunk code the workers run, without Celery."""
     from django.conf import settings
 
-    from campaigns import generation, services
+    from campaigns import generation, profiling, services
     from campaigns.models import Campaign, CampaignRun
-    from campaigns.profiling import stage_reset, stage_totals
 
     settings.LLM_CONCURRENCY = concurrency
     campaign = Campaign.objects.for_tenant(tenant).get(name="bench")
-    CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=["queued", "running"]).update(
-        status="cancelled"
-    )
+    for stale in CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=["queued", "running"]):
+        services.run_cancel(run=stale)
     run = services.campaign_launch(campaign=campaign, limit=n)
-    stage_reset()
+    profiling.listener = totals = StageTotals()
     cpu, wall = time.process_time(), time.monotonic()
-    for chunk in services.run_start(run=run, limit=n):
-        generation.run_generate_chunk(run=run, contact_ids=chunk)
+    try:
+        for chunk in services.run_start(run=run, limit=n):
+            generation.run_generate_chunk(run=run, contact_ids=chunk)
+    finally:
+        profiling.listener = None
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     print(f"\nin-process, {n} emails: {n / wall:.0f} emails/s, {cpu * 1000 / n:.2f} CPU ms per email in this process")
-    for name, t in sorted(stage_totals().items()):
-        print(f"  {name:<10} {t['cpu_s'] * 1000 / n:7.2f} CPU ms/email   {t['wall_s'] * 1000 / n:8.2f} wall ms/email")
+    for name, (cpu_s, wall_s, _) in sorted(totals.totals.items()):
+        print(f"  {name:<10} {cpu_s * 1000 / n:7.2f} CPU ms/email   {wall_s * 1000 / n:8.2f} wall ms/email")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ class CampaignRunAdmin(TenantScopedAdmin):
     @admin.action(description="Send the approved emails of the selected runs")
     def send_approved(self, request, queryset):
         for run in queryset:
-            transaction.on_commit(lambda run=run: tasks.send_run.delay(run.pk, run.tenant_id))
+            transaction.on_commit(lambda run=run: tasks.run_send_approved.delay(run.pk, run.tenant_id))
         self.message_user(request, f"sending approved emails of {queryset.count()} run(s)")
 
 
@@ -132,11 +132,15 @@ class GeneratedEmailAdmin(TenantScopedAdmin):
 
     @admin.action(description="Regenerate selected failed, rejected or draft emails")
     def regenerate(self, request, queryset):
-        for email in queryset.select_related("run__campaign", "run__tenant", "contact"):
+        """Queued, not written here: each email is rewritten by a task, and shows as regenerating until then."""
+        queued = 0
+        for email in queryset.select_related("tenant"):
             try:
-                services.email_regenerate(email=email)
-            except InvalidTransition as exc:
+                services.email_regenerate_request(email=email)
+                queued += 1
+            except (InvalidTransition, services.CampaignError) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"queued {queued} email(s) for regeneration")
 
     def save_model(self, request, obj, form, change):
         """Edits and decisions go through the model's conditional transitions, never a blind save."""
@@ -166,7 +170,7 @@ class GeneratedEmailAdmin(TenantScopedAdmin):
     @admin.action(description="Send selected approved emails now")
     def send_now(self, request, queryset):
         for email in queryset.filter(status=EmailStatus.APPROVED):
-            transaction.on_commit(lambda email=email: tasks.send_email.delay(email.pk, email.tenant_id))
+            transaction.on_commit(lambda email=email: tasks.email_send.delay(email.pk, email.tenant_id))
         self.message_user(request, "sending")
 
 

@@ -14,6 +14,7 @@ from campaigns.serializers import (
     GeneratedEmailSerializer,
     LaunchSerializer,
     PromptTemplateSerializer,
+    RegenerateSerializer,
     RejectSerializer,
     ScheduleSerializer,
 )  # fmt: skip
@@ -74,7 +75,7 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     def send(self, request, pk=None):
         """Send every approved email of the run (in the background), each exactly once."""
         run = self.get_object()
-        tasks.send_run.delay_on_commit(run.pk, run.tenant_id)
+        tasks.run_send_approved.delay_on_commit(run.pk, run.tenant_id)
         return Response({"detail": "sending approved emails", "run": run.pk}, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"])
@@ -129,5 +130,13 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
 
     @action(detail=True, methods=["post"])
     def regenerate(self, request, pk=None):
-        """Write a failed, rejected or unreviewed email again (fresh picks, same campaign settings)."""
-        return self._review(lambda email: services.email_regenerate(email=email))
+        """Have a failed, rejected or unreviewed email written again by a task (fresh picks, same campaign settings,
+        and the reviewer's optional `feedback`): 202, the email regenerating until it is a draft or failed again."""
+        email = self.get_object()
+        params = RegenerateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            services.email_regenerate_request(email=email, feedback=params.validated_data["feedback"])
+        except (InvalidTransition, services.CampaignError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)

@@ -21,23 +21,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.generation import (
-    Job,
+    Draft,
     catalog_titles,
     contacts_pending,
-    job_answer,
-    job_request,
-    job_write,
-    jobs_prepare,
+    draft_answer,
+    draft_request,
+    draft_write,
+    drafts_prepare,
+    drafts_store,
 )
 from campaigns.models import BatchRecord, CampaignRun, GeneratedEmail, RunMode, RunStatus
+from campaigns.runs import batch_job_running, run_refresh
 from routing.catalog import get_model
 from routing.errors import ProviderError
 from routing.gateway import llm_batch_usage, route_for
-from routing.models import LLMCall
 from routing.policy import RouteDecision
 from routing.providers.bedrock_batch import (
     MIN_RECORDS,
-    OVER,
     batch_job_results,
     batch_job_status,
     batch_job_stop,
@@ -98,8 +98,7 @@ def run_batch_submit(*, run: CampaignRun, contact_ids: list[int]) -> BatchStep:
         why = f"{len(records)} contacts could be prompted, fewer than the {MIN_RECORDS} a batch job needs"
         return run_batch_abandon(run=run, why=why, failed=False)
     spec = get_model(records[0].fields["model_key"])
-    requests = {record_id(r.contact_id): job_request(_job(r), tenant=run.tenant, spec=spec, model_id=spec.model_id)
-                for r in records}  # fmt: skip
+    requests = {record_id(r.contact_id): draft_request(_draft(r), tenant=run.tenant, spec=spec) for r in records}
     name = job_name(run)
     folder = f"s3://{settings.BEDROCK_BATCH_BUCKET}/batch/{name}"
     try:
@@ -122,16 +121,13 @@ def records_create(*, run: CampaignRun, contact_ids: list[int]) -> list[BatchRec
     """Prepare the prompts of the contacts without an email: those that cannot be prompted are stored as failed
     at once, the others kept as the job's records."""
     tenant = run.tenant
-    jobs = jobs_prepare(run=run, contacts=contacts_pending(run=run, contact_ids=contact_ids),
-                        route=route_for(tenant=tenant, task=run.campaign.task))  # fmt: skip
+    contacts = contacts_pending(run=run, contact_ids=contact_ids)
+    drafts = drafts_prepare(run=run, contacts=contacts, route=route_for(tenant=tenant, task=run.campaign.task))
     with transaction.atomic():
-        GeneratedEmail.objects.for_tenant(tenant).bulk_create(
-            [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs if not job.ready],
-            ignore_conflicts=True, batch_size=COLLECT_SLICE,
-        )  # fmt: skip
+        drafts_store(run=run, drafts=[draft for draft in drafts if not draft.ready])
         BatchRecord.objects.for_tenant(tenant).bulk_create(
-            [BatchRecord(tenant=tenant, run=run, contact=job.contact, fields=job.fields, system=job.system)
-             for job in jobs if job.ready],
+            [BatchRecord(tenant=tenant, run=run, contact=draft.contact, fields=draft.fields, system=draft.system)
+             for draft in drafts if draft.ready],
             ignore_conflicts=True, batch_size=COLLECT_SLICE,
         )  # fmt: skip
     return _records(run)
@@ -165,8 +161,6 @@ def run_batch_collect(*, run: CampaignRun) -> BatchStep:
         if exc.permanent:
             return run_batch_abandon(run=run, why=f"the batch results cannot be read: {exc.message}")
         return BatchStep(poll=True)
-    from campaigns.services import run_refresh
-
     owed = list(_pending(run).order_by("contact_id").values_list("contact_id", flat=True))
     for start in range(0, len(owed), COLLECT_SLICE):
         run.refresh_from_db(fields=["status"])
@@ -189,28 +183,25 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
         return
     tenant, campaign = run.tenant, run.campaign
     route = RouteDecision(records[0].fields["model_key"], records[0].fields["route_reason"])
-    others = catalog_titles(run.tenant_id, run.pk)
-    jobs = [_job(record) for record in records]
+    others = catalog_titles(run)
+    drafts = [_draft(record) for record in records]
 
-    def complete(job: Job) -> None:  # in a thread, without the database: screening and rewriting are calls
-        answer = answers.get(record_id(job.contact.pk)) or ProviderError(
+    def complete(draft: Draft) -> None:  # in a thread, without the database: screening and rewriting are calls
+        answer = answers.get(record_id(draft.contact.pk)) or ProviderError(
             "the batch output has no answer for this record", permanent=False, code="NoRecord"
         )
         call = llm_batch_usage(tenant=tenant, task=campaign.task, route=route, answer=answer)
-        job_answer(job, answer, call, tenant=tenant, campaign=campaign, others=others)
-        job_write(job, tenant=tenant, campaign=campaign, route=route, others=others)  # again on-demand if it must
+        draft_answer(draft, answer, call, tenant=tenant, campaign=campaign, others=others)
+        draft_write(draft, tenant=tenant, campaign=campaign, route=route, others=others)  # on-demand if it must
 
-    with ThreadPoolExecutor(max_workers=min(settings.LLM_CONCURRENCY, len(jobs)), thread_name_prefix="batch") as pool:
-        list(pool.map(complete, jobs))
+    workers = min(settings.LLM_CONCURRENCY, len(drafts))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
+        list(pool.map(complete, drafts))
     with transaction.atomic():
         # Locked, so that of two tasks storing the same records the second finds them gone and stores nothing.
         owed = set(_pending(run).select_for_update().filter(pk__in=[r.pk for r in records]).values_list("contact_id", flat=True))  # fmt: skip
         owed -= set(GeneratedEmail.objects.for_tenant(tenant).filter(run=run, contact_id__in=owed).values_list("contact_id", flat=True))  # fmt: skip
-        jobs = [job for job in jobs if job.contact.pk in owed]
-        LLMCall.objects.for_tenant(tenant).bulk_create([record for job in jobs for record in job.usage_records])
-        GeneratedEmail.objects.for_tenant(tenant).bulk_create(
-            [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs]
-        )
+        drafts_store(run=run, drafts=[draft for draft in drafts if draft.contact.pk in owed])
         _pending(run).filter(pk__in=[r.pk for r in records]).delete()
 
 
@@ -230,8 +221,6 @@ def run_still_running(run: CampaignRun) -> bool:
 def run_batch_abandon(*, run: CampaignRun, why: str, failed: bool = True) -> BatchStep:
     """Leave batch mode, saying why (as the run's error too when the job failed): the contacts the job still
     owed go to on-demand chunks. Once only: a second caller gets nothing to do."""
-    from campaigns.services import run_refresh
-
     changes = {"mode": RunMode.ON_DEMAND, "mode_reason": f"{why}; written on-demand instead"[:500]}
     if failed:
         changes["error"] = why[:2000]
@@ -243,21 +232,16 @@ def run_batch_abandon(*, run: CampaignRun, why: str, failed: bool = True) -> Bat
     run.refresh_from_db()
     if not owed:
         run_refresh(run=run)  # no chunk will: complete the run if nothing is left
-    return BatchStep(on_demand=owed, stop=job_running(run))  # e.g. its status could not be read
+    return BatchStep(on_demand=owed, stop=batch_job_running(run))  # e.g. its status could not be read
 
 
 def run_batch_stop(*, run: CampaignRun) -> None:
     """Stop the run's job, which nothing waits for any more, and record how it ended."""
-    if not job_running(run):
+    if not batch_job_running(run):
         return
     status = batch_job_stop(tenant=run.tenant, job_arn=run.batch_job_arn)
     # A job Bedrock is stopping ends Stopped, and nobody polls a job its run has left.
     _update(run, batch_status="Stopped" if status == "Stopping" else status)
-
-
-def job_running(run: CampaignRun) -> bool:
-    """Whether the run has a job that, as far as the run knows, can still be stopped."""
-    return bool(run.batch_job_arn) and run.batch_status not in OVER
 
 
 def record_id(contact_id: int) -> str:
@@ -271,10 +255,10 @@ def job_name(run: CampaignRun) -> str:
     return f"ms{run.tenant_id}-run{run.pk}-{run.created_at:%Y%m%d%H%M%S%f}"
 
 
-def _job(record: BatchRecord) -> Job:
+def _draft(record: BatchRecord) -> Draft:
     fields = dict(record.fields)
     titles = [item["title"] for item in fields["items"]]
-    return Job(record.contact, fields, titles=titles, system=record.system, prompt=fields["prompt"])
+    return Draft(record.contact, fields, titles=titles, system=record.system, prompt=fields["prompt"])
 
 
 def _pending(run: CampaignRun):

@@ -2,12 +2,14 @@
 
 A chunk task prepares every prompt, runs the model calls in a bounded thread pool (they wait on the network,
 so threads add throughput on two cores), then stores the usage records and emails in bulk. Rows are unique
-per (run, contact), so a retried or restarted chunk only writes what is missing."""
+per (run, contact), so a retried or restarted chunk only writes what is missing. A Draft is one contact's email
+in the making, from its picks to the email stored (or the reason it failed)."""
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,6 +17,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
 from campaigns.profiling import stage
 from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
+from campaigns.runs import run_refresh
 from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.base import RecommendationOptions
@@ -25,6 +28,10 @@ from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, sc
 from routing.models import LLMCall
 from routing.types import LLMRequest, LLMResponse
 
+TITLES_FRESH_SECONDS, TITLES_KEPT = 60, 4  # catalog_titles: how long a run's read holds, and for how many runs
+_titles: dict[tuple[int, int], tuple[float, frozenset[str]]] = {}  # (tenant, run) → (read at, titles)
+_titles_lock = threading.Lock()  # the demo writes from a thread of its own
+STORE_BATCH = 1000  # rows per INSERT when a batch run's slice is stored at once
 ANSWER_STOP = ("</body>",)
 GUARDRAIL_TASK = "guardrail_screen"  # the usage records of draft screenings
 
@@ -43,7 +50,7 @@ def run_prompts(campaign: Campaign) -> Prompts:
 
 
 @dataclass
-class Job:
+class Draft:
     """One contact's email in the making."""
 
     contact: Contact
@@ -55,6 +62,7 @@ class Job:
     screens: list[LLMCall] = field(default_factory=list)  # the guardrail's, one per draft it screened
     reason: str = ""  # what was wrong with the last answer
     feedback: str = ""  # what the next attempt is told about it
+    stored: bool = False  # an email that exists already (being regenerated): only its usage is stored
 
     @property
     def usage_records(self) -> list[LLMCall]:
@@ -75,31 +83,32 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
     if not contacts:
         return 0
     route = route_for(tenant=tenant, task=campaign.task)
-    jobs = jobs_prepare(run=run, contacts=contacts, route=route)
-    jobs_write(jobs, run=run, route=route)
+    drafts = drafts_prepare(run=run, contacts=contacts, route=route)
+    drafts_write(drafts, run=run, route=route)
     with stage("store"):
-        LLMCall.objects.for_tenant(tenant).bulk_create([record for job in jobs for record in job.usage_records])
-        GeneratedEmail.objects.for_tenant(tenant).bulk_create(
-            [GeneratedEmail(tenant=tenant, run=run, contact=job.contact, **job.fields) for job in jobs],
-            ignore_conflicts=True,  # a chunk retried while its first attempt was still running
-        )
-    from campaigns.services import run_refresh
-
+        drafts_store(run=run, drafts=drafts)
     run_refresh(run=run)
-    return len(jobs)
+    return len(drafts)
+
+
+def drafts_store(*, run: CampaignRun, drafts: list[Draft]) -> None:
+    """Store drafts as the run's emails, and the usage records of every call made for them, in bulk: the one
+    place every path (chunks, failed chunks, batch records, regeneration) stores what it wrote. An email that
+    already exists is left alone (a chunk retried while its first attempt was still running); its usage is kept,
+    since those calls were made and billed."""
+    tenant = run.tenant
+    records = [record for draft in drafts for record in draft.usage_records]
+    LLMCall.objects.for_tenant(tenant).bulk_create(records, batch_size=STORE_BATCH)
+    emails = [GeneratedEmail(tenant=tenant, run=run, contact=d.contact, **d.fields) for d in drafts if not d.stored]
+    GeneratedEmail.objects.for_tenant(tenant).bulk_create(emails, ignore_conflicts=True, batch_size=STORE_BATCH)
 
 
 def chunk_fail(*, run: CampaignRun, contact_ids: list[int], reason: str) -> int:
     """Store the contacts of a chunk that could not be written as failed, with the reason, so the run ends and
     says why (they can be regenerated). Returns how many."""
     contacts = contacts_pending(run=run, contact_ids=contact_ids)
-    GeneratedEmail.objects.for_tenant(run.tenant).bulk_create(
-        [GeneratedEmail(tenant=run.tenant, run=run, contact=c, status=EmailStatus.FAILED, failure_reason=reason[:2000])
-         for c in contacts],
-        ignore_conflicts=True,
-    )  # fmt: skip
-    from campaigns.services import run_refresh
-
+    failed = {"status": EmailStatus.FAILED, "failure_reason": reason[:2000]}
+    drafts_store(run=run, drafts=[Draft(contact, dict(failed)) for contact in contacts])
     run_refresh(run=run)
     return len(contacts)
 
@@ -115,7 +124,7 @@ def contacts_pending(*, run: CampaignRun, contact_ids: list[int]) -> list[Contac
     )
 
 
-def jobs_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Job]:
+def drafts_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Draft]:
     tenant, campaign = run.tenant, run.campaign
     with stage("recommend"):
         options = recommendation_options(campaign, contacts)
@@ -124,7 +133,7 @@ def jobs_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Jo
     prompts = run_prompts(campaign)
     with stage("render"):
         return [
-            job_prepare(
+            draft_prepare(
                 tenant=tenant,
                 campaign=campaign,
                 contact=c,
@@ -135,6 +144,14 @@ def jobs_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Jo
             )  # fmt: skip
             for c in contacts
         ]
+
+
+def draft_guide(draft: Draft, feedback: str) -> None:
+    """Give the model the reviewer's feedback on an earlier version; it stays in the stored prompt, so the review
+    shows what was asked for."""
+    if draft.ready and feedback.strip():
+        draft.prompt += f"\n\nThe reviewer's feedback on an earlier version of this email: {feedback.strip()}"
+        draft.fields["prompt"] = draft.prompt
 
 
 def recommendation_options(campaign: Campaign, contacts: list[Contact]) -> RecommendationOptions:
@@ -154,111 +171,108 @@ def recommendation_options(campaign: Campaign, contacts: list[Contact]) -> Recom
     )  # fmt: skip
 
 
-def job_prepare(*, tenant, campaign, contact, picks, genre, prompts: Prompts, route) -> Job:
+def draft_prepare(*, tenant, campaign, contact, picks, genre, prompts: Prompts, route) -> Draft:
     fields = {"items": [{"id": p.external_id, "title": p.title} for p in picks], "favorite_genre": genre or "",
               "model_key": route.model_key, "route_reason": route.reason}  # fmt: skip
-    job = Job(contact, fields, titles=[p.title for p in picks])
+    draft = Draft(contact, fields, titles=[p.title for p in picks])
     if not picks:
         fields.update(status=EmailStatus.FAILED, failure_reason="no recommendations for this contact")
-        return job
+        return draft
     context = prompt_context(tenant=tenant, campaign=campaign, contact=contact, picks=picks, favorite_genre=genre)
     try:
-        job.system, job.prompt = render(prompts.system, context), render(prompts.body, context)
+        draft.system, draft.prompt = render(prompts.system, context), render(prompts.body, context)
     except TemplateProblem as exc:
         fields.update(status=EmailStatus.FAILED, failure_reason=str(exc))
-    fields["prompt"] = job.prompt
-    return job
+    fields["prompt"] = draft.prompt
+    return draft
 
 
-def jobs_write(jobs: list[Job], *, run: CampaignRun, route) -> None:
-    ready = [job for job in jobs if job.ready]
+def drafts_write(drafts: list[Draft], *, run: CampaignRun, route) -> None:
+    ready = [draft for draft in drafts if draft.ready]
     if not ready:
         return
-    others = catalog_titles(run.tenant_id, run.pk)
-    workers = min(settings.LLM_CONCURRENCY, len(ready))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-        list(
-            pool.map(
-                lambda job: job_write(job, tenant=run.tenant, campaign=run.campaign, route=route, others=others), ready
-            )
-        )
+    others = catalog_titles(run)
+
+    def write(draft: Draft) -> None:
+        draft_write(draft, tenant=run.tenant, campaign=run.campaign, route=route, others=others)
+
+    with ThreadPoolExecutor(max_workers=min(settings.LLM_CONCURRENCY, len(ready)), thread_name_prefix="llm") as pool:
+        list(pool.map(write, ready))
 
 
-def job_write(job: Job, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:
+def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:
     """Call the model, validate, retry with the problems fed back, up to LLM_MAX_ATTEMPTS calls in all (a batch
     record's answer counts as one). Runs in a worker thread: no database."""
     spec = get_model(route.model_key)
-    while job.ready and len(job.calls) < settings.LLM_MAX_ATTEMPTS:
+    while draft.ready and len(draft.calls) < settings.LLM_MAX_ATTEMPTS:
+        request = draft_request(draft, tenant=tenant, spec=spec, feedback=draft.feedback)
         with stage("call"):
-            response, call, error = llm_invoke(
-                tenant=tenant, task=campaign.task, route=route,
-                request_for=lambda model_id, extra=job.feedback: job_request(job, tenant=tenant, spec=spec,
-                                                                             model_id=model_id, feedback=extra),
-            )  # fmt: skip
-        job_answer(job, error or response, call, tenant=tenant, campaign=campaign, others=others)
-    if job.ready:
-        job_fail(job)
+            response, call, error = llm_invoke(tenant=tenant, task=campaign.task, route=route, request=request)
+        draft_answer(draft, error or response, call, tenant=tenant, campaign=campaign, others=others)
+    if draft.ready:
+        draft_fail(draft)
 
 
-def job_request(job: Job, *, tenant, spec: ModelSpec, model_id: str, feedback: str = "") -> LLMRequest:
-    """The model request for a job: the same for an on-demand call and a batch record."""
-    return llm_request(tenant, model_id, job.system, job.prompt + feedback, max_tokens=spec.max_tokens,
+def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "") -> LLMRequest:
+    """The model request for a draft: the same for an on-demand call and a batch record."""
+    return llm_request(tenant, spec.model_id, draft.system, draft.prompt + feedback, max_tokens=spec.max_tokens,
                        temperature=spec.temperature, stop=ANSWER_STOP)  # fmt: skip
 
 
-def job_answer(job: Job, answer: LLMResponse | ProviderError, call: LLMCall, *, tenant, campaign,
-               others: frozenset[str] = frozenset()) -> None:  # fmt: skip
-    """Judge one answer from the model (or the error it gave instead): a valid email finishes the job, a
+def draft_answer(draft: Draft, answer: LLMResponse | ProviderError, call: LLMCall, *, tenant, campaign,
+                 others: frozenset[str] = frozenset()) -> None:  # fmt: skip
+    """Judge one answer from the model (or the error it gave instead): a valid email finishes the draft, a
     permanent error fails it, anything else is noted for the next attempt."""
-    job.calls.append(call)
+    draft.calls.append(call)
     if isinstance(answer, ProviderError):
-        job.reason = f"model call failed: {answer.message}"
+        draft.reason = f"model call failed: {answer.message}"
         if answer.permanent:
-            job_fail(job)
+            draft_fail(draft)
         return
     if answer.stop_reason == "guardrail_intervened":
-        job.reason = "blocked by the tenant's Bedrock guardrail"
+        draft.reason = "blocked by the tenant's Bedrock guardrail"
         return
     with stage("validate"):
-        checked = check_email(closed(answer.text), titles=job.titles, signoff=tenant.signoff, others=others)
-    if checked.ok and screens_drafts(tenant) and not job_screen(job, tenant, f"{checked.subject}\n\n{checked.body}"):
+        checked = check_email(closed(answer.text), titles=draft.titles, signoff=tenant.signoff, others=others)
+    text = f"{checked.subject}\n\n{checked.body}"
+    if checked.ok and screens_drafts(tenant) and not draft_passes_guardrail(draft, tenant, text):
         return
     if checked.ok:
         status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
-        job.fields.update(job_usage(job), status=status, subject=checked.subject, body=checked.body)
+        draft.fields.update(draft_usage(draft), status=status, subject=checked.subject, body=checked.body)
         return
-    job.reason = "; ".join(checked.problems)
-    job.feedback = f"\n\nYour previous answer was rejected: {job.reason}. Write it again and fix that."
+    draft.reason = "; ".join(checked.problems)
+    draft.feedback = f"\n\nYour previous answer was rejected: {draft.reason}. Write it again and fix that."
 
 
-def job_screen(job: Job, tenant, text: str) -> bool:
-    """Whether the tenant's guardrail passes a validated draft; if not, the job notes why for the next attempt."""
+def draft_passes_guardrail(draft: Draft, tenant, text: str) -> bool:
+    """Whether the tenant's guardrail passes a validated draft; if not, the draft notes why for the next attempt."""
     with stage("screen"):
         verdict, record, error = draft_screen(tenant=tenant, task=GUARDRAIL_TASK, text=text)
-    job.screens.append(record)
+    draft.screens.append(record)
     if error is not None:
-        job.reason = f"guardrail screening failed: {error.message}"
+        draft.reason = f"guardrail screening failed: {error.message}"
         if error.permanent:
-            job_fail(job)
+            draft_fail(draft)
         return False
     if not verdict.intervened:
         return True
-    job.reason = "blocked by the tenant's Bedrock guardrail" + (f" ({verdict.reason})" if verdict.reason else "")
-    job.feedback = ("\n\nYour previous answer was blocked by the brand's content policy. Write it again, "
-                    "keeping to plain, friendly recommendations.")  # fmt: skip
+    draft.reason = "blocked by the tenant's Bedrock guardrail" + (f" ({verdict.reason})" if verdict.reason else "")
+    draft.feedback = ("\n\nYour previous answer was blocked by the brand's content policy. Write it again, "
+                      "keeping to plain, friendly recommendations.")  # fmt: skip
     return False
 
 
-def job_fail(job: Job) -> None:
-    job.fields.update(job_usage(job), status=EmailStatus.FAILED, failure_reason=job.reason[:2000])
+def draft_fail(draft: Draft) -> None:
+    draft.fields.update(draft_usage(draft), status=EmailStatus.FAILED, failure_reason=draft.reason[:2000])
 
 
-def job_usage(job: Job) -> dict:
+def draft_usage(draft: Draft) -> dict:
     """Attempts, tokens and latency are the model's; the cost also counts the guardrail's screening."""
-    calls = job.calls
+    calls = draft.calls
     return {"attempts": len(calls), "input_tokens": sum(c.input_tokens for c in calls),
             "output_tokens": sum(c.output_tokens for c in calls),
-            "cost_usd": sum(c.cost_usd for c in job.usage_records), "latency_ms": sum(c.latency_ms for c in calls)}  # fmt: skip
+            "cost_usd": sum(c.cost_usd for c in draft.usage_records), "latency_ms": sum(c.latency_ms for c in calls)}  # fmt: skip
 
 
 def closed(text: str) -> str:
@@ -266,8 +280,19 @@ def closed(text: str) -> str:
     return text if "</body>" in text.lower() or "<body>" not in text.lower() else text + "</body>"
 
 
-@lru_cache(maxsize=8)
-def catalog_titles(tenant_id: int, run_id: int) -> frozenset[str]:
-    """The tenant's titles (normalized), loaded once per run and process, to catch invented picks."""
-    titles = Item.objects.for_tenant(tenant_id).values_list("title", flat=True)
-    return frozenset(normalize(t) for t in titles)
+def catalog_titles(run: CampaignRun) -> frozenset[str]:
+    """The tenant's titles (normalized), to catch invented picks. Read once per run and minute, per process: a new
+    run (and a regeneration's run after a minute) reads them afresh, so an item added or renamed is known. Kept
+    because reading is not free: about 12 µs per item (a 20,000-item catalog: 250 ms per chunk)."""
+    key, now = (run.tenant_id, run.pk), time.monotonic()
+    with _titles_lock:
+        read_at, titles = _titles.get(key, (None, None))
+    if read_at is not None and now - read_at < TITLES_FRESH_SECONDS:
+        return titles
+    titles = frozenset(normalize(t) for t in Item.objects.for_tenant(run.tenant_id).values_list("title", flat=True))
+    with _titles_lock:
+        _titles.pop(key, None)
+        _titles[key] = (now, titles)
+        while len(_titles) > TITLES_KEPT:  # the runs read longest ago go first
+            del _titles[next(iter(_titles))]
+    return titles

@@ -1,5 +1,8 @@
 """Prompt templates, campaigns, their runs, and the emails a run generates (with their review state)."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -101,6 +104,10 @@ class CampaignRun(TenantOwned):
     mode_reason = models.CharField(max_length=500, blank=True, help_text="Why the run is written this way.")
     batch_job_arn = models.CharField(max_length=300, blank=True)
     batch_status = models.CharField(max_length=40, blank=True)
+    # The emails of the tenant's monthly quota this run holds: reserved at launch, trued up to what it wrote once it
+    # has ended (quota_settled), so what it did not use is given back exactly once.
+    quota_reserved = models.PositiveIntegerField(default=0)
+    quota_settled = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -164,6 +171,10 @@ class EmailStatus(models.TextChoices):
     SENT = "sent"
     FAILED = "failed"  # generation failed; failure_reason says why
     SUPPRESSED = "suppressed"  # the contact unsubscribed before sending
+    REGENERATING = "regenerating"  # being written again by a task; regenerating_since says since when
+
+
+REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
 
 
 class InvalidTransition(Exception):
@@ -179,7 +190,7 @@ class GeneratedEmail(TenantOwned):
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
     edited = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
+    status = models.CharField(max_length=12, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
     failure_reason = models.TextField(blank=True)
     reject_reason = models.TextField(blank=True)
     model_key = models.CharField(max_length=100, blank=True)
@@ -192,6 +203,7 @@ class GeneratedEmail(TenantOwned):
     reviewed_by = models.CharField(max_length=150, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     send_claimed_at = models.DateTimeField(null=True, blank=True)
+    regenerating_since = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=300, blank=True)
     send_error = models.TextField(blank=True)
@@ -203,11 +215,16 @@ class GeneratedEmail(TenantOwned):
     def __str__(self):
         return f"{self.subject or '(no subject)'} → {self.contact_id} [{self.status}]"
 
-    def _transition(self, allowed: tuple[str, ...], **changes) -> None:
+    def _transition(self, allowed: tuple[str, ...], also: models.Q | None = None, **changes) -> None:
         """Conditional UPDATE: two reviewers (or a reviewer and the sender) can never both win."""
-        updated = type(self).dangerously_unscoped.filter(pk=self.pk, status__in=allowed).update(**changes)
+        condition = models.Q(status__in=allowed)
+        if also is not None:
+            condition |= also
+        updated = type(self).dangerously_unscoped.filter(condition, pk=self.pk).update(**changes)
         if not updated:
             current = type(self).dangerously_unscoped.values_list("status", flat=True).get(pk=self.pk)
+            if current == EmailStatus.REGENERATING:
+                raise InvalidTransition(f"email {self.pk} is being regenerated; try again once it is a draft")
             raise InvalidTransition(f"email {self.pk} is {current}; only {'/'.join(allowed)} emails can do this")
         for name, value in changes.items():
             setattr(self, name, value)
@@ -230,6 +247,20 @@ class GeneratedEmail(TenantOwned):
             (EmailStatus.DRAFT,), subject=subject.strip(), body=body.strip(), edited=True,
             status=EmailStatus.APPROVED, reviewed_by=by, reviewed_at=timezone.now(),
         )  # fmt: skip
+
+    def regenerate_claim(self) -> None:
+        """Mark the email as being written again by a task. A claim older than any task may live was left by a
+        worker that died: it can be taken again, so that no email stays regenerating for ever."""
+        now = timezone.now()
+        lapsed = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+        stale = models.Q(status=EmailStatus.REGENERATING, regenerating_since__lt=lapsed)
+        self._transition(REGENERATABLE, also=stale, status=EmailStatus.REGENERATING, regenerating_since=now)
+
+    def regenerate_finish(self, **fields) -> None:
+        """Store what the regeneration wrote (a new draft, or a failure and its reason), as an unreviewed email."""
+        reset = dict.fromkeys(("subject", "body", "failure_reason", "reject_reason", "reviewed_by"), "")
+        reset.update(edited=False, reviewed_at=None, regenerating_since=None)
+        self._transition((EmailStatus.REGENERATING,), **{**reset, **fields})
 
     @property
     def unsubscribe_url(self) -> str:

@@ -1,27 +1,41 @@
 """How far a run has got, in words: the terminal line of run_campaign --wait and the demo, and the admin's figures.
-Rate and ETA are the run row's own (kept by services.run_refresh), so every display agrees with the API."""
+Rate and ETA are the run row's own (kept by campaigns.runs.run_refresh), so every display agrees with the API."""
 
 import time
+
+from django.core.management.base import OutputWrapper
 
 from campaigns.models import CampaignRun, RunStatus
 
 FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+LOG_EVERY_PERCENT, LOG_EVERY_SECONDS = 10, 30  # when the output is not a terminal
 
 
 def watch_run(run: CampaignRun, out, *, interval: float = 1.0, timeout: float | None = None) -> CampaignRun:
-    """Poll the run row and redraw one progress line until it finishes (or the timeout passes)."""
-    started, last = time.monotonic(), None
+    """Poll the run row until it finishes (or the timeout passes). On a terminal, one progress line is redrawn in
+    place; elsewhere (a log, a pipe), a line is written every tenth of the run or every 30 s, and at the end."""
+    tty = out.isatty() if hasattr(out, "isatty") else False
+    started, shown, shown_at, step = time.monotonic(), None, 0.0, -1
     while True:
         run.refresh_from_db()
-        line = progress_line(run, time.monotonic() - started)
-        if line != last:
-            out.write("\r" + line.ljust(100))
-            out.flush()
-            last = line
-        if run.status in FINISHED or (timeout is not None and time.monotonic() - started > timeout):
-            out.write("\n")
+        elapsed = time.monotonic() - started
+        line, finished = progress_line(run, elapsed), run.status in FINISHED
+        tenth = int(run.percent // LOG_EVERY_PERCENT)
+        due = finished or tenth > step or elapsed - shown_at >= LOG_EVERY_SECONDS
+        if line != shown and (tty or due):
+            _write(out, f"\r{line.ljust(100)}" if tty else f"{line}\n")
+            shown, shown_at, step = line, elapsed, tenth
+        if finished or (timeout is not None and elapsed > timeout):
+            if tty:
+                _write(out, "\n")
             return run
         time.sleep(interval)
+
+
+def _write(out, text: str) -> None:
+    # A command's stdout ends every write with a newline unless told otherwise, which would break the redraw.
+    out.write(text, ending="") if isinstance(out, OutputWrapper) else out.write(text)
+    out.flush()
 
 
 def progress_line(run: CampaignRun, elapsed: float) -> str:

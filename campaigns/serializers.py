@@ -84,6 +84,10 @@ class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class RegenerateSerializer(serializers.Serializer):
+    feedback = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
 class EditSerializer(serializers.Serializer):
     subject = serializers.CharField(max_length=300)
     body = serializers.CharField(max_length=20000)

@@ -1,19 +1,18 @@
-"""Campaign workflows: launch a run, track it, regenerate and send its emails (exactly once), schedules.
-Writing the emails themselves lives in campaigns.generation."""
+"""Campaign workflows: launch a run, start and cancel it, regenerate and send its emails (exactly once), schedules.
+Writing the emails themselves lives in campaigns.generation (and campaigns.batch), a run's bookkeeping in
+campaigns.runs; this module dispatches their tasks."""
 
 import json
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from campaigns.batch import job_running, run_mode_choose
-from campaigns.generation import jobs_prepare, jobs_write
+from campaigns.batch import run_mode_choose
+from campaigns.generation import draft_guide, drafts_prepare, drafts_store, drafts_write
 from campaigns.models import (
     ACTIVE_RUN_STATUSES,
     Campaign,
@@ -23,11 +22,12 @@ from campaigns.models import (
     InvalidTransition,
     RunMode,
     RunStatus,
-)  # fmt: skip
+)
+from campaigns.runs import batch_job_running, run_chunks, run_refresh
 from datasets.models import Contact
 from recommendations.services import current_engine
 from routing.gateway import route_for
-from routing.models import LLMCall
+from tenants.services import QuotaExceeded, quota_month, quota_reserve
 
 
 class CampaignError(Exception):
@@ -50,23 +50,25 @@ def audience(campaign: Campaign):
 
 
 def campaign_launch(*, campaign: Campaign, limit: int | None = None) -> CampaignRun:
-    """Create a queued run and start it after commit. One active run per campaign."""
+    """Create a queued run, holding its share of the monthly quota, and start it after commit. One active run per
+    campaign; two launches can never both take the last of the quota."""
     tenant = campaign.tenant
     size = audience(campaign).count()
     if limit is not None:
         size = min(size, limit)
     if size == 0:
         raise CampaignError(f"campaign {campaign.name!r} has no subscribed contacts in its audience")
-    month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    used = GeneratedEmail.objects.for_tenant(tenant).filter(created_at__gte=month_start).count()
-    if used + size > tenant.monthly_email_quota:
-        raise CampaignError(
-            f"this run needs {size} emails but only {max(tenant.monthly_email_quota - used, 0)} remain in "
-            f"{tenant.name}'s monthly quota of {tenant.monthly_email_quota}; narrow the audience or upgrade the plan"
-        )
     try:
         with transaction.atomic():
-            run = CampaignRun.objects.for_tenant(tenant).create(tenant=tenant, campaign=campaign, total=size)
+            run = CampaignRun.objects.for_tenant(tenant).create(
+                tenant=tenant, campaign=campaign, total=size, quota_reserved=size
+            )
+            quota_reserve(tenant=tenant, count=size, month=quota_month(run.created_at))
+    except QuotaExceeded as exc:
+        raise CampaignError(
+            f"this run needs {size} emails but only {exc.remaining} remain in {tenant.name}'s monthly quota of "
+            f"{exc.quota}; narrow the audience or upgrade the plan"
+        ) from None
     except IntegrityError:
         active = (
             CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=ACTIVE_RUN_STATUSES).first()
@@ -76,7 +78,7 @@ def campaign_launch(*, campaign: Campaign, limit: int | None = None) -> Campaign
         ) from None
     from campaigns import tasks
 
-    transaction.on_commit(lambda: tasks.start_run.delay(run.pk, tenant.pk, limit))
+    transaction.on_commit(lambda: tasks.run_start.delay(run.pk, tenant.pk, limit))
     return run
 
 
@@ -98,30 +100,51 @@ def run_start(*, run: CampaignRun, limit: int | None = None) -> list[list[int]]:
     return chunks
 
 
-def run_chunks(contact_ids: list[int]) -> list[list[int]]:
-    size = settings.CAMPAIGN_CHUNK_SIZE
-    return [contact_ids[i : i + size] for i in range(0, len(contact_ids), size)]
+def email_regenerate_request(*, email: GeneratedEmail, feedback: str = "") -> GeneratedEmail:
+    """Mark a failed, rejected or unreviewed email as being regenerated, count it in the monthly quota, and have a
+    task write it again after commit (`feedback`: what the reviewer wants changed). A concurrent review wins."""
+    tenant = email.tenant
+    try:
+        with transaction.atomic():
+            quota_reserve(tenant=tenant, count=1, month=quota_month())
+            email.regenerate_claim()
+    except QuotaExceeded as exc:
+        raise CampaignError(
+            f"regenerating needs 1 email but only {exc.remaining} remain in {tenant.name}'s monthly quota of "
+            f"{exc.quota}"
+        ) from None
+    from campaigns import tasks
+
+    tasks.email_regenerate.delay_on_commit(email.pk, tenant.pk, feedback)
+    return email
 
 
-REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
-
-
-def email_regenerate(*, email: GeneratedEmail) -> GeneratedEmail:
-    """Write a failed, rejected or unreviewed email again, with fresh picks. A concurrent review wins."""
-    if email.status not in REGENERATABLE:
-        raise InvalidTransition(
-            f"email {email.pk} is {email.status}; only failed, rejected or draft emails can be regenerated"
-        )
+def email_regenerate(*, email: GeneratedEmail, feedback: str = "") -> GeneratedEmail:
+    """Write a regenerating email again, with fresh picks and the reviewer's feedback, and leave it a draft (or
+    failed, with the reason). An email that is no longer regenerating is left alone."""
+    if email.status != EmailStatus.REGENERATING:
+        return email
     run = email.run
     route = route_for(tenant=run.tenant, task=run.campaign.task)
-    (job,) = jobs_prepare(run=run, contacts=[email.contact], route=route)
-    jobs_write([job], run=run, route=route)
-    LLMCall.objects.for_tenant(run.tenant).bulk_create(job.usage_records)
-    reset = {"subject": "", "body": "", "failure_reason": "", "reject_reason": "", "edited": False,
-             "reviewed_by": "", "reviewed_at": None}  # fmt: skip
-    email._transition(REGENERATABLE, **{**reset, **job.fields})
+    (draft,) = drafts_prepare(run=run, contacts=[email.contact], route=route)
+    draft_guide(draft, feedback)
+    drafts_write([draft], run=run, route=route)
+    draft.stored = True  # the email exists: only the calls' usage is inserted
+    with transaction.atomic():
+        drafts_store(run=run, drafts=[draft])
+        email.regenerate_finish(**draft.fields)
     run_refresh(run=run)
     return email
+
+
+def email_regenerate_fail(*, email: GeneratedEmail, reason: str) -> None:
+    """A regeneration that failed for good: the email is failed with the reason (and can be regenerated again),
+    unless it has moved on (another regeneration, after this one's claim had run out, finished first)."""
+    try:
+        email.regenerate_finish(status=EmailStatus.FAILED, failure_reason=reason[:2000])
+    except InvalidTransition:
+        return
+    run_refresh(run=email.run)
 
 
 def run_cancel(*, run: CampaignRun) -> bool:
@@ -133,53 +156,12 @@ def run_cancel(*, run: CampaignRun) -> bool:
         .update(status=RunStatus.CANCELLED, finished_at=timezone.now(), eta_at=None)
     )
     if cancelled:
-        run.refresh_from_db(fields=["batch_job_arn", "batch_status"])  # a job may have started since run was read
-        if job_running(run):
+        run_refresh(run=run)  # gives back the quota it reserved and did not use; reads a job started meanwhile
+        if batch_job_running(run):
             from campaigns import tasks
 
-            tasks.batch_stop.delay_on_commit(run.pk, run.tenant_id)
+            tasks.run_batch_stop.delay_on_commit(run.pk, run.tenant_id)
     return bool(cancelled)
-
-
-def run_refresh(*, run: CampaignRun) -> CampaignRun:
-    """Recount the run from its emails (a retried chunk can never double-count), update its rate and ETA, and
-    complete it when done.
-
-    Counted while holding the run's row lock: of two chunks finishing together, the second counts after the
-    first has written, so a count taken before another chunk's insert never lands last, and only one of them
-    completes the run. A run cancelled meanwhile stays cancelled; a finished run keeps the rate it ended with.
-    FOR NO KEY UPDATE: the emails' inserts (which key-share the row for their foreign key) are never held up."""
-    runs = CampaignRun.objects.for_tenant(run.tenant)
-    with transaction.atomic():
-        row = runs.select_for_update(no_key=True).only("status", "total", "started_at", "mode").get(pk=run.pk)
-        stats = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run).aggregate(
-            failed=Count("pk", filter=Q(status=EmailStatus.FAILED)), all=Count("pk"),
-            input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost_usd"),
-        )  # fmt: skip
-        now, processed = timezone.now(), stats["all"]
-        changes = {"generated": processed - stats["failed"], "failed": stats["failed"], "progress_at": now,
-                   "input_tokens": stats["input_tokens"] or 0, "output_tokens": stats["output_tokens"] or 0,
-                   "cost_usd": stats["cost"] or 0}  # fmt: skip
-        if row.status == RunStatus.RUNNING:
-            completing = row.total <= processed
-            rate, eta = run_pace(started_at=row.started_at, now=now, processed=processed, total=row.total)
-            if row.mode == RunMode.BATCH and not completing:
-                # Nothing is written while the job runs, then everything at once: a rate would mean nothing.
-                rate, eta = 0.0, None
-            changes.update(rate_per_s=rate, eta_at=None if completing else eta)
-            if completing:
-                changes.update(status=RunStatus.COMPLETED, finished_at=now)
-        runs.filter(pk=run.pk).update(**changes)
-    run.refresh_from_db()
-    return run
-
-
-def run_pace(*, started_at, now, processed: int, total: int) -> tuple[float, datetime | None]:
-    """Emails per second since the start, and when the rest will be done at that rate (None: done or no rate)."""
-    seconds = (now - started_at).total_seconds() if started_at else 0
-    rate = processed / seconds if seconds > 0 else 0.0
-    eta = now + timedelta(seconds=(total - processed) / rate) if rate > 0 and processed < total else None
-    return rate, eta
 
 
 def email_send(*, email: GeneratedEmail) -> str:
@@ -263,7 +245,7 @@ def campaign_schedule(*, campaign: Campaign, cron: str, timezone_name: str = "UT
     task, _ = PeriodicTask.objects.update_or_create(
         name=schedule_name(campaign),
         defaults={
-            "task": "campaigns.tasks.launch_scheduled",
+            "task": "campaigns.tasks.campaign_launch",
             "crontab": schedule,
             "kwargs": json.dumps({"campaign_id": campaign.pk, "tenant_id": campaign.tenant_id}),
             "enabled": True,

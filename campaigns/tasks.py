@@ -1,4 +1,5 @@
-"""Celery entry points: they take ids, re-fetch inside the tenant's scope, and call services."""
+"""Celery entry points: they take ids, re-fetch inside the tenant's scope, and call services; each is named after
+the service it wraps."""
 
 import logging
 import time
@@ -9,7 +10,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError
 
-from campaigns import batch, generation, services
+from campaigns import batch, generation, runs, services
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
 from routing.errors import ProviderError
 from tenants.models import Tenant
@@ -32,18 +33,26 @@ def _run(run_id: int, tenant_id: int) -> CampaignRun:
 
 
 @shared_task(acks_late=True, **RETRY)
-def start_run(run_id: int, tenant_id: int, limit: int | None = None) -> int:
+def run_start(run_id: int, tenant_id: int, limit: int | None = None) -> int:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         chunks = services.run_start(run=run, limit=limit)
-    write = batch_submit if run.mode == RunMode.BATCH else generate_chunk
-    for chunk in chunks:
-        write.delay(run_id, tenant_id, chunk)
+    if run.mode == RunMode.BATCH:
+        for chunk in chunks:  # one: the whole run
+            run_batch_submit.delay(run_id, tenant_id, chunk)
+    else:
+        _write_on_demand(run_id, tenant_id, chunks)
     return len(chunks)
 
 
+def _write_on_demand(run_id: int, tenant_id: int, chunks: list[list[int]]) -> None:
+    """The one fan-out of on-demand writing: a run's start, and the contacts a batch job leaves to on-demand."""
+    for chunk in chunks:
+        run_generate_chunk.delay(run_id, tenant_id, chunk)
+
+
 @shared_task(bind=True, acks_late=True, **RETRY)
-def generate_chunk(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
+def run_generate_chunk(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> int:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         try:
@@ -57,7 +66,7 @@ def generate_chunk(self, run_id: int, tenant_id: int, contact_ids: list[int]) ->
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)
-def batch_submit(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> None:
+def run_batch_submit(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> None:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         try:
@@ -73,7 +82,7 @@ def batch_submit(self, run_id: int, tenant_id: int, contact_ids: list[int]) -> N
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)
-def batch_poll(self, run_id: int, tenant_id: int) -> None:
+def run_batch_poll(self, run_id: int, tenant_id: int) -> None:
     """Look at a run's batch job; while it runs, again in BEDROCK_BATCH_POLL_SECONDS. On a worker the task
     re-schedules itself, so no worker is held for the hours a job can take; run in-process (no broker), where
     a countdown is ignored and re-scheduling would recurse, it waits in a loop instead."""
@@ -95,7 +104,7 @@ def batch_poll(self, run_id: int, tenant_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)
-def batch_stop(self, run_id: int, tenant_id: int) -> None:
+def run_batch_stop(self, run_id: int, tenant_id: int) -> None:
     """Stop the batch job of a run that no longer waits for it. Best effort: a failure that retrying cannot help
     is logged, not raised, so that nothing that asked for the stop fails with it."""
     run = _run(run_id, tenant_id)
@@ -113,11 +122,10 @@ def batch_stop(self, run_id: int, tenant_id: int) -> None:
 
 def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
     if step.stop:
-        batch_stop.delay(run_id, tenant_id)
-    for chunk in services.run_chunks(list(step.on_demand)):
-        generate_chunk.delay(run_id, tenant_id, chunk)
+        run_batch_stop.delay(run_id, tenant_id)
+    _write_on_demand(run_id, tenant_id, runs.run_chunks(list(step.on_demand)))
     if step.poll:
-        batch_poll.apply_async((run_id, tenant_id), countdown=settings.BEDROCK_BATCH_POLL_SECONDS)
+        run_batch_poll.apply_async((run_id, tenant_id), countdown=settings.BEDROCK_BATCH_POLL_SECONDS)
 
 
 def _last_try(task, exc: Exception, *, eager_is_last: bool = True) -> bool:
@@ -142,15 +150,33 @@ def _record_failure(run: CampaignRun, what: str, exc: Exception) -> None:
     )
 
 
+@shared_task(bind=True, acks_late=True, **RETRY)
+def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "") -> str:
+    """Write an email again (services.email_regenerate_request marked it regenerating). Acks late: a worker that
+    dies mid-way leaves the message to be delivered again; the last try that fails leaves the email failed."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        emails = GeneratedEmail.objects.for_tenant(tenant).select_related("run__campaign", "run__tenant", "contact")
+        email = emails.filter(pk=email_id).first()
+        if email is None:  # deleted meanwhile (with its run or contact)
+            return "gone"
+        try:
+            return services.email_regenerate(email=email, feedback=feedback).status
+        except Exception as exc:
+            if _last_try(self, exc, eager_is_last=False):
+                services.email_regenerate_fail(email=email, reason=f"not regenerated: {_said(exc)}")
+            raise
+
+
 @shared_task(acks_late=True, **RETRY)
-def send_run(run_id: int, tenant_id: int) -> dict:
+def run_send_approved(run_id: int, tenant_id: int) -> dict:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         return services.run_send_approved(run=run)
 
 
 @shared_task(acks_late=True, **RETRY)
-def send_email(email_id: int, tenant_id: int) -> str:
+def email_send(email_id: int, tenant_id: int) -> str:
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
         email = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant").get(pk=email_id)
@@ -158,7 +184,7 @@ def send_email(email_id: int, tenant_id: int) -> str:
 
 
 @shared_task(acks_late=True, **RETRY)
-def launch_scheduled(campaign_id: int, tenant_id: int) -> int | None:
+def campaign_launch(campaign_id: int, tenant_id: int) -> int | None:
     """Beat's entry point for scheduled campaigns: one run at a time, so a slot is skipped while one is active."""
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):

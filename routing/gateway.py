@@ -113,13 +113,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def llm_invoke(
-    *, tenant, task: str, route: RouteDecision, request_for
+    *, tenant, task: str, route: RouteDecision, request: LLMRequest
 ) -> tuple[LLMResponse | None, LLMCall, ProviderError | None]:
-    """Call the routed model once, inside its rate limits (rate_budgets), without touching the database (safe in
-    worker threads). `request_for(model_id)` builds the request. Returns the response (None on failure), an
-    unsaved usage record (the caller saves records in bulk) and the error, if any."""
+    """Call the routed model once with `request` (built for the route's model, `llm_request(tenant,
+    spec.model_id, ...)`), inside its rate limits (rate_budgets), without touching the database (safe in worker
+    threads). Returns the response (None on failure), an unsaved usage record (the caller saves records in bulk)
+    and the error, if any."""
     spec = get_model(route.model_key)
-    request: LLMRequest = request_for(spec.model_id)
     record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=route.reason)
     budget = limiter()
     reservation = budget.acquire(
@@ -179,26 +179,3 @@ def _answered_by(spec: ModelSpec, invoked_model_id: str) -> ModelSpec:
     if base_model_id(invoked_model_id) == base_model_id(spec.model_id):
         return spec
     return model_for_id(invoked_model_id) or spec
-
-
-def llm_call(
-    *,
-    tenant,
-    task: str,
-    system: str,
-    prompt: str,
-    max_tokens: int = 700,
-    temperature: float = 0.7,
-    stop: tuple[str, ...] = (),
-    route: RouteDecision | None = None,
-) -> tuple[LLMResponse, LLMCall]:
-    """Call the routed model once and save its usage record; failures are recorded, then re-raised."""
-    route = route or route_for(tenant=tenant, task=task)
-    response, record, error = llm_invoke(
-        tenant=tenant, task=task, route=route,
-        request_for=lambda model_id: llm_request(tenant, model_id, system, prompt, max_tokens, temperature, stop),
-    )  # fmt: skip
-    record.save()
-    if error is not None:
-        raise error
-    return response, record

@@ -5,7 +5,7 @@ import secrets
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 
-from tenants.models import ApiKey, Membership, Role, Tenant, _digest
+from tenants.models import ApiKey, Membership, QuotaUsage, Role, Tenant, _digest
 
 
 def user_tenant_ids(user) -> list[int] | None:
@@ -165,3 +165,20 @@ class ApiKeyAdmin(OwnersOnlyAdmin):
             obj.digest = _digest(plain)
             messages.warning(request, f"API key (shown once, copy it now): {plain}")
         super().save_model(request, obj, form, change)
+
+
+@admin.register(QuotaUsage)
+class QuotaUsageAdmin(OwnersOnlyAdmin):
+    """How much of each month's email quota is taken: visible to members, written only by the quota services."""
+
+    list_display = ("tenant", "month", "reserved")
+    readonly_fields = ("tenant", "month", "reserved")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

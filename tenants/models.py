@@ -141,3 +141,19 @@ class ApiKey(models.Model):
     def revoke(self) -> None:
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at"])
+
+
+class QuotaUsage(models.Model):
+    """How much of a tenant's monthly email quota is taken in one month: reserved by runs at launch (and trued up to
+    what they wrote when they end) and by regenerations. Kept apart from the emails and usage records, which a
+    tenant can delete: deleting them frees nothing."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="quota_usage")
+    month = models.DateField(help_text="The first day of the month.")
+    reserved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "month"], name="one_quota_usage_per_month")]
+
+    def __str__(self):
+        return f"{self.tenant} {self.month:%Y-%m}: {self.reserved}"

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from campaigns import services
+from campaigns import runs
 from campaigns.models import Campaign, CampaignRun, RunStatus
 from tenants.models import Role
 from tenants.services import membership_add
@@ -52,7 +52,7 @@ def running_run(tenant):
     run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, status=RunStatus.RUNNING,
                                                   total=10, started_at=timezone.now() - timedelta(seconds=100))  # fmt: skip
     write(run, contacts[:2])
-    return services.run_refresh(run=run), contacts
+    return runs.run_refresh(run=run), contacts
 
 
 def test_the_panel_follows_the_run_without_a_reload_and_stops_polling_when_it_ends(
@@ -74,7 +74,7 @@ def test_the_panel_follows_the_run_without_a_reload_and_stops_polling_when_it_en
     page.evaluate("window.stillTheSamePage = true")  # gone if anything reloads the page
 
     write(run, contacts[2:5], failed=1)
-    services.run_refresh(run=run)
+    runs.run_refresh(run=run)
     expect(field("done_text")).to_have_text("5 / 10 (50.0%)", timeout=POLL_WAIT_MS)
     expect(field("failed")).to_have_text("1")
     expect(panel.locator("progress")).to_have_js_property("value", 5)
@@ -82,7 +82,7 @@ def test_the_panel_follows_the_run_without_a_reload_and_stops_polling_when_it_en
     assert page.evaluate("window.stillTheSamePage") is True
 
     write(run, contacts[5:10])
-    services.run_refresh(run=run)
+    runs.run_refresh(run=run)
     expect(field("status")).to_have_text("completed", timeout=POLL_WAIT_MS)
     expect(field("done_text")).to_have_text("10 / 10 (100.0%)")
     expect(field("eta_text")).to_have_text("-")

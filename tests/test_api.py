@@ -152,8 +152,10 @@ def test_oversized_payloads_are_refused(owner_api, settings):
     assert response.status_code == 400
 
 
-def test_review_actions_through_the_api(bedrock_settings, owner_api, reviewer_api, tenant, catalog):
-    from campaigns import generation, services
+def test_review_actions_through_the_api(
+    bedrock_settings, owner_api, reviewer_api, tenant, catalog, django_capture_on_commit_callbacks
+):
+    from campaigns import generation, services, tasks
     from tenants.scoping import tenant_scope
 
     campaign = Campaign.objects.for_tenant(tenant).create(tenant=tenant, name="api review")
@@ -169,7 +171,11 @@ def test_review_actions_through_the_api(bedrock_settings, owner_api, reviewer_ap
     assert reviewer_api.post(f"{API}/emails/{second.pk}/reject/", {}, format="json").status_code == 400
     rejected = reviewer_api.post(f"{API}/emails/{second.pk}/reject/", {"reason": "tone"}, format="json").json()
     assert (rejected["status"], rejected["reject_reason"]) == ("rejected", "tone")
-    regenerated = reviewer_api.post(f"{API}/emails/{second.pk}/regenerate/").json()
+    with django_capture_on_commit_callbacks() as dispatched:
+        queued = reviewer_api.post(f"{API}/emails/{second.pk}/regenerate/")
+    assert (queued.status_code, queued.json()["status"], len(dispatched)) == (202, "regenerating", 1)
+    tasks.email_regenerate(second.pk, tenant.pk)  # what the worker runs, here in-process
+    regenerated = reviewer_api.get(f"{API}/emails/{second.pk}/").json()
     assert (regenerated["status"], regenerated["reject_reason"]) == ("draft", "")
     edited = reviewer_api.post(f"{API}/emails/{third.pk}/edit/", {"subject": "S", "body": "B"}, format="json").json()
     assert (edited["status"], edited["subject"], edited["edited"]) == ("approved", "S", True)
@@ -194,7 +200,7 @@ def test_launch_schedule_and_cancel_through_the_api(owner_api, tenant, catalog, 
     ok = owner_api.post(f"{API}/campaigns/{campaign['id']}/schedule/", {"cron": "0 9 * * 1"}, format="json")
     assert ok.status_code == 201
     task = PeriodicTask.objects.get()
-    assert task.task == "campaigns.tasks.launch_scheduled" and str(task.crontab.hour) == "9"
+    assert task.task == "campaigns.tasks.campaign_launch" and str(task.crontab.hour) == "9"
     assert owner_api.delete(f"{API}/campaigns/{campaign['id']}/schedule/").status_code == 204
     assert not PeriodicTask.objects.exists()
 
@@ -203,7 +209,7 @@ def test_scheduled_launch_skips_while_a_run_is_active(bedrock_settings, tenant, 
     from campaigns import tasks
 
     campaign = Campaign.objects.for_tenant(tenant).create(tenant=tenant, name="cron")
-    first = tasks.launch_scheduled(campaign.pk, tenant.pk)
+    first = tasks.campaign_launch(campaign.pk, tenant.pk)
     assert CampaignRun.objects.for_tenant(tenant).get(pk=first).status == "queued"
-    assert tasks.launch_scheduled(campaign.pk, tenant.pk) is None
-    assert tasks.launch_scheduled(campaign.pk + 999, tenant.pk) is None
+    assert tasks.campaign_launch(campaign.pk, tenant.pk) is None
+    assert tasks.campaign_launch(campaign.pk + 999, tenant.pk) is None

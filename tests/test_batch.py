@@ -251,7 +251,7 @@ def test_a_failed_job_leaves_the_run_to_on_demand_chunks(batch_settings, eager_t
     run = submitted(campaign)
     # The job will find no input, so it fails; Bedrock says why.
     aws_client(emulator, "s3").delete_object(Bucket=BUCKET, Key=f"batch/{batch.job_name(run)}/input.jsonl")
-    tasks.batch_poll.delay(run.pk, run.tenant_id)
+    tasks.run_batch_poll.delay(run.pk, run.tenant_id)
     run.refresh_from_db()
     assert (run.status, run.mode, run.batch_status) == (RunStatus.COMPLETED, RunMode.ON_DEMAND, "Failed")
     assert "batch job Failed: Unable to read the input data" in run.error
@@ -277,8 +277,8 @@ def test_a_retried_collection_stores_only_what_is_missing(batch_settings, scoped
     assert LLMCall.objects.count() == N - 1  # none for the contact whose email was already there
 
     CampaignRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)  # as a redelivered task would find it
-    tasks.batch_poll.apply(args=(run.pk, run.tenant_id))
-    tasks.batch_poll.apply(args=(run.pk, run.tenant_id))
+    tasks.run_batch_poll.apply(args=(run.pk, run.tenant_id))
+    tasks.run_batch_poll.apply(args=(run.pk, run.tenant_id))
     assert emails.count() == N and LLMCall.objects.count() == N - 1
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED  # recounted, although it had nothing left to store
@@ -351,7 +351,7 @@ def test_cancelling_a_batch_run_stops_its_job_after_commit(
     run.refresh_from_db()
     assert (run.status, run.mode, run.batch_status) == (RunStatus.CANCELLED, RunMode.BATCH, "Stopped")
     assert job_now(emulator, run) in ("Stopping", "Stopped")
-    tasks.batch_poll.apply(args=(run.pk, run.tenant_id))  # the poll already scheduled finds the run over
+    tasks.run_batch_poll.apply(args=(run.pk, run.tenant_id))  # the poll already scheduled finds the run over
     assert not GeneratedEmail.objects.exists() and not BatchRecord.objects.exists()
     assert operations(emulator, "Converse") == 0 and operations(emulator, "StopModelInvocationJob") == 1
 
@@ -405,7 +405,7 @@ def test_a_job_left_for_on_demand_is_stopped(batch_settings, eager_tasks, scoped
         )
 
     monkeypatch.setattr(batch, "batch_job_status", unreadable)
-    tasks.batch_poll.delay(run.pk, run.tenant_id)
+    tasks.run_batch_poll.delay(run.pk, run.tenant_id)
     run.refresh_from_db()
     assert (run.status, run.mode, run.batch_status) == (RunStatus.COMPLETED, RunMode.ON_DEMAND, "Stopped")
     assert "the batch job cannot be read" in run.mode_reason and run.generated == N
@@ -427,7 +427,7 @@ def test_a_run_cancelled_while_its_job_starts_stops_the_job(
         return arn
 
     monkeypatch.setattr(batch, "batch_job_submit", submit_then_cancel)
-    tasks.batch_submit.delay(run.pk, run.tenant_id, contact_ids)
+    tasks.run_batch_submit.delay(run.pk, run.tenant_id, contact_ids)
     run.refresh_from_db()
     assert (run.status, run.batch_status) == (RunStatus.CANCELLED, "Stopped")
     assert operations(emulator, "StopModelInvocationJob") == 1 and job_now(emulator, run) in ("Stopping", "Stopped")

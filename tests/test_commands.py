@@ -33,6 +33,8 @@ def test_demo_runs_every_stage(bedrock_settings, eager_tasks, tmp_path, capsys, 
     assert f"Subject: {first.subject}" in out and first.body.splitlines()[0] in out
     assert "Contacts: 4" in out and "Tokens:" in out and "per email" in out
     assert "http://localhost:8000/admin/" in out and "user: demo" in out
+    progress_lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert "\r" not in out and 1 <= len(progress_lines) <= 11  # not a terminal: a line now and then, never redrawn
     assert RecommenderModel.objects.for_tenant(tenant).count() == 1
     call_command("demo", contacts=2, send=0)  # a second run reuses the data
     assert Item.objects.for_tenant(tenant).count() == 400
@@ -107,5 +109,6 @@ def test_run_campaign_waits_and_summarises(bedrock_settings, eager_tasks, tenant
     call_command("run_campaign", tenant="acme", campaign="Weekly", limit=3, wait=True)
     out = capsys.readouterr().out
     assert "run #" in out and "completed: {'draft': 3}" in out and "emails/s" in out and "3/3" in out
+    assert "\r" not in out
     with pytest.raises(CommandError, match="No campaign 'Nope' in acme; its campaigns: Weekly"):
         call_command("run_campaign", tenant="acme", campaign="Nope")

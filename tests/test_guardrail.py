@@ -51,9 +51,9 @@ def test_the_retry_is_told_why_the_draft_was_blocked(bedrock_settings, scoped, t
     guard(tenant, emulator, words=["Name0"])
     _, (blocked, *_) = run_all(tenant, 1)
     assert blocked.contact.first_name == "Name0"
-    job = generation.Job(blocked.contact, {})
-    assert not generation.job_screen(job, tenant, f"Hi {blocked.contact.first_name}, enjoy")
-    assert "blocked by the brand's content policy" in job.feedback and job.ready
+    draft = generation.Draft(blocked.contact, {})
+    assert not generation.draft_passes_guardrail(draft, tenant, f"Hi {blocked.contact.first_name}, enjoy")
+    assert "blocked by the brand's content policy" in draft.feedback and draft.ready
 
 
 def test_with_the_guardrail_inside_model_calls_drafts_are_not_screened_again(

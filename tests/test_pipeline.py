@@ -191,3 +191,26 @@ def test_campaign_pick_options_reach_the_recommender(bedrock_settings, scoped, c
     again = run_all(services.campaign_launch(campaign=campaign), limit=2)
     second = GeneratedEmail.objects.get(run=again, contact=first.contact)
     assert not {i["id"] for i in first.items} & {i["id"] for i in second.items}  # nothing sent twice in 30 days
+
+
+def test_the_catalog_titles_a_run_checks_against_are_never_older_than_the_run_or_a_minute(
+    scoped, tenant, campaign, catalog, monkeypatch
+):
+    """An item added after a run has read the catalog is known to every later run at once, and to that run after a
+    minute; the per-process cache holds a few runs, not every run it ever saw."""
+    from campaigns.validation import normalize
+    from datasets.models import Item
+
+    clock = [1000.0]
+    monkeypatch.setattr(generation.time, "monotonic", lambda: clock[0])
+    runs = [CampaignRun.objects.create(tenant=tenant, campaign=campaign, status=RunStatus.COMPLETED) for _ in range(6)]
+    new = normalize("Brand New Release")
+    assert new not in generation.catalog_titles(runs[0])
+    Item.objects.create(tenant=tenant, external_id="new", title="Brand New Release", genres=["Drama"])
+    assert new in generation.catalog_titles(runs[1])
+    assert new not in generation.catalog_titles(runs[0])  # the same run, within the minute
+    clock[0] += generation.TITLES_FRESH_SECONDS
+    assert new in generation.catalog_titles(runs[0])
+    for run in runs:
+        generation.catalog_titles(run)
+    assert len(generation._titles) == generation.TITLES_KEPT

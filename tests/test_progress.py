@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import generation, progress, services, tasks
+from campaigns import generation, progress, runs, services, tasks
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
-from campaigns.services import run_pace
+from campaigns.runs import run_pace
 from tenants.scoping import tenant_scope
 from tenants.services import membership_add
 
@@ -85,7 +85,7 @@ def test_refresh_sets_rate_and_eta_from_the_emails_written(clock, tenant, catalo
     contacts, _ = catalog
     run = make_run(tenant, total=10, started_ago=100, clock=clock)
     write(run, contacts[:4], failed=1)
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert (run.generated, run.failed, run.processed, run.percent) == (3, 1, 4, 40.0)
     assert run.progress_at == clock.now
     assert run.rate_per_s == pytest.approx(4 / 100)
@@ -94,7 +94,7 @@ def test_refresh_sets_rate_and_eta_from_the_emails_written(clock, tenant, catalo
 
     clock.advance(20)
     write(run, contacts[4:5])
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert run.rate_per_s == pytest.approx(5 / 120)
     assert run.eta_at == clock.now + timedelta(seconds=120)
     clock.advance(30)  # no new refresh: the ETA counts down by itself
@@ -105,13 +105,13 @@ def test_completion_rates_the_run_up_to_its_finish_and_clears_the_eta(clock, ten
     contacts, _ = catalog
     run = make_run(tenant, total=4, started_ago=50, clock=clock, eta_at=clock.now + timedelta(seconds=5))
     write(run, contacts[:4], failed=2)
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert (run.status, run.finished_at, run.eta_at, run.eta_seconds) == (RunStatus.COMPLETED, clock.now, None, None)
     assert run.rate_per_s == pytest.approx(4 / (run.finished_at - run.started_at).total_seconds())
     assert run.percent == 100.0
 
     clock.advance(500)  # a refresh of a finished run (a regenerated email) keeps the rate it ended with
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert run.rate_per_s == pytest.approx(4 / 50) and run.finished_at == clock.now - timedelta(seconds=500)
 
 
@@ -119,14 +119,14 @@ def test_a_cancelled_run_shows_no_eta_and_is_not_completed_by_late_chunks(clock,
     contacts, _ = catalog
     run = make_run(tenant, total=3, started_ago=30, clock=clock)
     write(run, contacts[:1])
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert run.eta_at is not None and run.rate_per_s == pytest.approx(1 / 30)
     assert services.run_cancel(run=run)
     run.refresh_from_db()
     assert (run.eta_at, run.eta_seconds) == (None, None)
     clock.advance(30)
     write(run, contacts[1:3])  # chunks that were already writing when the run was cancelled
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert (run.status, run.processed, run.eta_at) == (RunStatus.CANCELLED, 3, None)
     assert run.rate_per_s == pytest.approx(1 / 30)
 
@@ -147,7 +147,7 @@ def test_a_refresh_counts_after_the_chunk_refreshing_before_it(transactional_db,
         connection.close()
 
     def second_chunk():
-        refreshed.append(services.run_refresh(run=run))
+        refreshed.append(runs.run_refresh(run=run))
         connection.close()
 
     holder, refresher = threading.Thread(target=first_chunk), threading.Thread(target=second_chunk)
@@ -165,9 +165,9 @@ def test_counts_follow_deleted_emails(clock, tenant, catalog):
     contacts, _ = catalog
     run = make_run(tenant, total=4, started_ago=10, clock=clock)
     write(run, contacts[:3], failed=1)
-    assert services.run_refresh(run=run).processed == 3
+    assert runs.run_refresh(run=run).processed == 3
     GeneratedEmail.dangerously_unscoped.filter(run=run, contact=contacts[0]).delete()  # its contact was erased
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert (run.generated, run.failed, run.processed) == (1, 1, 2)
 
 
@@ -175,15 +175,15 @@ def test_a_batch_run_shows_no_rate_while_its_job_runs(clock, tenant, catalog):
     contacts, _ = catalog
     run = make_run(tenant, total=3, started_ago=3600, clock=clock, mode=RunMode.BATCH)
     write(run, contacts[:1])  # the job's first answers, after an hour of waiting
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert (run.rate_per_s, run.eta_at) == (0, None)
     write(run, contacts[1:3])
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     assert run.status == RunStatus.COMPLETED and run.rate_per_s == pytest.approx(3 / 3600)
 
 
 def test_nothing_written_yet_means_no_rate_and_no_eta(clock, tenant, catalog):
-    run = services.run_refresh(run=make_run(tenant, total=5, started_ago=20, clock=clock))
+    run = runs.run_refresh(run=make_run(tenant, total=5, started_ago=20, clock=clock))
     assert (run.rate_per_s, run.eta_at, run.eta_seconds, run.percent) == (0, None, None, 0.0)
     assert run.progress_at == clock.now
 
@@ -214,7 +214,7 @@ def test_the_api_shows_the_runs_progress(clock, owner_api, tenant, catalog):
     contacts, _ = catalog
     run = make_run(tenant, total=6, started_ago=60, clock=clock)
     write(run, contacts[:3])
-    run = services.run_refresh(run=run)
+    run = runs.run_refresh(run=run)
     clock.advance(5)
     body = owner_api.get(f"{API}/runs/{run.pk}/").json()
     assert (body["processed"], body["percent"], body["rate_per_s"]) == (3, 50.0, pytest.approx(0.05))
@@ -235,7 +235,7 @@ def two_runs(clock, tenant, other_tenant, catalog, other_catalog):
     write(mine, catalog[0][:4])
     theirs = make_run(other_tenant, total=3, started_ago=10, clock=clock)
     write(theirs, other_catalog[0][:1])
-    return services.run_refresh(run=mine), services.run_refresh(run=theirs)
+    return runs.run_refresh(run=mine), runs.run_refresh(run=theirs)
 
 
 def progress_url(run) -> str:
@@ -297,7 +297,7 @@ def test_change_page_has_a_live_panel_while_the_run_is_active(clock, staff_clien
     write(mine, catalog[0][4:6])
     mine.total = 6
     CampaignRun.dangerously_unscoped.filter(pk=mine.pk).update(total=6)
-    services.run_refresh(run=mine)
+    runs.run_refresh(run=mine)
     page = staff_client.get(change).content.decode()
     assert 'data-active="false"' in page and '<dd data-field="status">completed</dd>' in page
     assert '<dd data-field="eta_text">-</dd>' in page and '<progress max="6" value="6">' in page
@@ -314,13 +314,13 @@ def test_run_campaign_wait_shows_the_rows_rate_and_eta(
     """A worker stand-in writes one chunk each time the watcher sleeps, 10 s apart on the clock."""
     bedrock_settings.CAMPAIGN_CHUNK_SIZE = 2
     pending = []
-    monkeypatch.setattr(tasks.start_run, "delay", lambda *args: tasks.start_run(*args))
-    monkeypatch.setattr(tasks.generate_chunk, "delay", lambda *args: pending.append(args))
+    monkeypatch.setattr(tasks.run_start, "delay", lambda *args: tasks.run_start(*args))
+    monkeypatch.setattr(tasks.run_generate_chunk, "delay", lambda *args: pending.append(args))
 
     def sleep(seconds):
         clock.advance(10)
         if pending:
-            tasks.generate_chunk(*pending.pop(0))
+            tasks.run_generate_chunk(*pending.pop(0))
 
     monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
     Campaign.dangerously_unscoped.create(tenant=tenant, name="Weekly")
@@ -337,3 +337,60 @@ def test_run_campaign_wait_shows_the_rows_rate_and_eta(
         run = CampaignRun.objects.get()
     assert run.rate_per_s == pytest.approx(0.2)
     assert "30.0 s, 0.2 emails/s" in lines[-1]
+
+
+# The watcher's output: redrawn in place on a terminal, a line now and then in a log.
+
+
+class Stream:
+    def __init__(self, *, tty: bool):
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def watch_ticks(run, monkeypatch, stream, *, seconds_per_tick: float, done_every: int) -> None:
+    """Watch `run` while each sleep advances the clock and writes one more email every `done_every` ticks."""
+    clock, ticks = [0.0], [0]
+
+    def sleep(_):
+        clock[0] += seconds_per_tick
+        ticks[0] += 1
+        done = min(ticks[0] // done_every, run.total)
+        status = RunStatus.COMPLETED if done == run.total else RunStatus.RUNNING
+        CampaignRun.dangerously_unscoped.filter(pk=run.pk).update(generated=done, status=status)
+
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+    progress.watch_run(run, stream, interval=1)
+
+
+def test_a_terminal_gets_one_line_redrawn_in_place(db, tenant, clock, monkeypatch):
+    stream = Stream(tty=True)
+    run = make_run(tenant, total=50, started_ago=0, clock=clock)
+    watch_ticks(run, monkeypatch, stream, seconds_per_tick=1, done_every=1)
+    assert stream.text.count("\r") == 51 and stream.text.count("\n") == 1 and "50/50" in stream.text
+
+
+def test_a_log_gets_a_line_every_tenth_of_the_run(db, tenant, clock, monkeypatch):
+    stream = Stream(tty=False)
+    run = make_run(tenant, total=200, started_ago=0, clock=clock)
+    watch_ticks(run, monkeypatch, stream, seconds_per_tick=0.1, done_every=1)
+    lines = stream.text.splitlines()
+    assert "\r" not in stream.text
+    assert [re.search(r"\] (\d+)/200", line).group(1) for line in lines] == [str(n) for n in range(0, 201, 20)]
+    assert "completed" in lines[-1]
+
+
+def test_a_log_of_a_slow_run_gets_a_line_every_30_seconds(db, tenant, clock, monkeypatch):
+    stream = Stream(tty=False)
+    run = make_run(tenant, total=2, started_ago=0, clock=clock)
+    watch_ticks(run, monkeypatch, stream, seconds_per_tick=1, done_every=100)
+    elapsed = [int(re.search(r" (\d+)s elapsed", line).group(1)) for line in stream.text.splitlines()]
+    assert elapsed == [0, 30, 60, 90, 100, 130, 160, 190, 200]

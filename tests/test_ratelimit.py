@@ -11,9 +11,10 @@ from django.conf import settings
 
 from routing import ratelimit
 from routing.catalog import get_model
-from routing.gateway import llm_call, rate_budgets
+from routing.gateway import rate_budgets
 from routing.ratelimit import Limits, LocalWindow, RateLimiter, RateLimitTimeout, RedisWindow
 from tenants.services import tenant_create
+from tests.llm import llm_call
 
 WINDOW = 1000
 REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:6379/15"

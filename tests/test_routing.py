@@ -6,9 +6,9 @@ import pytest
 
 from routing.catalog import CATALOG, ModelSpec, UnknownModel, get_model, model_for_id
 from routing.errors import ProviderError
-from routing.gateway import llm_call
 from routing.models import LLMCall
 from routing.policy import choose_model
+from tests.llm import llm_call
 
 
 def test_plans_route_to_small_and_large_models():

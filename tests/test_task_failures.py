@@ -15,9 +15,9 @@ def test_a_rate_limit_timeout_is_worth_a_retry():
 
 @pytest.fixture
 def eager_tasks():
-    tasks.generate_chunk.app.conf.task_always_eager = True
+    tasks.run_generate_chunk.app.conf.task_always_eager = True
     yield
-    tasks.generate_chunk.app.conf.task_always_eager = False
+    tasks.run_generate_chunk.app.conf.task_always_eager = False
 
 
 def test_a_chunk_that_fails_for_good_stores_its_contacts_as_failed_with_the_reason(

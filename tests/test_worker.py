@@ -37,3 +37,20 @@ def test_campaign_runs_through_a_real_worker_and_broker(start_worker, tenant, be
     sent = GeneratedEmail.dangerously_unscoped.filter(run_id=run_id, status=EmailStatus.SENT)
     wait_for(lambda: sent.count() == 2, worker=worker, what="two emails to be sent")
     assert all(e.message_id and e.sent_at for e in sent)
+
+
+def test_an_email_is_regenerated_by_a_real_worker(start_worker, tenant, bedrock_settings, emulator):
+    worker = start_worker()
+    contacts, _ = make_catalog(tenant, n_contacts=1, n_items=12)
+    campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="Worker regenerate", n_items=2)
+    run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, status=RunStatus.COMPLETED, total=1)
+    email = GeneratedEmail.dangerously_unscoped.create(
+        tenant=tenant, run=run, contact=contacts[0], status=EmailStatus.FAILED, failure_reason="model call failed"
+    )
+    answer = api_client(tenant).post(f"/api/v1/emails/{email.pk}/regenerate/", {"feedback": "shorter"}, format="json")
+    assert answer.status_code == 202 and answer.json()["status"] == "regenerating"
+    emails = GeneratedEmail.dangerously_unscoped.filter(pk=email.pk)
+    wait_for(lambda: emails.get().status != EmailStatus.REGENERATING, worker=worker, what="the regeneration")
+    email = emails.get()
+    assert (email.status, email.failure_reason) == (EmailStatus.DRAFT, "") and contacts[0].first_name in email.body
+    assert CampaignRun.dangerously_unscoped.get(pk=run.pk).generated == 1

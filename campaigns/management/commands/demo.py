@@ -12,7 +12,7 @@ from django.db import connections
 from django.db.models import Max
 
 from campaigns import services
-from campaigns.models import ACTIVE_RUN_STATUSES, Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from campaigns.models import ACTIVE_RUN_STATUSES, Campaign, CampaignRun, EmailStatus, GeneratedEmail
 from campaigns.progress import watch_run
 from datasets.models import Contact
 from datasets.services import dataset_seed_synthetic
@@ -77,8 +77,8 @@ class Command(BaseCommand):
     def _launch_and_watch(self, campaign, contacts):
         """On the embedded defaults the tasks run inside launch; a thread launches while this one shows progress."""
         runs = CampaignRun.objects.for_tenant(campaign.tenant).filter(campaign=campaign)
-        stale = runs.filter(status__in=ACTIVE_RUN_STATUSES).update(status=RunStatus.CANCELLED, error="interrupted demo")
-        if stale:
+        stale = [services.run_cancel(run=run) for run in runs.filter(status__in=ACTIVE_RUN_STATUSES)]
+        if any(stale):
             self.stdout.write("    (cancelled the run of an interrupted earlier demo)")
         before = runs.aggregate(m=Max("pk"))["m"] or 0
         errors = []
