@@ -9,7 +9,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError
 
-from campaigns import batch, generation, services
+from campaigns import batch, generation, sending, services
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
 from routing.errors import ProviderError
 from tenants.models import Tenant
@@ -146,7 +146,7 @@ def _record_failure(run: CampaignRun, what: str, exc: Exception) -> None:
 def send_run(run_id: int, tenant_id: int) -> dict:
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
-        return services.run_send_approved(run=run)
+        return sending.run_send_approved(run=run)
 
 
 @shared_task(acks_late=True, **RETRY)
@@ -154,7 +154,7 @@ def send_email(email_id: int, tenant_id: int) -> str:
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
         email = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant").get(pk=email_id)
-        return services.email_send(email=email)
+        return sending.email_send(email=email)
 
 
 @shared_task(acks_late=True, **RETRY)
