@@ -5,7 +5,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from campaigns import services, tasks
+from campaigns import sending, services, tasks
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, InvalidTransition, PromptTemplate
 from campaigns.serializers import (
     CampaignRunSerializer,
@@ -72,10 +72,12 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
-        """Send every approved email of the run (in the background), each exactly once."""
+        """Send every approved email of the run (in the background), each at most once. Answers with the run's
+        emails counted by status: the outcome, where tasks run in-process (no broker)."""
         run = self.get_object()
         tasks.send_run.delay_on_commit(run.pk, run.tenant_id)
-        return Response({"detail": "sending approved emails", "run": run.pk}, status=status.HTTP_202_ACCEPTED)
+        counts = sending.run_send_counts(run=run)
+        return Response({"detail": "sending approved emails", "run": run.pk, "emails": counts}, status=202)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -90,7 +92,8 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     scope_model = GeneratedEmail
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
-    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES, "regenerate": REVIEW_ROLES}
+    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES, "regenerate": REVIEW_ROLES,
+                    "mark_sent": REVIEW_ROLES, "send_again": REVIEW_ROLES}  # fmt: skip
 
     def filter_queryset(self, queryset):
         params = self.request.query_params
@@ -131,3 +134,20 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     def regenerate(self, request, pk=None):
         """Write a failed, rejected or unreviewed email again (fresh picks, same campaign settings)."""
         return self._review(lambda email: services.email_regenerate(email=email))
+
+    @action(detail=True, methods=["post"])
+    def mark_sent(self, request, pk=None):
+        """An email whose send was cut off ("send_unknown") did arrive: a person checked (its message id)."""
+        return self._review(lambda email: email.mark_sent(by=str(request.user)))
+
+    @action(detail=True, methods=["post"])
+    def send_again(self, request, pk=None):
+        """Send an email whose send failed or was cut off once more, in the background (202)."""
+        email = self.get_object()
+        try:
+            email.send_again(by=str(request.user))
+        except InvalidTransition as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        tasks.send_email.delay_on_commit(email.pk, email.tenant_id)
+        email.refresh_from_db()
+        return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)

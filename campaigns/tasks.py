@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from campaigns import batch, generation, sending, services
-from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from routing.errors import ProviderError
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -142,19 +142,35 @@ def _record_failure(run: CampaignRun, what: str, exc: Exception) -> None:
     )
 
 
-@shared_task(acks_late=True, **RETRY)
-def send_run(run_id: int, tenant_id: int) -> dict:
+@shared_task(bind=True, acks_late=True, **RETRY)
+def send_run(self, run_id: int, tenant_id: int) -> dict:
+    """Send the run's approved emails. Those a passing failure left approved are tried again with backoff (only
+    they: the others are sent, failed or unknown by then); after the last try they stay approved, with the reason."""
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
-        return sending.run_send_approved(run=run)
+        outcome = sending.run_send_approved(run=run)
+    if outcome.get(sending.DEFERRED) and not _last_try(self, sending.SendDeferred("deferred")):
+        raise self.retry(countdown=_backoff(self))
+    return outcome
 
 
-@shared_task(acks_late=True, **RETRY)
-def send_email(email_id: int, tenant_id: int) -> str:
+@shared_task(bind=True, acks_late=True, **RETRY)
+def send_email(self, email_id: int, tenant_id: int) -> str:
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
         email = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant").get(pk=email_id)
-        return sending.email_send(email=email)
+        try:
+            return sending.email_send(email=email)
+        except sending.SendDeferred as exc:
+            if _last_try(self, exc):
+                return EmailStatus.APPROVED  # not sent; send_error says why, and a later send tries again
+            raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+
+
+@shared_task(acks_late=True, time_limit=300)
+def email_claims_expire() -> int:
+    """Beat's sweep (campaigns.beat): claims past their lease become unknown, for a person to resolve."""
+    return sending.email_claims_expire()
 
 
 @shared_task(acks_late=True, **RETRY)
