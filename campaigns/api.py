@@ -77,7 +77,8 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         run = self.get_object()
         tasks.send_run.delay_on_commit(run.pk, run.tenant_id)
         counts = sending.run_send_counts(run=run)
-        return Response({"detail": "sending approved emails", "run": run.pk, "emails": counts}, status=202)
+        body = {"detail": "sending approved emails", "run": run.pk, "emails": counts}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
