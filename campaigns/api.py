@@ -93,8 +93,7 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     scope_model = GeneratedEmail
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
-    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES, "regenerate": REVIEW_ROLES,
-                    "mark_sent": REVIEW_ROLES, "send_again": REVIEW_ROLES}  # fmt: skip
+    action_roles = dict.fromkeys(("approve", "reject", "edit", "regenerate", "mark_sent", "send_again"), REVIEW_ROLES)
 
     def filter_queryset(self, queryset):
         params = self.request.query_params

@@ -241,16 +241,21 @@ class GeneratedEmail(TenantOwned):
         """A person found that an email whose send was cut off did arrive (its Message-ID in the server's log)."""
         now = timezone.now()
         self._transition(
-            (EmailStatus.SEND_UNKNOWN,), status=EmailStatus.SENT, sent_at=self.send_claimed_at or now,
-            send_resolved_by=by, send_resolved_at=now,
-        )  # fmt: skip
+            (EmailStatus.SEND_UNKNOWN,),
+            status=EmailStatus.SENT,
+            sent_at=self.send_claimed_at or now,
+            send_resolved_by=by,
+            send_resolved_at=now,
+        )
 
     def send_again(self, *, by: str) -> None:
         """Approve an email whose send failed or was cut off for one more send (the caller dispatches it)."""
         self._transition(
-            (EmailStatus.SEND_UNKNOWN, EmailStatus.SEND_FAILED), status=EmailStatus.APPROVED, send_resolved_by=by,
+            (EmailStatus.SEND_UNKNOWN, EmailStatus.SEND_FAILED),
+            status=EmailStatus.APPROVED,
+            send_resolved_by=by,
             send_resolved_at=timezone.now(),
-        )  # fmt: skip
+        )
 
     @property
     def unsubscribe_url(self) -> str:

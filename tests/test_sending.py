@@ -20,9 +20,12 @@ HOSTILE = "Eve\nBcc: x@y"
 
 def contact(tenant, n: int, *, first_name: str = "Pat", last_name: str = "", email: str | None = None) -> Contact:
     return Contact.dangerously_unscoped.create(
-        tenant=tenant, external_id=f"c{n}", email=email or f"person{n}@example.com", first_name=first_name,
+        tenant=tenant,
+        external_id=f"c{n}",
+        email=email or f"person{n}@example.com",
+        first_name=first_name,
         last_name=last_name,
-    )  # fmt: skip
+    )
 
 
 def approved_run(tenant, contacts: list[Contact]) -> CampaignRun:
@@ -36,7 +39,7 @@ def approved_run(tenant, contacts: list[Contact]) -> CampaignRun:
             subject=f"Picks for {c.first_name}",
             body="Hello there.",
             status=EmailStatus.APPROVED,
-        )  # fmt: skip
+        )
         for c in contacts
     )
     return run
@@ -87,6 +90,16 @@ def test_a_sender_name_with_a_comma_is_one_address(scoped, tenant, smtp_server):
     assert (sender.display_name, sender.addr_spec) == ("Ana, Head of Picks", "hello@acme.example")
 
 
+def test_a_subject_with_a_newline_is_one_header_line(scoped, tenant, smtp_server):
+    email = one_email(tenant)
+    email.subject = "Your picks\nBcc: x@y"
+    email.save()
+    assert sending.email_send(email=email) == EmailStatus.SENT
+    (received,) = smtp_server.received
+    assert received.message["Subject"] == "Your picks Bcc: x@y" and "Bcc" not in received.message
+    assert received.rcpt_tos == ["person1@example.com"]
+
+
 def test_bad_recipients_fail_alone_and_the_run_goes_on(scoped, tenant, smtp_server):
     contacts = [
         contact(tenant, 1, first_name=HOSTILE),
@@ -126,8 +139,12 @@ def in_process_celery():
 
 
 def test_the_send_endpoint_answers_with_the_outcome_never_500(transactional_db, tenant, smtp_server, in_process_celery):
-    contacts = [contact(tenant, 1, first_name=HOSTILE), contact(tenant, 2, email="gone@example.com"),
-                contact(tenant, 3, first_name='Ann "Smith, Jr."'), contact(tenant, 4)]  # fmt: skip
+    contacts = [
+        contact(tenant, 1, first_name=HOSTILE),
+        contact(tenant, 2, email="gone@example.com"),
+        contact(tenant, 3, first_name='Ann "Smith, Jr."'),
+        contact(tenant, 4),
+    ]
     smtp_server.refuse["gone@example.com"] = "553 5.1.3 not a valid mailbox"
     run = approved_run(tenant, contacts)
     client = api_client(tenant)
@@ -298,6 +315,29 @@ def test_the_admin_resolves_unknown_emails(
     assert theirs.status == EmailStatus.SEND_UNKNOWN
 
 
+def test_the_admin_send_actions_never_fail_on_a_bad_recipient(
+    tenant, staff_client, smtp_server, in_process_celery, django_capture_on_commit_callbacks
+):
+    smtp_server.refuse["gone@example.com"] = "550 5.1.1 mailbox unavailable"
+    run = approved_run(tenant, [contact(tenant, 1, email="gone@example.com"), contact(tenant, 2, first_name=HOSTILE)])
+    emails = emails_of(run)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/campaigns/generatedemail/",
+            {"action": "send_now", "_selected_action": [emails["gone@example.com"].pk]},
+        )
+    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/campaigns/campaignrun/", {"action": "send_approved", "_selected_action": [run.pk]}
+        )
+    assert response.status_code == 302
+    assert {e.contact.email: e.status for e in emails_of(run).values()} == {
+        "gone@example.com": EmailStatus.SEND_FAILED,
+        "person2@example.com": EmailStatus.SENT,
+    }
+
+
 @pytest.mark.worker
 def test_a_worker_retries_a_passing_refusal_with_backoff(start_worker, tenant, smtp_server):
     smtp_server.defer["person2@example.com"] = ["451 4.3.0 greylisted", "421 4.7.0 try again later"]
@@ -315,8 +355,13 @@ def test_a_worker_retries_a_passing_refusal_with_backoff(start_worker, tenant, s
 @pytest.mark.worker
 def test_a_worker_killed_mid_send_leaves_an_unknown_email_not_a_resend(start_worker, tenant, smtp_server):
     smtp_server.data_delay = 60  # the worker hands the message over, then waits for a reply that is slow to come
-    env = {"EMAIL_BACKEND": "smtp", "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp_server.port),
-           "CELERY_VISIBILITY_TIMEOUT": "3", "CELERY_RESTORE_INTERVAL": "1"}  # fmt: skip
+    env = {
+        "EMAIL_BACKEND": "smtp",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_server.port),
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        "CELERY_RESTORE_INTERVAL": "1",
+    }
     first = start_worker(**env)
     run = approved_run(tenant, [contact(tenant, 1)])
     email = GeneratedEmail.dangerously_unscoped.get(run=run)
