@@ -47,7 +47,8 @@ def email_send(*, email: GeneratedEmail) -> str:
     claimed_at = email_claim(email=email)
     if claimed_at is None:
         return _claim_taken(email)
-    contact = Contact.objects.for_tenant(email.tenant).get(pk=email.contact_id)
+    email.refresh_from_db()  # as it is now, and the contact too: an unsubscribe since it was read counts
+    email.contact = contact = Contact.objects.for_tenant(email.tenant).get(pk=email.contact_id)
     if contact.unsubscribed:
         return _finish(email, claimed_at, EmailStatus.SUPPRESSED)
     try:
