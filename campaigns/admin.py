@@ -127,8 +127,9 @@ class GeneratedEmailAdmin(TenantScopedAdmin):
     search_fields = ("subject", "contact__email")
     readonly_fields = ("run", "contact", "status", "items", "favorite_genre", "failure_reason", "reject_reason",
                        "model_key", "route_reason", "attempts", "input_tokens", "output_tokens", "cost_usd",
-                       "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "message_id", "prompt")  # fmt: skip
-    actions = ["approve", "regenerate", "send_now"]
+                       "latency_ms", "reviewed_by", "reviewed_at", "send_claimed_at", "sent_at", "message_id",
+                       "send_error", "send_resolved_by", "send_resolved_at", "prompt")  # fmt: skip
+    actions = ["approve", "regenerate", "send_now", "mark_sent", "send_again"]
 
     @admin.action(description="Regenerate selected failed, rejected or draft emails")
     def regenerate(self, request, queryset):
@@ -172,6 +173,29 @@ class GeneratedEmailAdmin(TenantScopedAdmin):
         for email in queryset.filter(status=EmailStatus.APPROVED):
             transaction.on_commit(lambda email=email: tasks.email_send.delay(email.pk, email.tenant_id))
         self.message_user(request, "sending")
+
+    @admin.action(description="Mark selected 'send unknown' emails as sent (you checked that they arrived)")
+    def mark_sent(self, request, queryset):
+        marked = self._resolve(request, queryset, lambda email: email.mark_sent(by=str(request.user)))
+        self.message_user(request, f"marked {marked} email(s) as sent")
+
+    @admin.action(description="Send selected 'send unknown' or 'send failed' emails again")
+    def send_again(self, request, queryset):
+        def again(email):
+            email.send_again(by=str(request.user))
+            transaction.on_commit(lambda: tasks.email_send.delay(email.pk, email.tenant_id))
+
+        self.message_user(request, f"sending {self._resolve(request, queryset, again)} email(s) again")
+
+    def _resolve(self, request, queryset, change) -> int:
+        done = 0
+        for email in queryset.filter(status__in=(EmailStatus.SEND_UNKNOWN, EmailStatus.SEND_FAILED)):
+            try:
+                change(email)
+                done += 1
+            except InvalidTransition as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        return done
 
 
 @admin.register(BatchRecord)

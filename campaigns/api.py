@@ -5,7 +5,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from campaigns import services, tasks
+from campaigns import sending, services, tasks
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, InvalidTransition, PromptTemplate
 from campaigns.serializers import (
     CampaignRunSerializer,
@@ -73,10 +73,13 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
-        """Send every approved email of the run (in the background), each exactly once."""
+        """Send every approved email of the run (in the background), each at most once. Answers with the run's
+        emails counted by status: the outcome, where tasks run in-process (no broker)."""
         run = self.get_object()
         tasks.run_send_approved.delay_on_commit(run.pk, run.tenant_id)
-        return Response({"detail": "sending approved emails", "run": run.pk}, status=status.HTTP_202_ACCEPTED)
+        counts = sending.run_send_counts(run=run)
+        body = {"detail": "sending approved emails", "run": run.pk, "emails": counts}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -91,7 +94,7 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     scope_model = GeneratedEmail
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
-    action_roles = {"approve": REVIEW_ROLES, "reject": REVIEW_ROLES, "edit": REVIEW_ROLES, "regenerate": REVIEW_ROLES}
+    action_roles = dict.fromkeys(("approve", "reject", "edit", "regenerate", "mark_sent", "send_again"), REVIEW_ROLES)
 
     def filter_queryset(self, queryset):
         params = self.request.query_params
@@ -139,4 +142,21 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
             services.email_regenerate_request(email=email, feedback=params.validated_data["feedback"])
         except (InvalidTransition, services.CampaignError) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=True, methods=["post"])
+    def mark_sent(self, request, pk=None):
+        """An email whose send was cut off ("send_unknown") did arrive: a person checked (its message id)."""
+        return self._review(lambda email: email.mark_sent(by=str(request.user)))
+
+    @action(detail=True, methods=["post"])
+    def send_again(self, request, pk=None):
+        """Send an email whose send failed or was cut off once more, in the background (202)."""
+        email = self.get_object()
+        try:
+            email.send_again(by=str(request.user))
+        except InvalidTransition as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        tasks.email_send.delay_on_commit(email.pk, email.tenant_id)
+        email.refresh_from_db()
         return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)

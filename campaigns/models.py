@@ -171,6 +171,10 @@ class EmailStatus(models.TextChoices):
     SENT = "sent"
     FAILED = "failed"  # generation failed; failure_reason says why
     SUPPRESSED = "suppressed"  # the contact unsubscribed before sending
+    SEND_FAILED = "send_failed", "send failed"  # refused for good (address, SMTP 5xx); send_error says why
+    # A send was cut off after the message may have reached the SMTP server (a lost reply, a worker that died):
+    # whether it was delivered cannot be known, so a person marks it sent or sends it again.
+    SEND_UNKNOWN = "send_unknown", "send unknown"
     REGENERATING = "regenerating"  # being written again by a task; regenerating_since says since when
 
 
@@ -190,7 +194,7 @@ class GeneratedEmail(TenantOwned):
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
     edited = models.BooleanField(default=False)
-    status = models.CharField(max_length=12, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
+    status = models.CharField(max_length=20, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
     failure_reason = models.TextField(blank=True)
     reject_reason = models.TextField(blank=True)
     model_key = models.CharField(max_length=100, blank=True)
@@ -207,6 +211,8 @@ class GeneratedEmail(TenantOwned):
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=300, blank=True)
     send_error = models.TextField(blank=True)
+    send_resolved_by = models.CharField(max_length=150, blank=True, help_text="Who marked it sent or sent it again.")
+    send_resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -261,6 +267,26 @@ class GeneratedEmail(TenantOwned):
         reset = dict.fromkeys(("subject", "body", "failure_reason", "reject_reason", "reviewed_by"), "")
         reset.update(edited=False, reviewed_at=None, regenerating_since=None)
         self._transition((EmailStatus.REGENERATING,), **{**reset, **fields})
+
+    def mark_sent(self, *, by: str) -> None:
+        """A person found that an email whose send was cut off did arrive (its Message-ID in the server's log)."""
+        now = timezone.now()
+        self._transition(
+            (EmailStatus.SEND_UNKNOWN,),
+            status=EmailStatus.SENT,
+            sent_at=self.send_claimed_at or now,
+            send_resolved_by=by,
+            send_resolved_at=now,
+        )
+
+    def send_again(self, *, by: str) -> None:
+        """Approve an email whose send failed or was cut off for one more send (the caller dispatches it)."""
+        self._transition(
+            (EmailStatus.SEND_UNKNOWN, EmailStatus.SEND_FAILED),
+            status=EmailStatus.APPROVED,
+            send_resolved_by=by,
+            send_resolved_at=timezone.now(),
+        )
 
     @property
     def unsubscribe_url(self) -> str:

@@ -76,7 +76,8 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
         model = GeneratedEmail
         fields = ["id", "run", "contact", "items", "favorite_genre", "subject", "body", "edited", "status",
                   "failure_reason", "reject_reason", "model_key", "route_reason", "attempts", "input_tokens",
-                  "output_tokens", "cost_usd", "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "created_at"]  # fmt: skip
+                  "output_tokens", "cost_usd", "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "created_at",
+                  "send_claimed_at", "message_id", "send_error", "send_resolved_by", "send_resolved_at"]  # fmt: skip
         read_only_fields = fields
 
 

@@ -10,8 +10,8 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError
 
-from campaigns import batch, generation, runs, services
-from campaigns.models import Campaign, CampaignRun, GeneratedEmail, RunMode, RunStatus
+from campaigns import batch, generation, runs, sending, services
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from routing.errors import ProviderError
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -168,19 +168,36 @@ def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "") ->
             raise
 
 
-@shared_task(acks_late=True, **RETRY)
-def run_send_approved(run_id: int, tenant_id: int) -> dict:
+@shared_task(bind=True, acks_late=True, **RETRY)
+def run_send_approved(self, run_id: int, tenant_id: int) -> dict:
+    """Send the run's approved emails. Those a passing failure left approved are tried again with backoff (only
+    they: the others are sent, failed or unknown by then); after the last try they stay approved, with the reason."""
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
-        return services.run_send_approved(run=run)
+        outcome = sending.run_send_approved(run=run)
+    # In-process (no broker) a retry has no later, as in _last_try.
+    if outcome.get(sending.DEFERRED) and not (self.request.is_eager or self.request.retries >= self.max_retries):
+        raise self.retry(countdown=_backoff(self))
+    return outcome
 
 
-@shared_task(acks_late=True, **RETRY)
-def email_send(email_id: int, tenant_id: int) -> str:
+@shared_task(bind=True, acks_late=True, **RETRY)
+def email_send(self, email_id: int, tenant_id: int) -> str:
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
         email = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant").get(pk=email_id)
-        return services.email_send(email=email)
+        try:
+            return sending.email_send(email=email)
+        except sending.SendDeferred as exc:
+            if _last_try(self, exc):
+                return EmailStatus.APPROVED  # not sent; send_error says why, and a later send tries again
+            raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+
+
+@shared_task(acks_late=True, time_limit=300)
+def email_claims_expire() -> int:
+    """Beat's sweep (campaigns.beat): claims past their lease become unknown, for a person to resolve."""
+    return sending.email_claims_expire()
 
 
 @shared_task(acks_late=True, **RETRY)

@@ -128,6 +128,10 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)  # seconds per SMTP step; Django's default waits for ever
+# A send claimed longer ago than this (well over an SMTP attempt at EMAIL_TIMEOUT per step) was cut off: the
+# email becomes "send unknown" for a person to resolve, never resent by itself.
+EMAIL_SEND_LEASE_SECONDS = env_int("EMAIL_SEND_LEASE_SECONDS", 900, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campaigns@localhost")
 
 # AWS: region and optional endpoints (the local emulator in tests and offline development).

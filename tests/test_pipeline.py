@@ -4,7 +4,7 @@ with the Bedrock provider talking to the local emulator through real boto3."""
 import pytest
 from django.core import mail
 
-from campaigns import generation, services
+from campaigns import generation, sending, services
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
 from datasets.models import Contact
 from routing.models import LLMCall
@@ -113,10 +113,10 @@ def test_review_then_send_exactly_once(bedrock_settings, scoped, campaign, catal
     first.approve(by="rita")
     second.edit_and_approve(by="rita", subject="Edited subject", body="Edited body for you.")
     third.reject(by="rita", reason="too pushy")
-    outcome = services.run_send_approved(run=run)
+    outcome = sending.run_send_approved(run=run)
     assert outcome == {EmailStatus.SENT: 2}
-    assert services.run_send_approved(run=run) == {}
-    assert services.email_send(email=first) == EmailStatus.SENT  # a second send of the same email does nothing
+    assert sending.run_send_approved(run=run) == {}
+    assert sending.email_send(email=first) == EmailStatus.SENT  # a second send of the same email does nothing
     assert len(mail.outbox) == 2
     edited = next(m for m in mail.outbox if m.subject == "Edited subject")
     assert "Edited body for you." in edited.body and second.contact.email in edited.to[0]
@@ -131,7 +131,7 @@ def test_contacts_who_unsubscribe_after_approval_are_never_sent(bedrock_settings
     email = GeneratedEmail.objects.select_related("contact", "tenant").get(run=run)
     email.approve(by="rita")
     email.contact.unsubscribe()
-    assert services.email_send(email=email) == EmailStatus.SUPPRESSED
+    assert sending.email_send(email=email) == EmailStatus.SUPPRESSED
     assert mail.outbox == []
 
 
@@ -142,7 +142,7 @@ def test_send_failure_leaves_the_email_approved_for_a_retry(bedrock_settings, sc
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
     with pytest.raises(OSError):
-        services.email_send(email=email)
+        sending.email_send(email=email)
     email.refresh_from_db()
     assert email.status == EmailStatus.APPROVED and "Error" in email.send_error
 
@@ -185,7 +185,7 @@ def test_campaign_pick_options_reach_the_recommender(bedrock_settings, scoped, c
     assert first.items and all(genre_of[i["id"]] != "Comedy" for i in first.items)
 
     first.approve(by="rita")
-    services.email_send(email=GeneratedEmail.objects.select_related("contact", "tenant").get(pk=first.pk))
+    sending.email_send(email=GeneratedEmail.objects.select_related("contact", "tenant").get(pk=first.pk))
     campaign.exclude_genres, campaign.skip_emailed_days = [], 30
     campaign.save()
     again = run_all(services.campaign_launch(campaign=campaign), limit=2)

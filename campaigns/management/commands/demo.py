@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.models import Max
 
-from campaigns import services
+from campaigns import sending, services
 from campaigns.models import ACTIVE_RUN_STATUSES, Campaign, CampaignRun, EmailStatus, GeneratedEmail
 from campaigns.progress import watch_run
 from datasets.models import Contact
@@ -109,7 +109,7 @@ class Command(BaseCommand):
         sent = []
         for email in drafts.select_related("contact", "tenant")[:count]:
             email.approve(by="demo")
-            if services.email_send(email=email) == EmailStatus.SENT:
+            if sending.email_send(email=email) == EmailStatus.SENT:
                 sent.append(email)
         return sent
 
