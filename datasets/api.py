@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from rest_framework import mixins, parsers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from datasets.consent import contact_resubscribe, contact_unsubscribe
@@ -36,11 +37,16 @@ class JSONParser(parsers.JSONParser):
 PARSERS = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
 
+class Pages(LimitOffsetPagination):
+    max_limit = 1000  # without one, ?limit=10**23 reaches PostgreSQL and overflows its bigint: a 500
+
+
 class CrudViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
     mixins.DestroyModelMixin, TenantScopedViewSet,
 ):  # fmt: skip
     parser_classes = PARSERS
+    pagination_class = Pages
 
 
 class ContactViewSet(CrudViewSet):
@@ -88,6 +94,7 @@ class InteractionViewSet(
     serializer_class = InteractionSerializer
     scope_select_related = ("contact", "item")
     parser_classes = PARSERS
+    pagination_class = Pages
 
     def create(self, request, *args, **kwargs):
         """One interaction, or a list of up to 1,000; in a list, bad rows and duplicates are reported per row and

@@ -5,24 +5,21 @@ are written, a row already stored is reported as a duplicate, and an import neve
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from datasets.consent import contacts_unsubscribe
 from datasets.csvfile import FileProblem, check_file, detect_encoding, records
-from datasets.models import ConsentSource, Contact, Interaction, Item
+from datasets.models import ConsentSource, Contact, Interaction, Item, moment_problem
 
 BATCH = 2000
 PLOT_LIMIT = 20_000
 INT_MAX = 2_147_483_647
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECONDS = 1e11  # unix seconds this large are the year 5138: the file almost certainly holds milliseconds
-CLOCK_SKEW = timedelta(days=1)
 
 
 class RowError(ValueError):
@@ -133,10 +130,8 @@ def _timestamp(column: str, raw: str) -> datetime | None:
     if not raw:
         return None
     moment, shown = _moment(column, raw)
-    if moment < EPOCH:
-        raise RowError(f"{column} {shown} is {moment:%Y-%m-%d}, before 1970: give unix seconds or an ISO 8601 date")
-    if moment > timezone.now() + CLOCK_SKEW:
-        raise RowError(f"{column} {shown} is {moment:%Y-%m-%d}, in the future: give unix seconds or an ISO 8601 date")
+    if problem := moment_problem(moment):
+        raise RowError(f"{column} {shown} is {moment:%Y-%m-%d}, {problem}: give unix seconds or an ISO 8601 date")
     return moment
 
 

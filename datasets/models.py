@@ -1,9 +1,24 @@
 """A tenant's data in Amazon Personalize's vocabulary: contacts (users), items and interactions."""
 
+from datetime import UTC, datetime, timedelta
+
 from django.db import models
 from django.utils import timezone
 
 from tenants.scoping import TenantOwned
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
+
+
+def moment_problem(moment: datetime) -> str:
+    """Why an event's time cannot be right ("" when it can be): Personalize counts unix seconds from 1970, and
+    nothing has happened yet tomorrow. The import and the API check the same."""
+    if moment < EPOCH:
+        return "before 1970"
+    if moment > timezone.now() + CLOCK_SKEW:
+        return "in the future"
+    return ""
 
 
 class Contact(TenantOwned):

@@ -4,7 +4,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from datasets.consent import contact_unsubscribe
-from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item
+from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item, moment_problem
 from tenants.serializers import TenantExternalIdField, TenantModelSerializer
 
 MAX_DEPTH = 20
@@ -34,6 +34,12 @@ def _check_storable(value) -> None:
             stack += [(k, depth) for k in node] + [(v, depth + 1) for v in node.values()]
         elif isinstance(node, list):
             stack += [(v, depth + 1) for v in node]
+
+
+def _plausible(moment):
+    if moment is not None and (problem := moment_problem(moment)):
+        raise serializers.ValidationError(f"{moment:%Y-%m-%d} is {problem}")
+    return moment
 
 
 class ExternalIdField(TenantExternalIdField):
@@ -106,6 +112,10 @@ class ItemSerializer(TenantModelSerializer):
         model = Item
         fields = ["external_id", "title", "year", "genres", "plot", "imdb_rating", "imdb_votes", "maturity_rating",
                   "maturity_rating_string", "promotion", "creation_timestamp", "metadata"]  # fmt: skip
+        extra_kwargs = {"imdb_rating": {"min_value": 0, "max_value": 10}}
+
+    def validate_creation_timestamp(self, value):
+        return _plausible(value)
 
 
 class InteractionSerializer(TenantModelSerializer):
@@ -115,3 +125,6 @@ class InteractionSerializer(TenantModelSerializer):
     class Meta:
         model = Interaction
         fields = ["id", "contact", "item", "event_type", "timestamp"]
+
+    def validate_timestamp(self, value):
+        return _plausible(value)

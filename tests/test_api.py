@@ -269,3 +269,23 @@ def test_hostile_dataset_input_is_a_4xx_never_a_500(owner_api, catalog, method, 
             or "object" in str(response.json()).lower()
             or ("json parse error" in str(response.json()).lower())
         ), response.json()
+
+
+def test_api_dataset_values_follow_the_import_rules(owner_api, catalog):
+    row = {"contact": "u0", "item": "m1", "timestamp": "2999-01-01T00:00:00Z"}
+    future = owner_api.post(f"{API}/interactions/", row, format="json")
+    assert future.status_code == 400 and "in the future" in str(future.json()["timestamp"])
+    old = owner_api.post(f"{API}/interactions/", {**row, "timestamp": "1969-07-20T20:17:00Z"}, format="json")
+    assert old.status_code == 400 and "before 1970" in str(old.json()["timestamp"])
+    item = {"external_id": "z", "title": "t", "imdb_rating": 1e308, "creation_timestamp": "2999-01-01T00:00:00Z"}
+    bad = owner_api.post(f"{API}/items/", item, format="json").json()
+    assert "imdb_rating" in bad and "in the future" in str(bad["creation_timestamp"])
+
+
+@pytest.mark.parametrize("query", ["limit=100000000000000000000000", "limit=99999999999", "offset=-5&limit=-1"])
+def test_list_paging_with_absurd_numbers_is_not_a_500(owner_api, catalog, query):
+    owner_api.raise_request_exception = False
+    for endpoint in ("contacts", "items", "interactions"):
+        response = owner_api.get(f"{API}/{endpoint}/?{query}")
+        assert response.status_code == 200, (endpoint, response.content[:200])
+        assert len(response.json()["results"]) <= 1000
