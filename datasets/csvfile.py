@@ -68,16 +68,22 @@ def check_file(path: Path) -> None:
 def detect_encoding(path: Path) -> Encoding:
     with open(path, "rb") as handle:
         head = handle.read(SNIFF)
-    for bom, name in BOMS:
-        if head.startswith(bom):
-            return Encoding(name)
-    if wide := _utf16_without_bom(head):
-        return Encoding(wide)
-    _refuse_binary(head)
+    declared = next((name for bom, name in BOMS if head.startswith(bom)), None) or _utf16_without_bom(head)
+    if declared and declared != "utf-8-sig":
+        if not _decodes(path, declared):
+            label = declared[:6].upper()  # UTF-16 or UTF-32, whichever the byte order
+            raise FileProblem(f"the file starts as {label} but is not valid {label} throughout: save it again as UTF-8")
+        return Encoding(declared)
+    if not declared:
+        _refuse_binary(head)
     bad = _first_bad_utf8(path)
     if bad is None:
-        return Encoding("utf-8")
+        return Encoding(declared or "utf-8")
     line, byte = bad
+    if declared:  # a UTF-8 byte order mark, then bytes of another encoding: guessing would garble the header
+        raise FileProblem(
+            f"line {line}: not valid UTF-8 (byte 0x{byte:02x}) after a UTF-8 byte order mark: save it again as UTF-8"
+        )
     name, label = ("cp1252", "Windows-1252") if _decodes(path, "cp1252") else ("latin-1", "Latin-1")
     return Encoding(name, (line, f"not valid UTF-8 (byte 0x{byte:02x}); read as {label}: save the file as UTF-8"))
 

@@ -169,6 +169,12 @@ def hostile_files(tmp_path) -> dict[str, tuple[str, Path, str]]:
         "padded": ("users", b" USER_ID , EMAIL \nu1,a@example.com\n", "1 imported, 0 rejected"),
         "ts_1969": ("interactions", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,m1,-1\n", "before 1970"),
         "ts_future": ("interactions", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,m1,99999999999\n", "in the future"),
+        "bom_then_cp1252": (
+            "users",
+            codecs.BOM_UTF8 + "USER_ID,EMAIL\nu1,é@x.com\n".encode("cp1252"),
+            "not valid UTF-8",
+        ),
+        "utf16_cut": ("users", "USER_ID,EMAIL\nu1,a@example.com\n".encode("utf-16") + b"\x00", "not valid UTF-16"),
         "empty": ("users", b"", "the file is empty"),
         "header_only": ("users", b"USER_ID,EMAIL\n", "no rows after the header"),
         "wrong_columns": ("items", b"ID,NAME\n1,x\n", "missing column(s) ITEM_ID, TITLE"),

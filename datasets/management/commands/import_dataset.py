@@ -51,7 +51,7 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {slug!r}; existing: {existing}", returncode=NOTHING_IMPORTED) from None
 
     def _refuse_missing(self, paths: list[Path]) -> None:
-        """A file that is not there stops the run before anything is written (users before their interactions)."""
+        """A file missing, empty or too large stops the run before anything is written (users before their interactions)."""
         problems = []
         for path in paths:
             try:
