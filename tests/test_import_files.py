@@ -217,7 +217,8 @@ def call_command_help() -> str:
 
 def test_the_command_exit_code_in_a_real_process(transactional_db, tenant, tmp_path):
     db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
+    login = f"{db['USER']}:{db['PASSWORD']}" if db.get("PASSWORD") else db["USER"]
+    url = f"postgres://{login}@{db['HOST']}:{db['PORT'] or 5432}/{connection.settings_dict['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(settings.BASE_DIR)}
     bad = write(tmp_path, "bad.csv", GOOD_USERS + "u3,c@example.com,C\x00y,4\n")
     done = subprocess.run(
