@@ -243,3 +243,21 @@ def test_the_command_exit_code_in_a_real_process(transactional_db, tenant, tmp_p
     assert "Traceback" not in done.stdout + done.stderr
     assert "line 4: FIRST_NAME contains a NUL byte" in done.stdout and "binary" in done.stdout
     assert Contact.objects.for_tenant(tenant).count() == 2
+
+
+def test_a_row_the_database_refuses_costs_only_itself(tenant, tmp_path):
+    """A rule only the database knows (here a trigger) refuses one row: the batch is stored row by row instead."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN IF NEW.first_name = 'Boom' THEN "
+            "RAISE EXCEPTION 'Boom is refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT OR UPDATE ON datasets_contact "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
+        )
+    report = import_users(write(tmp_path, "u.csv", GOOD_USERS + "u3,c@example.com,Boom,4\n"), tenant=tenant)
+    assert report.imported == 2 and names(tenant) == {"u1": "Ana", "u2": "Bo"}
+    assert [(line, reason.splitlines()[0]) for line, reason in report.errors] == [
+        (4, "the database refused this row: Boom is refused")
+    ]
