@@ -261,3 +261,42 @@ def test_a_row_the_database_refuses_costs_only_itself(tenant, tmp_path):
     assert [(line, reason.splitlines()[0]) for line, reason in report.errors] == [
         (4, "the database refused this row: Boom is refused")
     ]
+
+
+FUZZ_BASE = {
+    import_users: 'USER_ID,EMAIL,FIRST_NAME,AGE,UNSUBSCRIBED,X\nu1,a@example.com,Ana,34,true,1\nu2,b@example.com,"Bo, Jr",20,,\n',
+    import_items: 'ITEM_ID,TITLE,PLOT,YEAR,GENRES,CREATION_TIMESTAMP\nm1,One,"A ""plot""\nline2",1999,Drama|Comedy,1700000000\n',
+    import_interactions: "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\nu0,m1,1700000000,watch\nu1,m2,2024-01-01T00:00:00,click\n",
+}
+FUZZ_BYTES = [
+    b'"',
+    b",",
+    b"\n",
+    b"\r",
+    b"\x00",
+    b"\xff",
+    b"\xe9",
+    b"\xfe\xff",
+    b"inf",
+    b"-",
+    b"1e999",
+    b'""',
+    b"\xef\xbb\xbf",
+]
+
+
+def test_mangled_files_never_raise_and_every_row_is_accounted_for(tenant, catalog, tmp_path):
+    rng = random.Random(4)
+    for i in range(150):
+        importer = rng.choice(list(FUZZ_BASE))
+        data = bytearray(FUZZ_BASE[importer].encode())
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data) + 1)
+            if rng.random() < 0.3:
+                del data[at : at + rng.randint(1, 5)]
+            else:
+                data[at:at] = rng.choice(FUZZ_BYTES)
+        report = importer(write(tmp_path, f"f{i}.csv", bytes(data)), tenant=tenant)
+        rejected = [line for line, _ in report.errors if line]
+        assert report.imported + len(rejected) + len(report.duplicates) <= max(report.rows, 1), (bytes(data), report)
+        assert all(reason for _, reason in report.errors + report.notices + report.duplicates)
