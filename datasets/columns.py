@@ -118,7 +118,11 @@ def _moment(column: str, raw: str) -> tuple[datetime, str]:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
             raise neither from None
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC), repr(raw)
+        try:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC), repr(raw)
+        except OverflowError:  # year 1 or 9999 and an offset that would leave the calendar
+            when = "before 1970" if parsed.year < 1970 else "in the future"
+            raise RowError(f"{column} {raw!r} is {when}: give unix seconds or an ISO 8601 date") from None
     if not math.isfinite(seconds):
         raise neither
     if seconds >= MILLISECONDS:

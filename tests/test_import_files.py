@@ -169,6 +169,8 @@ def hostile_files(tmp_path) -> dict[str, tuple[str, Path, str]]:
         "padded": ("users", b" USER_ID , EMAIL \nu1,a@example.com\n", "1 imported, 0 rejected"),
         "ts_1969": ("interactions", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,m1,-1\n", "before 1970"),
         "ts_future": ("interactions", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,m1,99999999999\n", "in the future"),
+        "ts_year_1": ("interactions", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,m1,0001-01-01T00:00:00+05:00\n", "before 1970"),
+        "ts_year_9999": ("interactions", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,m1,9999-12-31T23:59:59-05:00\n", "future"),
         "bom_then_cp1252": (
             "users",
             codecs.BOM_UTF8 + "USER_ID,EMAIL\nu1,é@x.com\n".encode("cp1252"),
