@@ -116,12 +116,10 @@ def _store(store: Callable[[list], _Outcome], rows: list[tuple[int, object]], re
                     outcomes.append(store([row]))
             except DatabaseError as exc:
                 report.errors.append((row[0], f"the database refused this row: {str(exc).strip()}"))
-    for outcome in outcomes:
+    for outcome in outcomes:  # batches come in file order; within one, sort by line
         report.imported += outcome.imported
-        report.duplicates += outcome.duplicates
-        report.notices += outcome.notices
-    report.duplicates.sort()
-    report.notices.sort()
+        report.duplicates += sorted(outcome.duplicates)
+        report.notices += sorted(outcome.notices)
 
 
 def _upsert(kind: Kind, tenant, rows: list[tuple[int, dict]]) -> None:
@@ -183,6 +181,9 @@ def _import_entities(path: Path, *, tenant, kind: Kind, by: str) -> ImportReport
         except RowError as exc:
             report.errors.append((line, str(exc)))
             continue
+        if earlier := batch.get(parsed["external_id"]):
+            said = f"{kind.required[0]} {parsed['external_id']!r} is also on line {earlier[0]}: this later row wins"
+            report.notices.append((line, said))
         batch[parsed["external_id"]] = (line, parsed)
         if len(batch) >= BATCH:
             _store(store, list(batch.values()), report)
