@@ -7,7 +7,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from datasets.models import Contact
+from datasets.consent import contact_unsubscribe
+from datasets.models import ConsentSource, Contact
 
 SALT = "campaigns.unsubscribe"
 
@@ -35,7 +36,7 @@ def _contact(token: str) -> Contact:
 def unsubscribe_view(request, token: str):
     contact = _contact(token)
     if request.method == "POST":
-        contact.unsubscribe()
+        contact_unsubscribe(contact=contact, source=ConsentSource.UNSUBSCRIBE_LINK, by="recipient")
         return render(request, "campaigns/unsubscribed.html", {"brand": contact.tenant.brand})
     return render(
         request, "campaigns/unsubscribe_confirm.html", {"brand": contact.tenant.brand, "email": contact.email}

@@ -1,9 +1,24 @@
-"""Admin pages for contacts, items and interactions, scoped to the user's tenants."""
+"""Admin pages for contacts, items and interactions, scoped to the user's tenants. A contact's consent is read-only
+here: the action unsubscribes on record, and its history is listed on the contact's page."""
 
 from django.contrib import admin
 
-from datasets.models import Contact, Interaction, Item
+from datasets.consent import contacts_unsubscribe
+from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item
 from tenants.admin import TenantScopedAdmin
+
+CONSENT_FIELDS = ("subscribed", "source", "actor", "note", "at")
+
+
+class ConsentEventInline(admin.TabularInline):
+    model = ConsentEvent
+    fields = readonly_fields = CONSENT_FIELDS
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "consent history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Contact)
@@ -11,6 +26,36 @@ class ContactAdmin(TenantScopedAdmin):
     list_display = ("external_id", "email", "first_name", "last_name", "age", "locale", "unsubscribed", "tenant")
     list_filter = ("tenant", "unsubscribed", "locale")
     search_fields = ("external_id", "email", "first_name", "last_name")
+    readonly_fields = ("unsubscribed", "unsubscribed_at")
+    inlines = [ConsentEventInline]
+    actions = ["unsubscribe_selected"]
+
+    @admin.action(description="Unsubscribe the selected contacts (recorded in their consent history)")
+    def unsubscribe_selected(self, request, queryset):
+        changed = 0
+        for tenant_id in set(queryset.values_list("tenant_id", flat=True)):
+            ids = queryset.filter(tenant_id=tenant_id).values_list("pk", flat=True)
+            by = f"admin:{request.user.get_username()}"
+            changed += len(
+                contacts_unsubscribe(tenant_id=tenant_id, contact_ids=ids, source=ConsentSource.ADMIN, by=by)
+            )
+        self.message_user(request, f"{changed} contact(s) unsubscribed; the others already were.")
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(TenantScopedAdmin):
+    """A record, not a setting: nobody adds or edits one by hand (it goes only with its contact)."""
+
+    list_display = ("contact", "subscribed", "source", "actor", "at", "tenant")
+    list_filter = ("tenant", "source", "subscribed")
+    list_select_related = ("contact", "tenant")
+    readonly_fields = ("tenant", "contact", *CONSENT_FIELDS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Item)

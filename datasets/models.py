@@ -1,9 +1,24 @@
 """A tenant's data in Amazon Personalize's vocabulary: contacts (users), items and interactions."""
 
+from datetime import UTC, datetime, timedelta
+
 from django.db import models
 from django.utils import timezone
 
 from tenants.scoping import TenantOwned
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
+
+
+def moment_problem(moment: datetime) -> str:
+    """Why an event's time cannot be right ("" when it can be): Personalize counts unix seconds from 1970, and
+    nothing has happened yet tomorrow. The import and the API check the same."""
+    if moment < EPOCH:
+        return "before 1970"
+    if moment > timezone.now() + CLOCK_SKEW:
+        return "in the future"
+    return ""
 
 
 class Contact(TenantOwned):
@@ -29,10 +44,29 @@ class Contact(TenantOwned):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    def unsubscribe(self) -> None:
-        if not self.unsubscribed:
-            self.unsubscribed, self.unsubscribed_at = True, timezone.now()
-            self.save(update_fields=["unsubscribed", "unsubscribed_at"])
+
+class ConsentSource(models.TextChoices):
+    IMPORT = "import"
+    API = "api"
+    UNSUBSCRIBE_LINK = "unsubscribe-link"
+    ADMIN = "admin"
+
+
+class ConsentEvent(TenantOwned):
+    """One change of a contact's consent, kept so that every unsubscribe and re-subscribe can be accounted for."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    subscribed = models.BooleanField(help_text="the contact's consent after this change")
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    actor = models.CharField(max_length=200, help_text="who made the change: an API key, an admin user, an import")
+    note = models.TextField(blank=True, help_text="the reason, or the consent a re-subscribe rests on")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "contact", "at"])]
+
+    def __str__(self):
+        return f"{'subscribed' if self.subscribed else 'unsubscribed'} via {self.source} by {self.actor}"
 
 
 class Item(TenantOwned):

@@ -1,13 +1,60 @@
-"""API representations of contacts, items and interactions."""
+"""API representations of contacts, items, interactions and consent changes."""
 
+from django.db import transaction
 from rest_framework import serializers
 
-from datasets.models import Contact, Interaction, Item
+from datasets.consent import contact_unsubscribe
+from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item, moment_problem
 from tenants.serializers import TenantExternalIdField, TenantModelSerializer
+
+MAX_DEPTH = 20
+NUL_MESSAGE = "Null characters are not allowed."  # DRF's own words for text fields
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object PostgreSQL can store: jsonb refuses NUL characters, and deep nesting serves no one."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            raise serializers.ValidationError('must be a JSON object, like {"plan": "gold"}')
+        _check_storable(value)
+        return value
+
+
+def _check_storable(value) -> None:
+    stack = [(value, 1)]
+    while stack:  # a loop, not recursion: the depth is what we are checking
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise serializers.ValidationError(f"is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, str) and "\x00" in node:
+            raise serializers.ValidationError(NUL_MESSAGE)
+        if isinstance(node, dict):
+            stack += [(k, depth) for k in node] + [(v, depth + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node]
+
+
+def _plausible(moment):
+    if moment is not None and (problem := moment_problem(moment)):
+        raise serializers.ValidationError(f"{moment:%Y-%m-%d} is {problem}")
+    return moment
+
+
+class ExternalIdField(TenantExternalIdField):
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:  # PostgreSQL cannot even look such a text up
+            raise serializers.ValidationError(NUL_MESSAGE)
+        return super().to_internal_value(data)
 
 
 class ContactSerializer(TenantModelSerializer):
+    """`unsubscribed: true` unsubscribes on record; nothing here re-subscribes (that is POST …/resubscribe/)."""
+
     unique_in_tenant = ("external_id",)
+    attributes = JSONObjectField(required=False)
+    unsubscribed = serializers.BooleanField(required=False)
 
     class Meta:
         model = Contact
@@ -15,21 +62,69 @@ class ContactSerializer(TenantModelSerializer):
                   "unsubscribed", "unsubscribed_at", "created_at"]  # fmt: skip
         read_only_fields = ["unsubscribed_at", "created_at"]
 
+    def validate_unsubscribed(self, value: bool) -> bool:
+        if not value and self.instance is not None and self.instance.unsubscribed:
+            raise serializers.ValidationError(
+                "re-subscribing needs the contact's consent on record: "
+                f'POST /api/v1/contacts/{self.instance.external_id}/resubscribe/ with {{"consent": "how and when"}}'
+            )
+        return value
+
+    def create(self, validated_data):
+        unsubscribe = validated_data.pop("unsubscribed", False)
+        with transaction.atomic():
+            return self._consent(super().create(validated_data), unsubscribe)
+
+    def update(self, instance, validated_data):
+        unsubscribe = validated_data.pop("unsubscribed", False)
+        with transaction.atomic():
+            return self._consent(super().update(instance, validated_data), unsubscribe)
+
+    def _consent(self, contact: Contact, unsubscribe: bool) -> Contact:
+        if unsubscribe:
+            by = str(self.context["request"].user)
+            contact_unsubscribe(contact=contact, source=ConsentSource.API, by=by)
+        return contact
+
+
+class ConsentNoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+class ResubscribeSerializer(serializers.Serializer):
+    consent = serializers.CharField(
+        max_length=1000, help_text="How and when the contact opted in again; kept with the change."
+    )
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentEvent
+        fields = ["subscribed", "source", "actor", "note", "at"]
+
 
 class ItemSerializer(TenantModelSerializer):
     unique_in_tenant = ("external_id",)
     genres = serializers.ListField(child=serializers.CharField(max_length=50), max_length=20, required=False)
+    metadata = JSONObjectField(required=False)
 
     class Meta:
         model = Item
         fields = ["external_id", "title", "year", "genres", "plot", "imdb_rating", "imdb_votes", "maturity_rating",
                   "maturity_rating_string", "promotion", "creation_timestamp", "metadata"]  # fmt: skip
+        extra_kwargs = {"imdb_rating": {"min_value": 0, "max_value": 10}}
+
+    def validate_creation_timestamp(self, value):
+        return _plausible(value)
 
 
 class InteractionSerializer(TenantModelSerializer):
-    contact = TenantExternalIdField(Contact)
-    item = TenantExternalIdField(Item)
+    contact = ExternalIdField(Contact)
+    item = ExternalIdField(Item)
 
     class Meta:
         model = Interaction
         fields = ["id", "contact", "item", "event_type", "timestamp"]
+
+    def validate_timestamp(self, value):
+        return _plausible(value)

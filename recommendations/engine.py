@@ -1,7 +1,7 @@
 """The embedded recommender: "top picks for you" from implicit feedback, trained and served in numpy/scipy.
 
 A user's history (each item weighted by its event type, and by how recently the user had it) is scored against
-three item signals (co-watch, watched next, genre taste; see signals.py) and the blend is ranked, the user's own
+three item signals (co-watch, watched next, genre taste; see scoring.py) and the blend is ranked, the user's own
 items left out. Settings a tenant does not fix are chosen at every training on a held-out slice of its own data
 (see tuning.py). Users without history get recent popularity. The caller owns storage and ids.
 """
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.signals import Ease, Events, History, Signals, genre_matrix, interest, next_items, popularity
+from recommendations.scoring import Ease, Events, History, Signals, genre_matrix, interest, next_items, popularity
 from recommendations.tuning import EaseOptions, tune
 
 FORMAT_VERSION = 2

@@ -11,7 +11,7 @@ from itertools import product
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.signals import Ease, Events, Log, Signals, interest, next_items, scaled
+from recommendations.scoring import Ease, Events, Log, Signals, interest, next_items, scaled
 
 CHOICES = {
     "l2": (100.0, 300.0, 1000.0),  # EASE regularisation

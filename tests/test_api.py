@@ -213,3 +213,85 @@ def test_scheduled_launch_skips_while_a_run_is_active(bedrock_settings, tenant, 
     assert CampaignRun.objects.for_tenant(tenant).get(pk=first).status == "queued"
     assert tasks.campaign_launch(campaign.pk, tenant.pk) is None
     assert tasks.campaign_launch(campaign.pk + 999, tenant.pk) is None
+
+
+def test_a_duplicate_interaction_is_a_409_naming_the_stored_row(owner_api, tenant, catalog):
+    row = {"contact": "u0", "item": "m5", "event_type": "watch", "timestamp": "2025-06-01T10:00:00Z"}
+    first = owner_api.post(f"{API}/interactions/", row, format="json")
+    assert first.status_code == 201
+    again = owner_api.post(f"{API}/interactions/", {**row, "timestamp": "2025-06-01T12:00:00+02:00"}, format="json")
+    assert again.status_code == 409
+    assert again.json() == {"detail": "this interaction is already stored", "duplicate_of": first.json()["id"]}
+
+
+def test_bulk_interactions_keep_good_rows_and_report_duplicates_per_row(owner_api, tenant, catalog):
+    stored = Interaction.objects.for_tenant(tenant).select_related("contact", "item").first()
+    rows = [
+        {"contact": "u0", "item": "m5", "timestamp": "2025-06-01T10:00:00Z"},
+        {"contact": stored.contact.external_id, "item": stored.item.external_id, "timestamp": stored.timestamp},
+        {"contact": "u0", "item": "m5", "timestamp": "2025-06-01T10:00:00Z"},
+        {"contact": "u1", "item": "m6", "timestamp": "2025-06-02T10:00:00Z"},
+    ]
+    response = owner_api.post(f"{API}/interactions/", rows, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["created"], body["rejected"]) == (2, 2)
+    assert [(e["index"], e.get("duplicate_of")) for e in body["errors"]] == [(1, stored.pk), (2, body["ids"][0])]
+    assert all(e["errors"] == {"detail": "this interaction is already stored"} for e in body["errors"])
+
+
+NUL = "\u0000"
+
+
+@pytest.mark.parametrize(
+    "method, path, payload",
+    [
+        ("get", "contacts/%00/", None),
+        ("get", "items/%00/", None),
+        ("delete", "contacts/u%00/", None),
+        ("post", "contacts/", {"external_id": "n1", "email": "n@example.com", "attributes": {"a": f"x{NUL}y"}}),
+        ("post", "contacts/", {"external_id": "n2", "email": "n@example.com", "attributes": {f"a{NUL}": "y"}}),
+        ("post", "contacts/", {"external_id": "n3", "email": "n@example.com", "attributes": [1, 2]}),
+        ("post", "items/", {"external_id": "i1", "title": "t", "metadata": {"k": [f"{NUL}"]}}),
+        ("post", "items/", {"external_id": "i2", "title": "t", "metadata": "not an object"}),
+        ("patch", "items/m1/", {"metadata": {"deep": {"er": NUL}}}),
+        ("post", "interactions/", {"contact": f"u{NUL}", "item": "m1", "timestamp": "2025-01-01T00:00:00Z"}),
+        ("post", "interactions/", [{"contact": "u0", "item": f"m{NUL}", "timestamp": "2025-01-01T00:00:00Z"}]),
+        ("post", "contacts/", "[" * 50_000 + "]" * 50_000),
+        ("post", "interactions/", '{"contact": "u0", "item": "m1", "timestamp": ' + "[" * 50_000 + "]" * 50_000 + "}"),
+    ],
+)
+def test_hostile_dataset_input_is_a_4xx_never_a_500(owner_api, catalog, method, path, payload):
+    owner_api.raise_request_exception = False
+    call = getattr(owner_api, method)
+    if isinstance(payload, str):
+        response = call(f"{API}/{path}", data=payload, content_type="application/json")
+    else:
+        response = call(f"{API}/{path}", payload, format="json") if payload is not None else call(f"{API}/{path}")
+    assert 400 <= response.status_code < 500, response.content[:300]
+    if response.status_code == 400:
+        assert (
+            "null character" in str(response.json()).lower()
+            or "object" in str(response.json()).lower()
+            or ("json parse error" in str(response.json()).lower())
+        ), response.json()
+
+
+def test_api_dataset_values_follow_the_import_rules(owner_api, catalog):
+    row = {"contact": "u0", "item": "m1", "timestamp": "2999-01-01T00:00:00Z"}
+    future = owner_api.post(f"{API}/interactions/", row, format="json")
+    assert future.status_code == 400 and "in the future" in str(future.json()["timestamp"])
+    old = owner_api.post(f"{API}/interactions/", {**row, "timestamp": "1969-07-20T20:17:00Z"}, format="json")
+    assert old.status_code == 400 and "before 1970" in str(old.json()["timestamp"])
+    item = {"external_id": "z", "title": "t", "imdb_rating": 1e308, "creation_timestamp": "2999-01-01T00:00:00Z"}
+    bad = owner_api.post(f"{API}/items/", item, format="json").json()
+    assert "imdb_rating" in bad and "in the future" in str(bad["creation_timestamp"])
+
+
+@pytest.mark.parametrize("query", ["limit=100000000000000000000000", "limit=99999999999", "offset=-5&limit=-1"])
+def test_list_paging_with_absurd_numbers_is_not_a_500(owner_api, catalog, query):
+    owner_api.raise_request_exception = False
+    for endpoint in ("contacts", "items", "interactions"):
+        response = owner_api.get(f"{API}/{endpoint}/?{query}")
+        assert response.status_code == 200, (endpoint, response.content[:200])
+        assert len(response.json()["results"]) <= 1000

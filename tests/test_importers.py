@@ -45,6 +45,12 @@ def test_reimport_updates_instead_of_duplicating(tenant, tmp_path):
     assert (items.get(external_id="m1").title, items.get(external_id="m1").genres) == ("New Title", ["Comedy"])
 
 
+def test_a_repeated_id_in_one_file_is_noted_and_the_later_row_wins(tenant, tmp_path):
+    report = import_items(write(tmp_path, "i.csv", "ITEM_ID,TITLE\nm1,First\nm2,Other\nm1,Second\n"), tenant=tenant)
+    assert report.notices == [(4, "ITEM_ID 'm1' is also on line 2: this later row wins")]
+    assert Item.objects.for_tenant(tenant).get(external_id="m1").title == "Second"
+
+
 def test_interactions_with_unknown_ids_are_rejected_with_what_to_do(tenant, other_tenant, tmp_path):
     import_users(write(tmp_path, "u.csv", "USER_ID,EMAIL\nu1,a@example.com\n"), tenant=tenant)
     import_items(write(tmp_path, "i.csv", "ITEM_ID,TITLE\nm1,One\n"), tenant=tenant)

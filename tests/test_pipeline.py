@@ -6,7 +6,8 @@ from django.core import mail
 
 from campaigns import generation, sending, services
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
-from datasets.models import Contact
+from datasets.consent import contact_unsubscribe
+from datasets.models import ConsentSource, Contact
 from routing.models import LLMCall
 
 
@@ -77,7 +78,7 @@ def test_two_runs_of_one_campaign_cannot_be_active(bedrock_settings, scoped, cam
 
 
 def test_unsubscribed_contacts_are_not_in_the_audience(bedrock_settings, scoped, campaign, catalog):
-    catalog[0][0].unsubscribe()
+    contact_unsubscribe(contact=catalog[0][0], source=ConsentSource.API, by="test")
     run = run_all(services.campaign_launch(campaign=campaign))
     assert run.total == 5
     assert not GeneratedEmail.objects.filter(contact=catalog[0][0]).exists()
@@ -130,7 +131,7 @@ def test_contacts_who_unsubscribe_after_approval_are_never_sent(bedrock_settings
     run = run_all(services.campaign_launch(campaign=campaign), limit=1)
     email = GeneratedEmail.objects.select_related("contact", "tenant").get(run=run)
     email.approve(by="rita")
-    email.contact.unsubscribe()
+    contact_unsubscribe(contact=email.contact, source=ConsentSource.UNSUBSCRIBE_LINK, by="recipient")
     assert sending.email_send(email=email) == EmailStatus.SUPPRESSED
     assert mail.outbox == []
 

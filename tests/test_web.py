@@ -10,7 +10,8 @@ from django.urls import reverse
 from campaigns import generation, services
 from campaigns.models import BatchRecord, Campaign, EmailStatus, GeneratedEmail, PromptTemplate
 from campaigns.unsubscribe import unsubscribe_url
-from datasets.models import Contact
+from datasets.consent import contact_unsubscribe
+from datasets.models import ConsentSource, Contact
 from recommendations.models import RecommenderConfig
 from tenants.admin import TenantScopedAdmin
 from tenants.models import Role
@@ -78,6 +79,7 @@ def admin_rows(both_emails):
         waiting = Contact.dangerously_unscoped.filter(tenant=email.tenant).exclude(pk=email.contact_id).first()
         BatchRecord.dangerously_unscoped.create(tenant=email.tenant, run=email.run, contact=waiting, fields={})
         RecommenderConfig.dangerously_unscoped.create(tenant=email.tenant)
+        contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
     return both_emails
 
 
@@ -85,6 +87,7 @@ ADMIN_MODELS = [
     ("datasets", "contact"),
     ("datasets", "item"),
     ("datasets", "interaction"),
+    ("datasets", "consentevent"),
     ("recommendations", "recommendermodel"),
     ("recommendations", "recommenderconfig"),
     ("campaigns", "prompttemplate"),

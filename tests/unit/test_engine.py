@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from datasets.synthetic import generate
 from recommendations.engine import WATCH_OVER_CLICK, Engine, EngineParams, train
-from recommendations.signals import Ease, Events
+from recommendations.scoring import Ease, Events
 
 NOW = 1_767_225_600  # 2026-01-01
 DAY = 86_400
