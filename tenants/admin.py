@@ -142,9 +142,15 @@ class TenantAdmin(OwnersOnlyAdmin):
     list_display = ("name", "slug", "plan", "recommender", "created_at")
     inlines = [MembershipInline]
     tenant_field = "pk"
+    # What the tenant pays for and which models serve it: set by platform staff, shown to owners read-only.
+    platform_fields = ("plan", "monthly_email_quota", "model_overrides")
 
     def has_add_permission(self, request):
         return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + self.platform_fields
 
 
 @admin.register(Membership)
