@@ -65,10 +65,11 @@ class CampaignViewSet(CrudViewSet):
 class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     scope_model = CampaignRun
     serializer_class = CampaignRunSerializer
+    list_ordering = ("-created_at", "-pk")
 
     def filter_queryset(self, queryset):
         campaign = self.request.query_params.get("campaign")
-        return queryset.filter(campaign_id=campaign) if campaign and campaign.isdigit() else queryset.order_by("-pk")
+        return queryset.filter(campaign_id=campaign) if campaign and campaign.isdigit() else queryset
 
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):

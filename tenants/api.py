@@ -14,6 +14,8 @@ _SEALED = ("get_queryset", "get_object")
 class TenantScopedViewSet(viewsets.GenericViewSet):
     scope_model = None  # the TenantOwned model this view serves
     scope_select_related: tuple[str, ...] = ()
+    # Lists page with LIMIT/OFFSET, which only gives stable pages under an ORDER BY ending in a unique column.
+    list_ordering: tuple[str, ...] = ("pk",)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -39,7 +41,7 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
                 _current_tenant.reset(self._scope_token)
 
     def get_queryset(self):
-        qs = self.scope_model.objects.for_tenant(self.tenant)
+        qs = self.scope_model.objects.for_tenant(self.tenant).order_by(*self.list_ordering)
         return qs.select_related(*self.scope_select_related) if self.scope_select_related else qs
 
     def get_serializer_context(self):
