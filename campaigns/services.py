@@ -1,7 +1,6 @@
-"""Campaign workflows: launch a run, track it, regenerate and send its emails (exactly once), schedules.
+"""Campaign workflows: launch a run, track it, regenerate and send its emails (exactly once).
 Writing the emails themselves lives in campaigns.generation."""
 
-import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -242,41 +241,3 @@ def run_send_approved(*, run: CampaignRun) -> dict[str, int]:
         status = email_send(email=email)
         outcome[status] = outcome.get(status, 0) + 1
     return outcome
-
-
-def campaign_schedule(*, campaign: Campaign, cron: str, timezone_name: str = "UTC"):
-    """Launch the campaign on a cron schedule (Celery beat, database scheduler). Replaces an existing schedule."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    fields = cron.split()
-    if len(fields) != 5:
-        raise CampaignError(f"cron {cron!r} needs 5 fields: minute hour day-of-month month day-of-week")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    try:
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-            day_of_week=day_of_week, timezone=timezone_name,
-        )  # fmt: skip
-        schedule.full_clean()
-    except Exception as exc:
-        raise CampaignError(f"cron {cron!r} is not valid: {exc}") from exc
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=schedule_name(campaign),
-        defaults={
-            "task": "campaigns.tasks.launch_scheduled",
-            "crontab": schedule,
-            "kwargs": json.dumps({"campaign_id": campaign.pk, "tenant_id": campaign.tenant_id}),
-            "enabled": True,
-        },
-    )
-    return task
-
-
-def campaign_unschedule(*, campaign: Campaign) -> bool:
-    from django_celery_beat.models import PeriodicTask
-
-    return PeriodicTask.objects.filter(name=schedule_name(campaign)).delete()[0] > 0
-
-
-def schedule_name(campaign: Campaign) -> str:
-    return f"campaign:{campaign.tenant_id}:{campaign.pk}"
