@@ -81,6 +81,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": None,
+    # JSON only: callers hold API keys, not browser sessions, so the browsable HTML API has no user to serve.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "saas.api_errors.api_exception_handler",
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (the embedded default).

@@ -80,6 +80,21 @@ class TenantScopedAdmin(admin.ModelAdmin):
         )
 
 
+class WrittenByTheProduct:
+    """Rows the product writes (runs, emails, usage, trained models): a hand-made one would be half a row, so
+    they are never added here, and there is no "Add" button."""
+
+    def has_add_permission(self, request):
+        return False
+
+
+class ReadOnly(WrittenByTheProduct):
+    """Records of what happened (usage, trained models): shown, never edited."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def owned_tenant_ids(user) -> list[int] | None:
     if user.is_superuser:
         return None
