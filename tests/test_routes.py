@@ -75,7 +75,8 @@ def tenant_world(tenant, prefix: str) -> dict:
     with tenant_scope(tenant):
         template = PromptTemplate.objects.create(tenant=tenant, name=f"{prefix}tpl", body="Hi {{ contact.first_name }}")
         campaign = Campaign.objects.create(tenant=tenant, name=f"{prefix}camp", template=template)
-        run = CampaignRun.objects.create(tenant=tenant, campaign=campaign, status="running", total=2)
+        # The other tenant's run is over: a run moved onto its campaign meets no "one active run" rule first.
+        run = CampaignRun.objects.create(tenant=tenant, campaign=campaign, status="completed" if prefix else "running")
         email = GeneratedEmail.objects.create(
             tenant=tenant,
             run=run,
