@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Campaign, PromptTemplate
+from tenants.constraints import SameTenantKey
 from tenants.models import Role
 from tenants.scoping import tenant_keys
 from tenants.services import membership_add
@@ -63,6 +64,13 @@ def test_the_model_refuses_another_tenants_row(worlds, scoped, model, field):
 @pytest.mark.parametrize("model, field", KEYS, ids=[f"{m.__name__}.{f.name}" for m, f in KEYS])
 def test_the_database_refuses_another_tenants_row(worlds, model, field):
     """update() skips save(), as bulk_create does: PostgreSQL refuses at the latest when the transaction ends."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    name = SameTenantKey(model._meta.model_name, field.name).constraint_name(model._meta.db_table, field.column)
+    assert name in constraints, (
+        f"add SameTenantKey({model._meta.model_name!r}, {field.name!r}) to a migration of {model._meta.app_label} "
+        f"(and TenantUnique({field.related_model._meta.model_name!r}) if its model has none yet)"
+    )
     row, foreign = rows(worlds, model, field)
     with pytest.raises(IntegrityError, match="same_tenant"), transaction.atomic():
         model.dangerously_unscoped.filter(pk=row.pk).update(**{field.attname: foreign.pk})
