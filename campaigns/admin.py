@@ -9,6 +9,8 @@ from django.http import Http404, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from campaigns import services, tasks
 from campaigns.models import (
@@ -22,7 +24,7 @@ from campaigns.models import (
 )
 from campaigns.progress import done_text, eta_text, rate_text
 from campaigns.serializers import CampaignRunSerializer
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import TenantScopedAdmin, WrittenByTheProduct
 
 
 @admin.register(PromptTemplate)
@@ -52,7 +54,7 @@ LIVE_FIELDS = ("status", "generated", "failed", "input_tokens", "output_tokens",
 
 
 @admin.register(CampaignRun)
-class CampaignRunAdmin(TenantScopedAdmin):
+class CampaignRunAdmin(WrittenByTheProduct, TenantScopedAdmin):
     list_display = ("pk", "campaign", "status", "progress", "failed", "input_tokens", "output_tokens", "cost_usd",
                     "started_at", "finished_at")  # fmt: skip
     list_filter = ("tenant", "status")
@@ -119,7 +121,7 @@ class ReviewForm(forms.ModelForm):
 
 
 @admin.register(GeneratedEmail)
-class GeneratedEmailAdmin(TenantScopedAdmin):
+class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
     form = ReviewForm
     list_display = ("pk", "contact", "subject", "status", "model_key", "input_tokens", "output_tokens", "run")
     list_filter = ("tenant", "status", "run")
@@ -215,3 +217,21 @@ class BatchRecordAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
+    """django-celery-beat's form reads cleaned_data["task"] unguarded: a task name that failed its own checks
+    (too long, say) was a 500 instead of that field's error."""
+
+    def clean(self):
+        if "task" in self.errors:
+            return self.cleaned_data
+        return super().clean()
+
+
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    form = PeriodicTaskForm
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)

@@ -5,7 +5,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from campaigns import sending, services, tasks
+from campaigns import schedules, sending, services, tasks
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail, InvalidTransition, PromptTemplate
 from campaigns.serializers import (
     CampaignRunSerializer,
@@ -48,12 +48,12 @@ class CampaignViewSet(CrudViewSet):
         """POST {"cron": "0 9 * * 1", "timezone": "UTC"} launches the campaign on that schedule; DELETE stops it."""
         campaign = self.get_object()
         if request.method == "DELETE":
-            removed = services.campaign_unschedule(campaign=campaign)
+            removed = schedules.campaign_unschedule(campaign=campaign)
             return Response(status=status.HTTP_204_NO_CONTENT if removed else status.HTTP_404_NOT_FOUND)
         params = ScheduleSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
-            task = services.campaign_schedule(
+            task = schedules.campaign_schedule(
                 campaign=campaign, cron=params.validated_data["cron"], timezone_name=params.validated_data["timezone"]
             )
         except services.CampaignError as exc:
@@ -66,10 +66,11 @@ class CampaignViewSet(CrudViewSet):
 class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     scope_model = CampaignRun
     serializer_class = CampaignRunSerializer
+    list_ordering = ("-created_at", "-pk")
 
     def filter_queryset(self, queryset):
         campaign = self.request.query_params.get("campaign")
-        return queryset.filter(campaign_id=campaign) if campaign and campaign.isdigit() else queryset.order_by("-pk")
+        return queryset.filter(campaign_id=campaign) if campaign and campaign.isdigit() else queryset
 
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):

@@ -34,8 +34,9 @@ class PromptTemplate(TenantOwned):
 
 class Campaign(TenantOwned):
     name = models.CharField(max_length=200)
+    # RESTRICT, not PROTECT: a template in use stays, unless its campaigns go in the same delete (their tenant's).
     template = models.ForeignKey(
-        PromptTemplate, null=True, blank=True, on_delete=models.PROTECT, help_text="Empty: the built-in template."
+        PromptTemplate, null=True, blank=True, on_delete=models.RESTRICT, help_text="Empty: the built-in template."
     )
     goal = models.CharField(max_length=300, blank=True, help_text="One line for the copywriter, e.g. 'weekend binge'.")
     audience = models.JSONField(

@@ -1,9 +1,6 @@
-"""Campaign workflows: launch a run, start and cancel it, regenerate its emails, schedules
-(sending: campaigns.sending).
-Writing the emails themselves lives in campaigns.generation (and campaigns.batch), a run's bookkeeping in
-campaigns.runs; this module dispatches their tasks."""
-
-import json
+"""Campaign workflows: launch a run, start and cancel it, regenerate its emails (sending: campaigns.sending,
+schedules: campaigns.schedules). Writing the emails themselves lives in campaigns.generation (and
+campaigns.batch), a run's bookkeeping in campaigns.runs; this module dispatches their tasks."""
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -159,41 +156,3 @@ def run_cancel(*, run: CampaignRun) -> bool:
 
             tasks.run_batch_stop.delay_on_commit(run.pk, run.tenant_id)
     return bool(cancelled)
-
-
-def campaign_schedule(*, campaign: Campaign, cron: str, timezone_name: str = "UTC"):
-    """Launch the campaign on a cron schedule (Celery beat, database scheduler). Replaces an existing schedule."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    fields = cron.split()
-    if len(fields) != 5:
-        raise CampaignError(f"cron {cron!r} needs 5 fields: minute hour day-of-month month day-of-week")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    try:
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-            day_of_week=day_of_week, timezone=timezone_name,
-        )  # fmt: skip
-        schedule.full_clean()
-    except Exception as exc:
-        raise CampaignError(f"cron {cron!r} is not valid: {exc}") from exc
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=schedule_name(campaign),
-        defaults={
-            "task": "campaigns.tasks.campaign_launch",
-            "crontab": schedule,
-            "kwargs": json.dumps({"campaign_id": campaign.pk, "tenant_id": campaign.tenant_id}),
-            "enabled": True,
-        },
-    )
-    return task
-
-
-def campaign_unschedule(*, campaign: Campaign) -> bool:
-    from django_celery_beat.models import PeriodicTask
-
-    return PeriodicTask.objects.filter(name=schedule_name(campaign)).delete()[0] > 0
-
-
-def schedule_name(campaign: Campaign) -> str:
-    return f"campaign:{campaign.tenant_id}:{campaign.pk}"

@@ -10,7 +10,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError
 
-from campaigns import batch, generation, runs, sending, services
+from campaigns import batch, generation, runs, schedules, sending, services
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from routing.errors import ProviderError
 from tenants.models import Tenant
@@ -206,7 +206,8 @@ def campaign_launch(campaign_id: int, tenant_id: int) -> int | None:
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
         campaign = Campaign.objects.for_tenant(tenant).filter(pk=campaign_id).first()
-        if campaign is None:
+        if campaign is None:  # deleted without its schedule (deletion normally takes it along): stop firing
+            schedules.schedule_remove(tenant_id=tenant_id, campaign_id=campaign_id)
             return None
         try:
             return services.campaign_launch(campaign=campaign).pk

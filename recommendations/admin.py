@@ -3,11 +3,11 @@
 from django.contrib import admin
 
 from recommendations.models import RecommenderConfig, RecommenderModel
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import ReadOnly, TenantScopedAdmin
 
 
 @admin.register(RecommenderModel)
-class RecommenderModelAdmin(TenantScopedAdmin):
+class RecommenderModelAdmin(ReadOnly, TenantScopedAdmin):
     list_display = ("tenant", "version", "n_interactions", "n_contacts", "n_items", "training_seconds", "created_at")
     exclude = ("blob",)
     readonly_fields = (

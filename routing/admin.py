@@ -3,11 +3,11 @@
 from django.contrib import admin
 
 from routing.models import LLMCall
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import ReadOnly, TenantScopedAdmin
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(TenantScopedAdmin):
+class LLMCallAdmin(ReadOnly, TenantScopedAdmin):
     list_display = (
         "created_at",
         "tenant",

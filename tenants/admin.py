@@ -1,11 +1,13 @@
 """Admin for tenants, and the base class that scopes every tenant-owned admin page to the user's tenants."""
 
+import copy
 import secrets
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 
 from tenants.models import ApiKey, Membership, QuotaUsage, Role, Tenant, _digest
+from tenants.scoping import TenantOwned
 
 
 def user_tenant_ids(user) -> list[int] | None:
@@ -47,6 +49,22 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def get_list_filter(self, request):
         return [("tenant", UserTenantsFilter) if f == "tenant" else f for f in super().get_list_filter(request)]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # A row never moves to another tenant: its keys, and the rows pointing at it, would then mix tenants.
+        return fields + ("tenant",) if obj is not None and "tenant" not in fields else fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        """On a row's own page, its foreign keys offer only rows of the row's tenant (on an add page, before a
+        tenant is chosen, the model's validation refuses a mix)."""
+        form = super().get_form(request, obj, **kwargs)
+        for name, field in list(form.base_fields.items()) if obj is not None else ():
+            queryset = getattr(field, "queryset", None)
+            if queryset is not None and issubclass(queryset.model, TenantOwned):
+                form.base_fields[name] = field = copy.deepcopy(field)  # declared fields are shared by every form
+                field.queryset = queryset.filter(tenant_id=obj.tenant_id)
+        return form
+
     def get_queryset(self, request):
         qs = self.model.dangerously_unscoped.all()
         ids = user_tenant_ids(request.user)
@@ -78,6 +96,21 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return self.has_module_permission(request) and (
             obj is None or user_role(request.user, obj.tenant_id) == Role.OWNER
         )
+
+
+class WrittenByTheProduct:
+    """Rows the product writes (runs, emails, usage, trained models): a hand-made one would be half a row, so
+    they are never added here, and there is no "Add" button."""
+
+    def has_add_permission(self, request):
+        return False
+
+
+class ReadOnly(WrittenByTheProduct):
+    """Records of what happened (usage, trained models): shown, never edited."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 def owned_tenant_ids(user) -> list[int] | None:
@@ -142,9 +175,15 @@ class TenantAdmin(OwnersOnlyAdmin):
     list_display = ("name", "slug", "plan", "recommender", "created_at")
     inlines = [MembershipInline]
     tenant_field = "pk"
+    # What the tenant pays for and which models serve it: set by platform staff, shown to owners read-only.
+    platform_fields = ("plan", "monthly_email_quota", "model_overrides")
 
     def has_add_permission(self, request):
         return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + self.platform_fields
 
 
 @admin.register(Membership)

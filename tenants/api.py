@@ -5,6 +5,7 @@ needs to must name its method `dangerously_*` so review sees it.
 """
 
 from rest_framework import viewsets
+from rest_framework.settings import api_settings
 
 from tenants.scoping import _current_tenant
 
@@ -14,6 +15,8 @@ _SEALED = ("get_queryset", "get_object")
 class TenantScopedViewSet(viewsets.GenericViewSet):
     scope_model = None  # the TenantOwned model this view serves
     scope_select_related: tuple[str, ...] = ()
+    # Lists page with LIMIT/OFFSET, which only gives stable pages under an ORDER BY ending in a unique column.
+    list_ordering: tuple[str, ...] = ("pk",)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -32,14 +35,20 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
 
     def dispatch(self, request, *args, **kwargs):
         self._scope_token = None
+        # The router's format-suffix routes (`launch.json`) pass `format=` to the handler, which every action
+        # would have to accept; it is taken here instead and still chooses the renderer (get_format_suffix).
+        self._format_suffix = kwargs.pop(api_settings.FORMAT_SUFFIX_KWARG, None)
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:  # also when a view raises past DRF's handler: the scope never outlives the request
             if self._scope_token is not None:
                 _current_tenant.reset(self._scope_token)
 
+    def get_format_suffix(self, **kwargs):
+        return self._format_suffix
+
     def get_queryset(self):
-        qs = self.scope_model.objects.for_tenant(self.tenant)
+        qs = self.scope_model.objects.for_tenant(self.tenant).order_by(*self.list_ordering)
         return qs.select_related(*self.scope_select_related) if self.scope_select_related else qs
 
     def get_serializer_context(self):

@@ -1,0 +1,58 @@
+"""The tenant's own admin page: owners change their brand and sender, never their plan, quota or model choices."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from tenants.models import Role, Tenant
+from tenants.services import membership_add
+
+PLATFORM_FIELDS = {"plan": "pro", "monthly_email_quota": "999999", "model_overrides": '{"marketing_email": "x"}'}
+
+
+def change_post(tenant: Tenant, **changes) -> dict:
+    """The tenant change form as the browser posts it (with its membership inline), plus `changes`."""
+    data = {"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan, "brand_name": "Acme Prime",
+            "recommender": tenant.recommender, "guardrail_use": tenant.guardrail_use, "model_overrides": "{}",
+            "monthly_email_quota": str(tenant.monthly_email_quota), "personalize_exported_through": "0",
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}  # fmt: skip
+    return {**data, **changes}
+
+
+@pytest.fixture
+def owner_client(tenant):
+    client = Client()
+    client.force_login(membership_add(tenant=tenant, username="olga", role=Role.OWNER).user)
+    return client
+
+
+def test_owner_sees_plan_quota_and_overrides_read_only(owner_client, tenant):
+    page = owner_client.get(reverse("admin:tenants_tenant_change", args=[tenant.pk])).content.decode()
+    assert 'name="brand_name"' in page
+    for name in PLATFORM_FIELDS:
+        assert f'name="{name}"' not in page, name
+
+
+def test_owner_cannot_change_plan_quota_or_overrides(owner_client, tenant):
+    before = Tenant.objects.values("plan", "monthly_email_quota", "model_overrides").get(pk=tenant.pk)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    response = owner_client.post(url, change_post(tenant, **PLATFORM_FIELDS))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tenant.refresh_from_db()
+    assert tenant.brand_name == "Acme Prime"  # what an owner may change is saved
+    assert Tenant.objects.values("plan", "monthly_email_quota", "model_overrides").get(pk=tenant.pk) == before
+
+
+def test_platform_staff_change_plan_quota_and_overrides(tenant):
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    response = client.post(url, change_post(tenant, **PLATFORM_FIELDS))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tenant.refresh_from_db()
+    assert (tenant.plan, tenant.monthly_email_quota, tenant.model_overrides) == (
+        "pro",
+        999999,
+        {"marketing_email": "x"},
+    )
