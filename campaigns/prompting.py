@@ -8,9 +8,17 @@ from pathlib import Path
 
 from django.conf import settings
 
-from campaigns.sandbox import MAX_OUTPUT_CHARS, MAX_TEMPLATE_CHARS, TemplateProblem, check_in_child, render
+from campaigns.sandbox import TemplateProblem, check_in_child, render
 
-__all__ = ["MAX_OUTPUT_CHARS", "MAX_TEMPLATE_CHARS", "TemplateProblem", "check_template", "render"]
+__all__ = [
+    "TemplateProblem",
+    "check_template",
+    "clean_text",
+    "default_source",
+    "prompt_context",
+    "render",
+    "sample_context",
+]
 
 DEFAULTS_DIR = Path(settings.BASE_DIR) / "templates" / "prompts"
 _TAG = re.compile(r"</?\s*[a-zA-Z][\w-]*\s*>")

@@ -30,7 +30,7 @@ from jinja2.utils import Namespace, generate_lorem_ipsum
 MAX_TEMPLATE_CHARS = 20_000
 MAX_OUTPUT_CHARS = 40_000
 MAX_SIZE = MAX_OUTPUT_CHARS  # characters of any one string, items of any one list, while rendering
-MAX_MADE = 1_000_000  # characters and items made in one render, all values together
+MAX_MADE = 1_000_000  # characters and items made or looked through in one render, all values together
 MAX_STEPS = 20_000  # loop turns, calls and operations in one render; the default prompt takes about 100
 MAX_SECONDS = 1.0  # per render; a prompt takes well under a millisecond
 MAX_CALL_DEPTH = 30  # a macro, block or recursive loop calling itself
@@ -67,8 +67,9 @@ def _step() -> None:
         return
     budget.steps += 1
     if budget.steps > MAX_STEPS:
-        raise LimitExceeded(f"the template takes more than {MAX_STEPS} steps (loop turns, calls, operations); "
-                            f"the limit is {MAX_STEPS}")  # fmt: skip
+        raise LimitExceeded(
+            f"the template takes more than {MAX_STEPS} steps (loop turns, calls, operations); the limit is {MAX_STEPS}"
+        )
     if time.monotonic() > budget.deadline:
         raise LimitExceeded(f"the template took longer than {MAX_SECONDS} s to render; the limit is {MAX_SECONDS} s")
 
@@ -106,13 +107,17 @@ def _made(size: int, what: str) -> None:
     if budget is not None:
         budget.made += size
         if budget.made > MAX_MADE:
-            raise LimitExceeded(f"the template makes more than {MAX_MADE} characters in all; the limit is {MAX_MADE}")
+            raise LimitExceeded(
+                f"the template makes or looks through more than {MAX_MADE} characters in all; the limit is {MAX_MADE}"
+            )
 
 
 def _within(size: int, what: str) -> None:
-    """Refuse a value already there that is too big to print or compare (a namespace can grow after it is used)."""
+    """Refuse a value already there that is too big to print or compare (a namespace can grow after it is used);
+    looking through it counts against the render's total, as making it does."""
     if size > MAX_SIZE:
         raise LimitExceeded(f"{what} holds more than {MAX_SIZE} characters or items; the limit is {MAX_SIZE}")
+    _made(size, what)
 
 
 def _made_value(value, what: str):
@@ -162,13 +167,19 @@ def _materialized(iterable) -> list:
     """An iterable as a list, refused beyond MAX_SIZE items, so a join can be sized before it runs."""
     items = list(islice(iter(iterable), MAX_SIZE + 1))
     if len(items) > MAX_SIZE:
-        raise LimitExceeded(f"joining more than {MAX_SIZE} items would make more than {MAX_SIZE} characters; "
-                            f"the limit is {MAX_SIZE}")  # fmt: skip
+        raise LimitExceeded(
+            f"joining more than {MAX_SIZE} items would make more than {MAX_SIZE} characters; the limit is {MAX_SIZE}"
+        )
     return items
 
 
 def join_size(separator, items: list) -> int:
     return sum(size_of(item) for item in items) + max(len(items) - 1, 0) * len(str(separator))
+
+
+def _wrapped_lines(text: str, width: int) -> int:
+    """At most one line per `width` characters, plus one per word a line break pushes on."""
+    return len(text) // max(width, 1) + text.count(" ") + text.count("\n") + 1
 
 
 def _width(width) -> int:
@@ -178,9 +189,9 @@ def _width(width) -> int:
 # Filters that can make far more than they are given, and what they would make (the filter's own arguments).
 FILTER_SIZES = {
     "center": lambda s, width=80: max(len(str(s)), int(width)),
-    "indent": lambda s, width=4, first=False, blank=False: len(str(s)) * (1 + _width(width)) + _width(width),
+    "indent": lambda s, width=4, first=False, blank=False: len(str(s)) + (str(s).count("\n") + 1) * _width(width),
     "wordwrap": lambda s, width=79, break_long_words=True, wrapstring=None, break_on_hyphens=True: (
-        len(str(s)) * (1 + len(wrapstring or "\n"))
+        len(str(s)) + _wrapped_lines(str(s), int(width)) * len(wrapstring or "\n")
     ),
     "format": lambda value, *args, **kwargs: printf_size(str(value), kwargs or args),
     "replace": replace_size,
@@ -228,6 +239,17 @@ def _sized_filter(name: str, func):
     return sized
 
 
+def _stepped_test(test):
+    """A test (`is odd`), which `select` and `reject` run once per item: every run is a step."""
+
+    @functools.wraps(test)
+    def stepped(*args, **kwargs):
+        _step()
+        return test(*args, **kwargs)
+
+    return stepped
+
+
 @pass_context
 def _counted(context, iterable):
     """A for loop's iterable: every turn is a step."""
@@ -261,8 +283,12 @@ class _NestingLimit(Extension):
                 blocks += (token.value in _BLOCK_TAGS) - (token.value[3:] in _BLOCK_TAGS and token.value[:3] == "end")
             tag_next = token.type == "block_begin"
             if brackets > MAX_NESTING or blocks > MAX_NESTING:
-                raise TemplateSyntaxError(f"brackets or blocks nest more than {MAX_NESTING} deep; "
-                                          f"the limit is {MAX_NESTING}", token.lineno, stream.name, stream.filename)  # fmt: skip
+                raise TemplateSyntaxError(
+                    f"brackets or blocks nest more than {MAX_NESTING} deep; the limit is {MAX_NESTING}",
+                    token.lineno,
+                    stream.name,
+                    stream.filename,
+                )
             yield token
 
 
@@ -309,6 +335,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         super().__init__(extensions=[_NestingLimit], finalize=self.written, **options)
         self.filters = {name: _sized_filter(name, func) for name, func in FILTERS.items()}
         self.filters["_counted"] = _counted
+        self.tests = {name: _stepped_test(test) for name, test in self.tests.items()}
         self.globals["lipsum"] = _lipsum
 
     def concat(self, pieces) -> str:
@@ -318,8 +345,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         for piece in pieces:
             size += len(piece)
             if size > MAX_OUTPUT_CHARS:
-                raise LimitExceeded(f"the template writes more than {MAX_OUTPUT_CHARS} characters; "
-                                    f"the limit is {MAX_OUTPUT_CHARS}")  # fmt: skip
+                raise LimitExceeded(
+                    f"the template writes more than {MAX_OUTPUT_CHARS} characters; the limit is {MAX_OUTPUT_CHARS}"
+                )
             kept.append(piece)
         _made(size, "the template's text")
         return "".join(kept)
@@ -372,8 +400,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if budget is not None:
             budget.depth += 1
             if budget.depth > MAX_CALL_DEPTH:
-                raise LimitExceeded(f"calls nest more than {MAX_CALL_DEPTH} deep (does a macro call itself?); "
-                                    f"the limit is {MAX_CALL_DEPTH}")  # fmt: skip
+                raise LimitExceeded(
+                    f"calls nest more than {MAX_CALL_DEPTH} deep (does a macro call itself?); "
+                    f"the limit is {MAX_CALL_DEPTH}"
+                )
         try:
             result = super().call(__context, __obj, *args, **kwargs)
         finally:
@@ -431,8 +461,12 @@ def compile_template(source: str):
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
-    except (RecursionError, SyntaxError, MemoryError) as exc:  # nesting the token filter does not count
+    except (RecursionError, SyntaxError) as exc:  # nesting the token filter does not count, e.g. `not not … x`
         raise TemplateProblem(f"template is nested too deeply to compile; the limit is {MAX_NESTING} levels") from exc
+    except MemoryError as exc:
+        raise TemplateProblem("template needs more memory to compile than the check's limit allows") from exc
+    except TemplateError as exc:
+        raise TemplateProblem(f"template error: {exc}") from exc
 
 
 def render(source: str, context: dict) -> str:
@@ -448,39 +482,57 @@ def render(source: str, context: dict) -> str:
     except TemplateError as exc:
         raise TemplateProblem(f"template error: {exc}") from exc
     except RecursionError as exc:
-        raise TemplateProblem(f"template nests values or calls too deeply; the limit is {MAX_CALL_DEPTH} calls") from exc
+        raise TemplateProblem(
+            f"template nests values or calls too deeply; the limit is {MAX_CALL_DEPTH} calls"
+        ) from exc
     except MemoryError as exc:
-        raise TemplateProblem(f"template needs more memory than a render may use; the limit is {MAX_MADE} characters") from exc
+        raise TemplateProblem(
+            f"template needs more memory than a render may use; the limit is {MAX_MADE} characters"
+        ) from exc
     except Exception as exc:  # the template is tenant code: whatever it raises is its own failure, not a 500
         raise TemplateProblem(f"template failed while rendering: {exc}") from exc
     finally:
         _BUDGET.reset(token)
 
 
-def check_in_child(source: str, context: dict) -> None:
-    """Render once in a child process held to CHECK_MEMORY_BYTES and CHECK_SECONDS, for the check on save: should
-    a template find a way past the limits above, the child dies and the web worker answers with the reason."""
-    request = json.dumps({"source": source, "context": context})
+def check_in_child(
+    source: str, context: dict, *, memory_bytes: int = CHECK_MEMORY_BYTES, seconds: float = CHECK_SECONDS
+) -> None:
+    """Render once in a child process held to `memory_bytes` and `seconds`, for the check on save: should a
+    template find a way past the limits above, the child dies and the web worker answers with the reason."""
+    request = json.dumps({"source": source, "context": context, "memory_bytes": memory_bytes, "seconds": seconds})
     try:
-        done = subprocess.run([sys.executable, "-m", "campaigns.sandbox"], input=request, capture_output=True,
-                              text=True, timeout=CHECK_SECONDS, cwd=_ROOT, env={"PATH": os.defpath})  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "campaigns.sandbox"],
+            input=request,
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+            cwd=_ROOT,
+            env={"PATH": os.defpath},
+        )
     except subprocess.TimeoutExpired as exc:
-        raise TemplateProblem(f"checking the template took longer than {CHECK_SECONDS} s; the limit is "
-                              f"{CHECK_SECONDS} s") from exc  # fmt: skip
-    if done.returncode != 0:
-        raise TemplateProblem(f"checking the template needed more than {CHECK_MEMORY_BYTES // 2**20} MB of memory "
-                              f"or {CHECK_SECONDS} s of CPU; that is the limit")  # fmt: skip
-    problem = json.loads(done.stdout)["problem"]
-    if problem:
-        raise TemplateProblem(problem)
+        raise TemplateProblem(f"checking the template took longer than {seconds} s; the limit is {seconds} s") from exc
+    try:
+        answer = json.loads(done.stdout) if done.returncode == 0 else None
+    except ValueError:  # cut short by the memory limit
+        answer = None
+    if answer is None:
+        raise TemplateProblem(
+            f"checking the template needed more than {memory_bytes // 2**20} MB of memory or "
+            f"{seconds} s of CPU; the limits are {memory_bytes // 2**20} MB and {seconds} s"
+        )
+    if answer["problem"]:
+        raise TemplateProblem(answer["problem"])
 
 
 def _child_main() -> None:
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (CHECK_MEMORY_BYTES, CHECK_MEMORY_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (CHECK_SECONDS, CHECK_SECONDS + 1))
     request = json.load(sys.stdin)
+    memory, cpu = request["memory_bytes"], max(int(request["seconds"]), 1)
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     try:
         render(request["source"], request["context"])
     except TemplateProblem as exc:

@@ -10,6 +10,7 @@ from django.urls import reverse
 from campaigns import generation, services
 from campaigns.models import Campaign, EmailStatus, GeneratedEmail, PromptTemplate, RunStatus
 from campaigns.prompting import TemplateProblem, default_source, render, sample_context
+from campaigns.sandbox import check_in_child
 from tests.conftest import make_catalog
 
 API = "/api/v1"
@@ -21,23 +22,31 @@ PAYLOADS = {
     "chained power": ("{{ 9 ** 99 ** 99 ** 99 ** 99 }}", "digits"),
     "nested range": ("{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}", "steps"),
     "lipsum": ("{{ lipsum(10000) }}", "characters"),
-    "namespace doubling ~": (NS + "{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
-                             "characters"),  # fmt: skip
-    "namespace doubling +": (NS + "{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
-                             "characters"),  # fmt: skip
-    "list doubling": ('{% set ns = namespace(l=["x"]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}'
-                      "{% endfor %}{{ ns.l }}", "characters"),  # fmt: skip
+    "namespace doubling ~": (
+        NS + "{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "characters",
+    ),
+    "namespace doubling +": (
+        NS + "{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+        "characters",
+    ),
+    "list doubling": (
+        '{% set ns = namespace(l=["x"]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l }}',
+        "characters",
+    ),
     "replace filter chain": ("{{ 'x'" + "|replace('x', 'xxxxxxxxxx')" * 9 + " }}", "characters"),
     "replace method chain": ("{{ 'x'" + ".replace('x', 'xxxxxxxxxx')" * 9 + " }}", "characters"),
     "center filter": ("{{ 'x'|center(4000000000) }}", "characters"),
     "center method": ("{{ 'x'.center(4000000000) }}", "characters"),
     "printf filter": ("{{ '%999999999s'|format('x') }}", "characters"),
     "printf operator": ("{{ '%999999999s' % 'x' }}", "characters"),
-    "str.format width": ("{{ '{:999999999}'.format('x') }}", "characters"),
-    "join": ("{{ range(99999)|join('x' * 999) }}", "characters"),
+    "str.format width": ("{{ '{:999999999999}'.format('x') }}", "characters"),
+    "join": ("{{ range(99999)|map('string')|join('x' * 39000) }}", "characters"),
     "recursive macro": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "deep"),
-    "branching macro": ("{% macro f(n) %}{% if n < 25 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}"
-                        "{{ f(0) }}", "steps"),  # fmt: skip
+    "branching macro": (
+        "{% macro f(n) %}{% if n < 25 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
+        "steps",
+    ),
     "nested parentheses": ("{{ " + "(" * 4000 + "1" + ")" * 4000 + " }}", "nest"),
     "nested loops": ("{% for a in [1] %}" * 30 + "{% endfor %}" * 30, "nest"),
 }
@@ -64,10 +73,13 @@ def test_api_refuses_a_hostile_template_quickly_with_the_limit(owner_api, family
     assert not PromptTemplate.dangerously_unscoped.exists()
 
 
-@pytest.mark.parametrize("family", ["chained power", "namespace doubling ~", "center filter", "recursive macro",
-                                    "nested parentheses"])  # fmt: skip
+@pytest.mark.parametrize(
+    "family", ["chained power", "namespace doubling ~", "center filter", "recursive macro", "nested parentheses"]
+)
 def test_api_patch_refuses_a_hostile_template_and_keeps_the_old_one(owner_api, family):
-    created = owner_api.post(f"{API}/templates/", {"name": "mine", "body": "Hi {{ contact.first_name }}"}, format="json")
+    created = owner_api.post(
+        f"{API}/templates/", {"name": "mine", "body": "Hi {{ contact.first_name }}"}, format="json"
+    )
     assert created.status_code == 201, created.json()
     url = f"{API}/templates/{created.json()['id']}/"
     started = time.monotonic()
@@ -77,8 +89,9 @@ def test_api_patch_refuses_a_hostile_template_and_keeps_the_old_one(owner_api, f
     assert owner_api.get(url).json()["body"] == "Hi {{ contact.first_name }}"
 
 
-@pytest.mark.parametrize("family", ["lipsum", "replace filter chain", "printf filter", "branching macro",
-                                    "nested parentheses"])  # fmt: skip
+@pytest.mark.parametrize(
+    "family", ["lipsum", "replace filter chain", "printf filter", "branching macro", "nested parentheses"]
+)
 def test_admin_form_refuses_a_hostile_template_with_the_limit(staff_client, tenant, family):
     source, says = PAYLOADS[family]
     started = time.monotonic()
@@ -114,7 +127,9 @@ def hostile_for_first_contact(family: str) -> str:
 @pytest.mark.parametrize("family", PAYLOADS)
 def test_a_run_fails_the_contact_a_template_blows_up_on_and_writes_the_others(bedrock_settings, tenant, family):
     contacts, _ = make_catalog(tenant, n_contacts=3)
-    template = PromptTemplate.dangerously_unscoped.create(tenant=tenant, name="t", body=hostile_for_first_contact(family))
+    template = PromptTemplate.dangerously_unscoped.create(
+        tenant=tenant, name="t", body=hostile_for_first_contact(family)
+    )
     campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="c", template=template, n_items=2)
     run = services.campaign_launch(campaign=campaign)
     started = time.monotonic()
@@ -133,6 +148,20 @@ def test_a_run_fails_the_contact_a_template_blows_up_on_and_writes_the_others(be
         assert emails[contact.pk].status == EmailStatus.DRAFT and contact.first_name in emails[contact.pk].body
 
 
+def test_the_check_on_save_runs_in_a_child_held_to_its_memory_limit():
+    """Should a template get past every limit above, the child that checks it runs out, not the web worker."""
+    with pytest.raises(TemplateProblem, match="memory"):
+        check_in_child("Hi {{ contact.first_name }}", sample_context(), memory_bytes=2**20)
+    check_in_child("Hi {{ contact.first_name }}", sample_context())
+
+
+def test_the_check_on_save_stops_a_child_past_its_time_limit():
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem, match="longer than 0.001 s; the limit is 0.001 s"):
+        check_in_child("Hi {{ contact.first_name }}", sample_context(), seconds=0.001)
+    assert time.monotonic() - started < HANG_GUARD_S
+
+
 def test_limits_leave_ordinary_templates_alone():
     """Loops, macros, filters, formatting and namespaces of everyday size still render as they always did."""
     source = (
@@ -141,8 +170,10 @@ def test_limits_leave_ordinary_templates_alone():
         "{% for item in items %}{% set ns.n = ns.n + 1 %}{% set ns.names = ns.names ~ item.title ~ ';' %}"
         "{{ pick(item) }} {{ item.genres|join('/') }} {{ '%-8s|'|format(item.year) }} {{ '{:>6}'.format(ns.n) }}"
         "{% endfor %}\n{{ ns.names }} {{ contact.first_name|center(9) }} {{ 2 ** 10 }} {{ 'ab' * 3 }}"
-        " {{ range(3)|list }} {{ [1, 2] + [3] }} {{ contact.first_name.replace('A', 'E') }} {{ contact.first_name.center(8, '*') }}"
+        " {{ range(3)|list }} {{ [1, 2] + [3] }} {{ contact.first_name.replace('A', 'E') }}"
+        " {{ contact.first_name.center(8, '*') }}"
     )
     assert render(source, sample_context()) == (  # as rendered before the limits
-        "SAMPLE MOVIE (2020) Comedy 2020    |      1Sample Movie;    Alex   1024 ababab [0, 1, 2] [1, 2, 3] Elex **Alex**"
+        "SAMPLE MOVIE (2020) Comedy 2020    |      1"
+        "Sample Movie;    Alex   1024 ababab [0, 1, 2] [1, 2, 3] Elex **Alex**"
     )
