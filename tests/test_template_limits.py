@@ -16,7 +16,7 @@ from tests.conftest import make_catalog
 API = "/api/v1"
 HANG_GUARD_S = 10  # generous: only there so a regression shows as a failure, not a stuck suite
 
-NS = '{% set ns = namespace(s="xxxxxxxxxx") %}'
+NS = '{% set ns = namespace(s="xxxxxxxxxx", l=[], x=1) %}'
 # family -> (template, what the refusal says). Each of these hung, ran out of memory or answered 500 before; where
 # the numbers fit in a big machine's memory (lipsum, replace chains), these ask for ten times more.
 PAYLOADS = {
@@ -114,6 +114,54 @@ def test_render_refuses_a_hostile_template_with_a_problem(family):
         render(source, sample_context())
     assert time.monotonic() - started < HANG_GUARD_S
     assert "limit" in str(problem.value)
+
+
+# More ways into the same families: each refused with the limit it would break, quickly.
+MORE = {
+    "square in a loop": (
+        NS + "{% set ns.x = 3 %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}",
+        "digits",
+    ),
+    "int.to_bytes": ("{{ (1).to_bytes(4000000000, 'big') }}", "characters"),
+    "bytes center": ("{{ 'x'.encode().center(4000000000) }}", "characters"),
+    "format width argument": ("{{ '{0:{1}}'.format('x', 999999999) }}", "characters"),
+    "printf star width": ("{{ '%*s' % (999999999, 'x') }}", "characters"),
+    "printf precision": ("{{ '%.999999f' % 1.0 }}", "characters"),
+    "expandtabs": ("{{ ('\t' * 30000).expandtabs(30000) }}", "characters"),
+    "tojson indent": ("{{ [[[[1]]]]|tojson(indent=39999) }}", "characters"),
+    "indent": ("{{ ('x\n' * 10000)|indent(39999) }}", "characters"),
+    "wordwrap": ("{{ ('x ' * 10000)|wordwrap(1, wrapstring='y' * 10000) }}", "characters"),
+    "batch fill": ("{{ [1]|batch(4000000000, 'x')|list }}", "characters"),
+    "slice": ("{{ [1]|slice(4000000000)|list }}", "characters"),
+    "filter block": ("{% filter center(4000000000) %}x{% endfilter %}", "characters"),
+    "map center": ("{{ range(99999)|map('center', 39999)|list|length }}", "characters"),
+    "attr center": ("{{ ('x'|attr('center'))(4000000000) }}", "characters"),
+    "lipsum words": ("{{ lipsum(5, max=10**9) }}", "characters"),
+    "linked list": (NS + "{% for i in range(20000) %}{% set ns.l = [ns.l, i] %}{% endfor %}", "characters"),
+    "deep list": (NS + "{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}", "characters"),
+    "big dict": ("{{ {}.fromkeys(range(99999))|length }}", "characters"),
+    "chained selects": ("{{ range(99999)" + "|select('odd')" * 8 + "|map('abs')|list|length }}", "steps"),
+    "recursive loop": ("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", "deep"),
+    "block calling itself": ("{% block a %}{{ self.a() }}{% endblock %}", "deep"),
+    "not chain": ("{{ " + "not " * 4000 + "1 }}", "nested"),
+    "plus chain": ("{{ " + "1 + " * 4000 + "1 }}", "nested"),
+    "nested set blocks": ("{% set a %}" * 400 + "{% endset %}" * 400, "nested"),
+}
+
+
+@pytest.mark.parametrize("family", MORE)
+def test_render_refuses_other_hostile_templates_with_a_problem(family):
+    source, says = MORE[family]
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem, match=says) as problem:
+        render(source, sample_context())
+    assert time.monotonic() - started < HANG_GUARD_S
+    assert "limit" in str(problem.value)
+
+
+def test_templates_cannot_grow_a_list_in_place():
+    with pytest.raises(TemplateProblem, match="append"):
+        render("{% set l = [] %}{% for i in range(9) %}{{ l.append(i) }}{% endfor %}", sample_context())
 
 
 def hostile_for_first_contact(family: str) -> str:
