@@ -489,7 +489,8 @@ def render(source: str, context: dict) -> str:
         raise TemplateProblem(
             f"template needs more memory than a render may use; the limit is {MAX_MADE} characters"
         ) from exc
-    except Exception as exc:  # the template is tenant code: whatever it raises is its own failure, not a 500
+    except (TypeError, ValueError, ArithmeticError, LookupError, RuntimeError) as exc:
+        # What tenant code can raise; not everything (a worker's soft time limit must still stop the task).
         raise TemplateProblem(f"template failed while rendering: {exc}") from exc
     finally:
         _BUDGET.reset(token)
