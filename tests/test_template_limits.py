@@ -15,6 +15,7 @@ from tests.conftest import make_catalog
 
 API = "/api/v1"
 HANG_GUARD_S = 10  # generous: only there so a regression shows as a failure, not a stuck suite
+RENDER_GUARD_S = 3  # a render stops at its own clock limit (1 s); the rest is room for a busy machine
 
 NS = '{% set ns = namespace(s="xxxxxxxxxx", l=[], x=1) %}'
 # family -> (template, what the refusal says). Each of these hung, ran out of memory or answered 500 before; where
@@ -112,7 +113,7 @@ def test_render_refuses_a_hostile_template_with_a_problem(family):
     started = time.monotonic()
     with pytest.raises(TemplateProblem, match=says) as problem:
         render(source, sample_context())
-    assert time.monotonic() - started < HANG_GUARD_S
+    assert time.monotonic() - started < RENDER_GUARD_S
     assert "limit" in str(problem.value)
 
 
@@ -155,7 +156,7 @@ def test_render_refuses_other_hostile_templates_with_a_problem(family):
     started = time.monotonic()
     with pytest.raises(TemplateProblem, match=says) as problem:
         render(source, sample_context())
-    assert time.monotonic() - started < HANG_GUARD_S
+    assert time.monotonic() - started < RENDER_GUARD_S
     assert "limit" in str(problem.value)
 
 
