@@ -1,75 +1,27 @@
-"""Prompt templates in a sandboxed Jinja2 environment. Tenant templates and tenant data are untrusted:
-templates cannot reach Python internals or build huge strings, and data values cannot forge prompt blocks."""
+"""Prompt templates: the context a prompt is rendered with, and the check on save. Tenant templates and tenant
+data are untrusted: templates run in the limited sandbox (campaigns/sandbox.py), and data values cannot forge
+prompt blocks."""
 
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-MAX_TEMPLATE_CHARS = 20_000
-MAX_OUTPUT_CHARS = 40_000
+# Generation and the tests take the renderer from here, with the context it renders.
+from campaigns.sandbox import TemplateProblem as TemplateProblem
+from campaigns.sandbox import check_in_child
+from campaigns.sandbox import render as render
+
 DEFAULTS_DIR = Path(settings.BASE_DIR) / "templates" / "prompts"
 _TAG = re.compile(r"</?\s*[a-zA-Z][\w-]*\s*>")
 
 
-class TemplateProblem(ValueError):
-    pass
-
-
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context, operator, left, right):
-        # `'x' * 10**9` or `9 ** 9 ** 9` would exhaust a worker; refuse them.
-        if operator == "**" and isinstance(right, int) and abs(right) > 100:
-            raise SecurityError("exponent too large")
-        if (
-            operator == "*"
-            and isinstance(left, (str, list))
-            and isinstance(right, int)
-            and len(left) * right > MAX_OUTPUT_CHARS
-        ):
-            raise SecurityError("repetition too large")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _Sandbox(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True
-)
-
-
-@lru_cache(maxsize=256)
-def compile_template(source: str):
-    if len(source) > MAX_TEMPLATE_CHARS:
-        raise TemplateProblem(f"template is {len(source)} characters; the limit is {MAX_TEMPLATE_CHARS}")
-    try:
-        return _ENV.from_string(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
-
-
-def render(source: str, context: dict) -> str:
-    template = compile_template(source)
-    try:
-        text = template.render(context)
-    except SecurityError as exc:
-        raise TemplateProblem(f"template refused by the sandbox: {exc}") from exc
-    except TemplateError as exc:
-        raise TemplateProblem(f"template error: {exc}") from exc
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        raise TemplateProblem(f"template failed while rendering: {exc}") from exc
-    if len(text) > MAX_OUTPUT_CHARS:
-        raise TemplateProblem(f"rendered prompt is {len(text)} characters; the limit is {MAX_OUTPUT_CHARS}")
-    return text
-
-
 def check_template(source: str) -> None:
-    """Compile and render against sample data, so a broken template is refused when saved, not mid-run."""
+    """Render against sample data, so a broken template is refused when saved, not mid-run. In a child process
+    with its own memory and time limits: the web worker must survive whatever a template tries."""
     if source.strip():
-        render(source, sample_context())
+        check_in_child(source, sample_context())
 
 
 @lru_cache(maxsize=4)

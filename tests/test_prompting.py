@@ -16,8 +16,12 @@ PICKS = [
 
 def context(**contact):
     tenant = SimpleNamespace(brand="Streamly", sender_name="Sam", signoff="Sam from Streamly")
-    person = SimpleNamespace(**{"first_name": "Maria", "last_name": "Lopez", "age": 34, "gender": "female", "locale": "en_US", **contact})
-    return prompt_context(tenant=tenant, campaign=SimpleNamespace(goal="weekend"), contact=person, picks=PICKS, favorite_genre="Comedy")
+    person = SimpleNamespace(
+        **{"first_name": "Maria", "last_name": "Lopez", "age": 34, "gender": "female", "locale": "en_US", **contact}
+    )
+    return prompt_context(
+        tenant=tenant, campaign=SimpleNamespace(goal="weekend"), contact=person, picks=PICKS, favorite_genre="Comedy"
+    )
 
 
 def test_default_template_has_the_blocks_the_model_and_emulator_rely_on():
