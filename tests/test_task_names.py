@@ -5,7 +5,7 @@ from importlib import import_module
 from django.apps import apps
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from campaigns import services
+from campaigns import schedules
 from campaigns.models import Campaign
 from saas.celery import app as celery_app
 
@@ -14,7 +14,7 @@ rename = import_module("campaigns.migrations.0007_rename_beat_task")
 
 def test_the_scheduled_launch_is_a_registered_task_named_after_its_service(tenant):
     campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="weekly")
-    task = services.campaign_schedule(campaign=campaign, cron="0 9 * * 1")
+    task = schedules.campaign_schedule(campaign=campaign, cron="0 9 * * 1")
     assert task.task == "campaigns.tasks.campaign_launch" and task.task in celery_app.tasks
 
 
