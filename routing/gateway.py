@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from routing.catalog import GUARDRAIL_KEY, ModelSpec, base_model_id, get_model, guardrail_cost, model_for_id
 from routing.errors import ProviderError
+from routing.localmodel import LocalModelError
 from routing.models import LLMCall
 from routing.policy import RouteDecision, choose_model
 from routing.ratelimit import Limits, limiter
@@ -32,7 +33,10 @@ def provider_for(spec: ModelSpec, tenant=None):
         case "bedrock":
             return _bedrock(tenant)
         case "local":
-            return _local_provider(str(settings.LOCAL_MODEL_PATH), settings.LOCAL_MODEL_THREADS)
+            try:
+                return _local_provider(str(settings.LOCAL_MODEL_PATH), settings.LOCAL_MODEL_THREADS)
+            except LocalModelError as exc:  # not installed, or corrupt: no retry helps until someone installs it
+                raise ProviderError(str(exc), permanent=True, code="LocalModelMissing") from exc
         case _:
             raise ProviderError(f"no provider {spec.provider!r}", permanent=True)
 

