@@ -172,10 +172,10 @@ class EmailStatus(models.TextChoices):
     SENT = "sent"
     FAILED = "failed"  # generation failed; failure_reason says why
     SUPPRESSED = "suppressed"  # the contact unsubscribed before sending
-    SEND_FAILED = "send_failed", "send failed"  # refused for good (address, SMTP 5xx); send_error says why
+    SEND_FAILED = "send_failed", "Send failed"  # refused for good (address, SMTP 5xx); send_error says why
     # A send was cut off after the message may have reached the SMTP server (a lost reply, a worker that died):
     # whether it was delivered cannot be known, so a person marks it sent or sends it again.
-    SEND_UNKNOWN = "send_unknown", "send unknown"
+    SEND_UNKNOWN = "send_unknown", "Send unknown"
     REGENERATING = "regenerating"  # being written again by a task; regenerating_since says since when
 
 

@@ -17,7 +17,14 @@ class ConsentEventInline(admin.TabularInline):
     can_delete = False
     verbose_name_plural = "consent history"
 
+    def has_view_permission(self, request, obj=None):
+        # As the contact's own page (TenantScopedAdmin): staff of the tenant, without per-model permissions.
+        return request.user.is_active and request.user.is_staff
+
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

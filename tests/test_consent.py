@@ -6,8 +6,9 @@ import re
 from django.urls import reverse
 
 from campaigns.unsubscribe import unsubscribe_url
+from datasets.consent import contact_unsubscribe
 from datasets.importers import import_items, import_users
-from datasets.models import ConsentEvent, Contact, Item
+from datasets.models import ConsentEvent, ConsentSource, Contact, Item
 
 API = "/api/v1"
 
@@ -144,6 +145,9 @@ def test_the_admin_cannot_flip_the_flag_without_a_record(staff_client, tenant, c
         "unsubscribed": "on",
         "unsubscribed_at_0": "2020-01-01",
         "unsubscribed_at_1": "10:00",
+        # The consent history inline's management form, as the page sends it (no history yet).
+        "consent_events-TOTAL_FORMS": "0",
+        "consent_events-INITIAL_FORMS": "0",
     }
     assert staff_client.post(change, form).status_code == 302
     mine.refresh_from_db()
@@ -154,3 +158,10 @@ def test_the_admin_cannot_flip_the_flag_without_a_record(staff_client, tenant, c
     assert mine.unsubscribed and mine.unsubscribed_at
     assert events(tenant, mine.external_id) == [(False, "admin", "admin:rita")]
     assert "consent" in staff_client.get(change).content.decode().lower()
+
+
+def test_a_marketer_sees_the_contacts_consent_history_on_its_page(staff_client, tenant, catalog):
+    mine = catalog[0][2]
+    contact_unsubscribe(contact=mine, source=ConsentSource.UNSUBSCRIBE_LINK, by="recipient", note="clicked the link")
+    page = staff_client.get(reverse("admin:datasets_contact_change", args=[mine.pk])).content.decode()
+    assert "Consent history" in page and "clicked the link" in page and "recipient" in page
