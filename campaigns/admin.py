@@ -24,7 +24,7 @@ from campaigns.models import (
 )
 from campaigns.progress import done_text, eta_text, rate_text
 from campaigns.serializers import CampaignRunSerializer
-from tenants.admin import TenantScopedAdmin, WrittenByTheProduct
+from tenants.admin import TenantScopedAdmin, Untouchable, WrittenByTheProduct
 
 
 @admin.register(PromptTemplate)
@@ -201,22 +201,13 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
 
 
 @admin.register(BatchRecord)
-class BatchRecordAdmin(TenantScopedAdmin):
+class BatchRecordAdmin(Untouchable, TenantScopedAdmin):
     """Prompts waiting in a run's Bedrock batch job: read-only, gone once their emails are stored. Deleting one
     would leave its contact without an email and the run running for ever; the job's answers are matched to them."""
 
     list_display = ("run", "contact", "tenant")
     list_select_related = ("run__campaign", "contact", "tenant")
     readonly_fields = [f.name for f in BatchRecord._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PeriodicTaskForm(beat_admin.PeriodicTaskForm):

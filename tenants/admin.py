@@ -113,6 +113,13 @@ class ReadOnly(WrittenByTheProduct):
         return False
 
 
+class Untouchable(ReadOnly):
+    """Rows the product's own bookkeeping relies on (quota counts, batch records): shown, never edited or deleted."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def owned_tenant_ids(user) -> list[int] | None:
     if user.is_superuser:
         return None
@@ -207,17 +214,8 @@ class ApiKeyAdmin(OwnersOnlyAdmin):
 
 
 @admin.register(QuotaUsage)
-class QuotaUsageAdmin(OwnersOnlyAdmin):
+class QuotaUsageAdmin(Untouchable, OwnersOnlyAdmin):
     """How much of each month's email quota is taken: visible to members, written only by the quota services."""
 
     list_display = ("tenant", "month", "reserved")
     readonly_fields = ("tenant", "month", "reserved")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
