@@ -103,6 +103,9 @@ def join_parts(
 
 
 def _copy_parts(parts: Sequence[Path], out, size: int, progress: TextIO | None) -> tuple[str, int]:
+    # On a terminal the line is redrawn at every percent; in a log, a line every quarter.
+    tty = bool(progress) and hasattr(progress, "isatty") and progress.isatty()
+    step, start, end = (1, "\r", "") if tty else (25, "", "\n")
     digest, written, shown = hashlib.sha256(), 0, -1
     for part in parts:
         with open(part, "rb") as src:
@@ -110,11 +113,11 @@ def _copy_parts(parts: Sequence[Path], out, size: int, progress: TextIO | None) 
                 out.write(chunk)
                 digest.update(chunk)
                 written += len(chunk)
-                percent = min(100, written * 100 // max(size, 1))
+                percent = min(100, written * 100 // max(size, 1)) // step * step
                 if progress and percent != shown:
                     shown = percent
-                    progress.write(f"\rJoining the local model: {percent}%")
-    if progress:
+                    progress.write(f"{start}Joining the local model: {percent}%{end}")
+    if progress and tty:
         progress.write("\n")
     return digest.hexdigest(), written
 

@@ -44,6 +44,20 @@ def test_it_joins_parts_by_number_not_by_name(tmp_path):
     assert sorted(p.name for p in dest.parent.iterdir()) == ["model.gguf", "model.gguf.verified"]
 
 
+def test_joining_prints_a_few_lines_when_the_output_is_not_a_terminal(tmp_path, monkeypatch):
+    """A log (CI, a pipe) gets a line now and then, not a hundred carriage returns on one line."""
+    import io
+
+    monkeypatch.setattr(localmodel, "_CHUNK", 1)
+    data = bytes(range(200))
+    parts = fake_parts(tmp_path, {1: data[:100], 2: data[100:]})
+    log = io.StringIO()
+    ensure_model(tmp_path / "model.gguf", parts=parts, size=len(data), sha256=sha(data), progress=log)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    assert lines == [f"Joining the local model: {p}%" for p in (0, 25, 50, 75, 100)]
+
+
 def test_it_refuses_a_checksum_mismatch_and_leaves_nothing_behind(tmp_path):
     parts = fake_parts(tmp_path, {1: b"one-", 2: b"two-"})
     dest = tmp_path / "models" / "model.gguf"
