@@ -214,18 +214,40 @@ def test_health_check(client, db):
     assert client.get("/healthz").json() == {"ok": True}
 
 
-@pytest.mark.parametrize("model", ["tenant", "membership", "apikey"])
+ACCOUNT_ADMIN_MODELS = ["tenant", "membership", "apikey", "quotausage"]
+
+
+def test_every_account_admin_gets_the_cross_tenant_tests():
+    from tenants.admin import OwnersOnlyAdmin
+
+    owned = {m._meta.model_name for m, ma in admin.site._registry.items() if isinstance(ma, OwnersOnlyAdmin)}
+    assert owned == set(ACCOUNT_ADMIN_MODELS)
+
+
+@pytest.mark.parametrize("model", ACCOUNT_ADMIN_MODELS)
 def test_account_admin_is_scoped_and_owner_only(staff_client, tenant, other_tenant, model):
-    from tenants.models import ApiKey, Membership, Tenant
+    from tenants.models import ApiKey, Membership, QuotaUsage, Tenant
+    from tenants.services import quota_month, quota_reserve
 
     ApiKey.objects.issue(tenant=other_tenant, name="their key")
     membership_add(tenant=other_tenant, username="gil")
-    theirs = {"tenant": other_tenant, "membership": Membership.objects.get(tenant=other_tenant),
-              "apikey": ApiKey.objects.get(tenant=other_tenant)}[model]  # fmt: skip
+    for t, count in ((tenant, 3), (other_tenant, 7)):
+        quota_reserve(tenant=t, count=count, month=quota_month())
+    theirs = {
+        "tenant": other_tenant,
+        "membership": Membership.objects.get(tenant=other_tenant),
+        "apikey": ApiKey.objects.get(tenant=other_tenant),
+        "quotausage": QuotaUsage.objects.get(tenant=other_tenant),
+    }[model]
     listing = staff_client.get(reverse(f"admin:tenants_{model}_changelist"))
     assert listing.status_code == 200 and str(theirs) not in listing.content.decode()
     assert staff_client.get(reverse(f"admin:tenants_{model}_change", args=[theirs.pk])).status_code == 302
-    mine = {"tenant": tenant, "membership": Membership.objects.get(tenant=tenant), "apikey": None}[model]
+    mine = {
+        "tenant": tenant,
+        "membership": Membership.objects.get(tenant=tenant),
+        "apikey": None,
+        "quotausage": QuotaUsage.objects.get(tenant=tenant),
+    }[model]
     if mine is not None:  # rita is a marketer: she may look, not change
         page = staff_client.get(reverse(f"admin:tenants_{model}_change", args=[mine.pk]))
         assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
