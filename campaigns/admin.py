@@ -24,7 +24,8 @@ from campaigns.models import (
 )
 from campaigns.progress import done_text, eta_text, rate_text
 from campaigns.serializers import CampaignRunSerializer
-from tenants.admin import TenantScopedAdmin, Untouchable, WrittenByTheProduct
+from tenants.admin import TenantScopedAdmin, Untouchable, WrittenByTheProduct, tenant_action
+from tenants.roles import Capability
 
 
 @admin.register(PromptTemplate)
@@ -37,7 +38,7 @@ class CampaignAdmin(TenantScopedAdmin):
     list_display = ("name", "tenant", "n_items", "review_required", "created_at")
     actions = ["launch"]
 
-    @admin.action(description="Launch a run of the selected campaigns")
+    @tenant_action(Capability.RUN, description="Launch a run of the selected campaigns")
     def launch(self, request, queryset):
         for campaign in queryset:
             try:
@@ -62,8 +63,9 @@ class CampaignRunAdmin(WrittenByTheProduct, TenantScopedAdmin):
     readonly_fields = [f.name for f in CampaignRun._meta.fields]
     fields = [name for name in readonly_fields if name not in LIVE_FIELDS]
     actions = ["send_approved", "cancel"]
+    change_capability = Capability.RUN  # nothing on its page is edited; the run is the marketer's
 
-    @admin.action(description="Cancel the selected runs")
+    @tenant_action(Capability.RUN, description="Cancel the selected runs")
     def cancel(self, request, queryset):
         cancelled = sum(services.run_cancel(run=run) for run in queryset)
         self.message_user(request, f"cancelled {cancelled} run(s)")
@@ -95,7 +97,7 @@ class CampaignRunAdmin(WrittenByTheProduct, TenantScopedAdmin):
             context.update(progress=progress_figures(obj), progress_url=url)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    @admin.action(description="Send the approved emails of the selected runs")
+    @tenant_action(Capability.RUN, description="Send the approved emails of the selected runs")
     def send_approved(self, request, queryset):
         for run in queryset:
             transaction.on_commit(lambda run=run: tasks.run_send_approved.delay(run.pk, run.tenant_id))
@@ -132,8 +134,9 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
                        "latency_ms", "reviewed_by", "reviewed_at", "send_claimed_at", "sent_at", "message_id",
                        "send_error", "send_resolved_by", "send_resolved_at", "prompt")  # fmt: skip
     actions = ["approve", "regenerate", "send_now", "mark_sent", "send_again"]
+    change_capability = Capability.REVIEW  # its page is the review screen: edit, approve, reject
 
-    @admin.action(description="Regenerate selected failed, rejected or draft emails")
+    @tenant_action(Capability.REVIEW, description="Regenerate selected failed, rejected or draft emails")
     def regenerate(self, request, queryset):
         """Queued, not written here: each email is rewritten by a task, and shows as regenerating until then."""
         queued = 0
@@ -159,7 +162,7 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
         except (InvalidTransition, ValidationError) as exc:
             self.message_user(request, f"not saved: {exc}", messages.ERROR)
 
-    @admin.action(description="Approve selected drafts")
+    @tenant_action(Capability.REVIEW, description="Approve selected drafts")
     def approve(self, request, queryset):
         approved = 0
         for email in queryset.filter(status=EmailStatus.DRAFT):
@@ -170,18 +173,20 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
                 pass
         self.message_user(request, f"approved {approved} email(s)")
 
-    @admin.action(description="Send selected approved emails now")
+    @tenant_action(Capability.RUN, description="Send selected approved emails now")
     def send_now(self, request, queryset):
         for email in queryset.filter(status=EmailStatus.APPROVED):
             transaction.on_commit(lambda email=email: tasks.email_send.delay(email.pk, email.tenant_id))
         self.message_user(request, "sending")
 
-    @admin.action(description="Mark selected 'send unknown' emails as sent (you checked that they arrived)")
+    @tenant_action(
+        Capability.RUN, description="Mark selected 'send unknown' emails as sent (you checked that they arrived)"
+    )
     def mark_sent(self, request, queryset):
         marked = self._resolve(request, queryset, lambda email: email.mark_sent(by=str(request.user)))
         self.message_user(request, f"marked {marked} email(s) as sent")
 
-    @admin.action(description="Send selected 'send unknown' or 'send failed' emails again")
+    @tenant_action(Capability.RUN, description="Send selected 'send unknown' or 'send failed' emails again")
     def send_again(self, request, queryset):
         def again(email):
             email.send_again(by=str(request.user))

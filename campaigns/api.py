@@ -20,7 +20,7 @@ from campaigns.serializers import (
 )  # fmt: skip
 from datasets.api import CrudViewSet
 from tenants.api import TenantScopedViewSet
-from tenants.auth import REVIEW_ROLES
+from tenants.roles import Capability
 
 
 class PromptTemplateViewSet(CrudViewSet):
@@ -31,6 +31,7 @@ class PromptTemplateViewSet(CrudViewSet):
 class CampaignViewSet(CrudViewSet):
     scope_model = Campaign
     serializer_class = CampaignSerializer
+    action_capabilities = {"launch": Capability.RUN, "schedule": Capability.RUN}
 
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
@@ -67,6 +68,7 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     scope_model = CampaignRun
     serializer_class = CampaignRunSerializer
     list_ordering = ("-created_at", "-pk")
+    action_capabilities = {"send": Capability.RUN, "cancel": Capability.RUN}
 
     def filter_queryset(self, queryset):
         campaign = self.request.query_params.get("campaign")
@@ -95,7 +97,10 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     scope_model = GeneratedEmail
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
-    action_roles = dict.fromkeys(("approve", "reject", "edit", "regenerate", "mark_sent", "send_again"), REVIEW_ROLES)
+    # Settling a cut-off send (mark it sent, or send it again) is sending: the marketer's, not the reviewer's.
+    action_capabilities = dict.fromkeys(("approve", "reject", "edit", "regenerate"), Capability.REVIEW) | dict.fromkeys(
+        ("mark_sent", "send_again"), Capability.RUN
+    )
 
     def filter_queryset(self, queryset):
         params = self.request.query_params

@@ -5,7 +5,8 @@ from django.contrib import admin
 
 from datasets.consent import contacts_unsubscribe
 from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import TenantScopedAdmin, tenant_action
+from tenants.roles import Capability
 
 CONSENT_FIELDS = ("subscribed", "source", "actor", "note", "at")
 
@@ -37,7 +38,9 @@ class ContactAdmin(TenantScopedAdmin):
     inlines = [ConsentEventInline]
     actions = ["unsubscribe_selected"]
 
-    @admin.action(description="Unsubscribe the selected contacts (recorded in their consent history)")
+    @tenant_action(
+        Capability.CHANGE_DATA, description="Unsubscribe the selected contacts (recorded in their consent history)"
+    )
     def unsubscribe_selected(self, request, queryset):
         changed = 0
         for tenant_id in set(queryset.values_list("tenant_id", flat=True)):

@@ -1,12 +1,16 @@
 """Admin for tenants, and the base class that scopes every tenant-owned admin page to the user's tenants."""
 
 import copy
+import functools
 import secrets
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 
-from tenants.models import ApiKey, Membership, QuotaUsage, Role, Tenant, _digest
+from tenants.models import ApiKey, Membership, QuotaUsage, Tenant, _digest
+from tenants.roles import Capability, role_can
 from tenants.scoping import TenantOwned
 
 
@@ -17,10 +21,39 @@ def user_tenant_ids(user) -> list[int] | None:
     return list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
 
 
-def user_role(user, tenant_id: int) -> str | None:
+def capable_tenant_ids(user, capability: Capability) -> list[int] | None:
+    """The tenants where the user's role has `capability` (None: every tenant, for a superuser)."""
     if user.is_superuser:
-        return Role.OWNER
-    return Membership.objects.filter(user=user, tenant_id=tenant_id).values_list("role", flat=True).first()
+        return None
+    roles = Membership.objects.filter(user=user).values_list("tenant_id", "role")
+    return [tenant_id for tenant_id, role in roles if role_can(role, capability)]
+
+
+def user_can(user, capability: Capability, tenant_id: int | None = None) -> bool:
+    """In that tenant, by the user's role there; with no tenant (a list or an add page), in any of their tenants."""
+    ids = capable_tenant_ids(user, capability)
+    return ids is None or (bool(ids) if tenant_id is None else tenant_id in ids)
+
+
+def tenant_action(capability: Capability, *, description: str):
+    """An admin action offered only to users whose role has `capability` somewhere (get_actions), which checks it
+    again itself for the tenant of every selected row: a forged POST, or a row of a tenant where the user's role
+    is another, changes nothing."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def checked(modeladmin, request, queryset):
+            ids = capable_tenant_ids(request.user, capability)
+            if ids is not None and queryset.exclude(tenant_id__in=ids).exists():
+                refusal = f"Your role does not allow “{description}” for every selected row; nothing was changed."
+                modeladmin.message_user(request, refusal, messages.ERROR)
+                return None
+            return func(modeladmin, request, queryset)
+
+        checked.capability = capability
+        return admin.action(description=description)(checked)
+
+    return decorate
 
 
 def user_colleagues(user):
@@ -42,9 +75,13 @@ class UserTenantsFilter(admin.RelatedFieldListFilter):
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
-    """Staff see and pick only the tenants they belong to; another tenant's object is simply not there."""
+    """Staff see and pick only the tenants they belong to; another tenant's object is simply not there. Every
+    member sees the rows; adding, changing and deleting one, and each action, need the capability its role has
+    in that row's tenant (tenants.roles)."""
 
     list_filter = ("tenant",)
+    change_capability = Capability.CHANGE_DATA  # adding or changing a row
+    delete_capability = Capability.CHANGE_DATA
 
     def get_list_filter(self, request):
         return [("tenant", UserTenantsFilter) if f == "tenant" else f for f in super().get_list_filter(request)]
@@ -71,7 +108,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return qs if ids is None else qs.filter(tenant_id__in=ids)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        ids = user_tenant_ids(request.user)
+        # A row is written only into a tenant where the user's role may (save_model checks it again), pointing
+        # at rows of such tenants.
+        ids = capable_tenant_ids(request.user, self.change_capability)
         related = db_field.related_model
         if db_field.name == "tenant" and ids is not None:
             kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
@@ -87,15 +126,43 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return self.has_module_permission(request)
 
     def has_add_permission(self, request):
-        return self.has_module_permission(request)
+        return self.has_module_permission(request) and user_can(request.user, self.change_capability)
 
     def has_change_permission(self, request, obj=None):
-        return self.has_module_permission(request)
+        tenant_id = None if obj is None else obj.tenant_id
+        return self.has_module_permission(request) and user_can(request.user, self.change_capability, tenant_id)
 
     def has_delete_permission(self, request, obj=None):
-        return self.has_module_permission(request) and (
-            obj is None or user_role(request.user, obj.tenant_id) == Role.OWNER
-        )
+        tenant_id = None if obj is None else obj.tenant_id
+        return self.has_module_permission(request) and user_can(request.user, self.delete_capability, tenant_id)
+
+    def save_model(self, request, obj, form, change):
+        if not user_can(request.user, self.change_capability, obj.tenant_id):
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
+
+    def get_actions(self, request):
+        """Only the actions the user's role allows somewhere; an action naming no capability is never offered."""
+        actions = super().get_actions(request)
+        return {
+            name: action
+            for name, action in actions.items()
+            if name == "delete_selected" or self._may_run(request, action[0])
+        }
+
+    @staticmethod
+    def _may_run(request, func) -> bool:
+        capability = getattr(func, "capability", None)
+        return capability is not None and user_can(request.user, capability)
+
+    def changelist_view(self, request, extra_context=None):
+        # Django answers an action it does not offer with "No action selected"; say why instead.
+        forged = set(request.POST.getlist("action")) - set(self.get_actions(request)) - {""}
+        if request.method == "POST" and forged:
+            refusal = f"Your role does not allow {', '.join(sorted(forged))} here; nothing was changed."
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
 
 
 class WrittenByTheProduct:
@@ -121,9 +188,7 @@ class Untouchable(ReadOnly):
 
 
 def owned_tenant_ids(user) -> list[int] | None:
-    if user.is_superuser:
-        return None
-    return list(Membership.objects.filter(user=user, role=Role.OWNER).values_list("tenant_id", flat=True))
+    return capable_tenant_ids(user, Capability.MANAGE_ACCOUNT)
 
 
 class OwnersOnlyAdmin(admin.ModelAdmin):

@@ -5,10 +5,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from tenants.models import ApiKey, Role, Tenant
-
-WRITE_ROLES = (Role.OWNER, Role.MARKETER)
-REVIEW_ROLES = (Role.OWNER, Role.MARKETER, Role.REVIEWER)
+from tenants.models import ApiKey, Tenant
+from tenants.roles import Capability, role_can
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class HasTenantRole(permissions.BasePermission):
-    """Reads need any role; writes need the roles a view names for the action (default: owner, marketer)."""
+    """Reads need any role; a write needs the capability the view names for its action in `action_capabilities`
+    (default: changing data), and the roles that have it come from tenants.roles."""
 
     message = "Your role does not allow this action."
 
@@ -56,5 +55,5 @@ class HasTenantRole(permissions.BasePermission):
             return False
         if request.method in permissions.SAFE_METHODS:
             return True
-        allowed = getattr(view, "action_roles", {}).get(getattr(view, "action", None), WRITE_ROLES)
-        return principal.role in allowed
+        capabilities = getattr(view, "action_capabilities", {})
+        return role_can(principal.role, capabilities.get(getattr(view, "action", None), Capability.CHANGE_DATA))
