@@ -15,7 +15,7 @@ from campaigns.models import BatchRecord, Campaign, CampaignRun, GeneratedEmail,
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
 from recommendations.models import RecommenderConfig
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import OwnersOnlyAdmin, TenantScopedAdmin
 from tenants.models import Role
 from tenants.services import membership_add
 
@@ -63,7 +63,7 @@ TENANT_ADMINS = sorted(
 
 
 def test_every_tenant_scoped_admin_and_action_is_in_the_matrix():
-    assert set(MATRIX) == set(TENANT_ADMINS)
+    assert set(MATRIX) == set(TENANT_ADMINS) and set(ACCOUNT_MATRIX) == set(ACCOUNT_ADMINS)
     for label in TENANT_ADMINS:
         model_admin = admin.site._registry[apps.get_model(label)]
         assert set(model_admin.actions or ()) == set(ACTIONS.get(label, {})), label
@@ -227,3 +227,42 @@ def test_the_api_allows_each_action_to_the_same_roles(tenant, role):
     for path, roles in API_ACTIONS.items():
         answer = client.post("/api/v1/" + path.format(999999), {}, format="json")
         assert answer.status_code in ((400, 404) if role in roles else (403,)), (path, answer.status_code)
+
+
+OWNER_ONLY = {
+    Role.OWNER: (True, True, True),
+    Role.MARKETER: (False, False, False),
+    Role.REVIEWER: (False, False, False),
+}
+ACCOUNT_MATRIX = {  # members, keys and the tenant: the owner's; the quota count: nobody's to edit
+    "tenants.membership": OWNER_ONLY,
+    "tenants.apikey": OWNER_ONLY,
+    "tenants.tenant": OWNER_ONLY | {Role.OWNER: (False, True, True)},  # a tenant is created by platform staff
+    "tenants.quotausage": dict.fromkeys(ROLES, (False, False, False)),
+}
+ACCOUNT_ADMINS = sorted(
+    f"{m._meta.app_label}.{m._meta.model_name}"
+    for m, ma in admin.site._registry.items()
+    if isinstance(ma, OwnersOnlyAdmin)
+)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("label", ACCOUNT_ADMINS)
+def test_only_owners_manage_members_keys_and_the_tenant(tenant, role, label):
+    from tenants.models import ApiKey, QuotaUsage
+    from tenants.services import quota_month, quota_reserve
+
+    may_add, may_change, may_delete = ACCOUNT_MATRIX[label][role]
+    client, (app, model) = login(tenant, role), label.split(".")
+    ApiKey.objects.issue(tenant=tenant, name="a key")
+    quota_reserve(tenant=tenant, count=3, month=quota_month())
+    row = {"tenant": tenant, "apikey": ApiKey.objects.get(tenant=tenant), "quotausage": QuotaUsage.objects.get()}.get(
+        model
+    ) or apps.get_model(label).objects.get(tenant=tenant)
+    add_url = reverse(f"admin:{app}_{model}_add")
+    assert (f'href="{add_url}"' in client.get(reverse(f"admin:{app}_{model}_changelist")).content.decode()) is may_add
+    assert client.get(add_url).status_code == (200 if may_add else 403)
+    page = client.get(reverse(f"admin:{app}_{model}_change", args=[row.pk]))
+    assert page.status_code == 200 and ('name="_save"' in page.content.decode()) is may_change
+    assert client.get(reverse(f"admin:{app}_{model}_delete", args=[row.pk])).status_code == (200 if may_delete else 403)
