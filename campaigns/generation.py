@@ -62,6 +62,7 @@ class Draft:
     screens: list[LLMCall] = field(default_factory=list)  # the guardrail's, one per draft it screened
     reason: str = ""  # what was wrong with the last answer
     feedback: str = ""  # what the next attempt is told about it
+    problems: list[dict] = field(default_factory=list)  # every answer refused, and why: the review shows them
     stored: bool = False  # an email that exists already (being regenerated): only its usage is stored
 
     @property
@@ -124,10 +125,11 @@ def contacts_pending(*, run: CampaignRun, contact_ids: list[int]) -> list[Contac
     )
 
 
-def drafts_prepare(*, run: CampaignRun, contacts: list[Contact], route) -> list[Draft]:
+def drafts_prepare(*, run: CampaignRun, contacts: list[Contact], route, exclude=None) -> list[Draft]:
+    """`exclude`: per contact id, external ids of items not to pick (a reviewer's "not this one")."""
     tenant, campaign = run.tenant, run.campaign
     with stage("recommend"):
-        options = recommendation_options(campaign, contacts)
+        options = recommendation_options(campaign, contacts, exclude=exclude)
         picks = recommender_for(tenant).top_picks(contacts, campaign.n_items, options=options)
         genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
     prompts = run_prompts(campaign)
@@ -154,9 +156,10 @@ def draft_guide(draft: Draft, feedback: str) -> None:
         draft.fields["prompt"] = draft.prompt
 
 
-def recommendation_options(campaign: Campaign, contacts: list[Contact]) -> RecommendationOptions:
-    """The campaign's filters, plus the items each contact was sent in the last `skip_emailed_days`."""
-    recent: dict[int, set[str]] = {}
+def recommendation_options(campaign: Campaign, contacts: list[Contact], exclude=None) -> RecommendationOptions:
+    """The campaign's filters, plus the items each contact was sent in the last `skip_emailed_days` (and those in
+    `exclude`)."""
+    recent: dict[int, set[str]] = {contact_id: set(ids) for contact_id, ids in (exclude or {}).items() if ids}
     if campaign.skip_emailed_days:
         since = timezone.now() - timedelta(days=campaign.skip_emailed_days)
         sent = GeneratedEmail.objects.for_tenant(campaign.tenant).filter(
@@ -172,7 +175,8 @@ def recommendation_options(campaign: Campaign, contacts: list[Contact]) -> Recom
 
 
 def draft_prepare(*, tenant, campaign, contact, picks, genre, prompts: Prompts, route) -> Draft:
-    fields = {"items": [{"id": p.external_id, "title": p.title} for p in picks], "favorite_genre": genre or "",
+    fields = {"items": [{"id": p.external_id, "title": p.title, "score": round(float(p.score), 4)} for p in picks],
+              "favorite_genre": genre or "",
               "model_key": route.model_key, "route_reason": route.reason}  # fmt: skip
     draft = Draft(contact, fields, titles=[p.title for p in picks])
     if not picks:
@@ -225,12 +229,12 @@ def draft_answer(draft: Draft, answer: LLMResponse | ProviderError, call: LLMCal
     permanent error fails it, anything else is noted for the next attempt."""
     draft.calls.append(call)
     if isinstance(answer, ProviderError):
-        draft.reason = f"model call failed: {answer.message}"
+        draft_note(draft, f"model call failed: {answer.message}")
         if answer.permanent:
             draft_fail(draft)
         return
     if answer.stop_reason == "guardrail_intervened":
-        draft.reason = "blocked by the tenant's Bedrock guardrail"
+        draft_note(draft, "blocked by the tenant's Bedrock guardrail")
         return
     with stage("validate"):
         checked = check_email(closed(answer.text), titles=draft.titles, signoff=tenant.signoff, others=others)
@@ -241,7 +245,7 @@ def draft_answer(draft: Draft, answer: LLMResponse | ProviderError, call: LLMCal
         status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
         draft.fields.update(draft_usage(draft), status=status, subject=checked.subject, body=checked.body)
         return
-    draft.reason = "; ".join(checked.problems)
+    draft_note(draft, "; ".join(checked.problems))
     draft.feedback = f"\n\nYour previous answer was rejected: {draft.reason}. Write it again and fix that."
 
 
@@ -251,16 +255,22 @@ def draft_passes_guardrail(draft: Draft, tenant, text: str) -> bool:
         verdict, record, error = draft_screen(tenant=tenant, task=GUARDRAIL_TASK, text=text)
     draft.screens.append(record)
     if error is not None:
-        draft.reason = f"guardrail screening failed: {error.message}"
+        draft_note(draft, f"guardrail screening failed: {error.message}")
         if error.permanent:
             draft_fail(draft)
         return False
     if not verdict.intervened:
         return True
-    draft.reason = "blocked by the tenant's Bedrock guardrail" + (f" ({verdict.reason})" if verdict.reason else "")
+    draft_note(draft, "blocked by the tenant's Bedrock guardrail" + (f" ({verdict.reason})" if verdict.reason else ""))
     draft.feedback = ("\n\nYour previous answer was blocked by the brand's content policy. Write it again, "
                       "keeping to plain, friendly recommendations.")  # fmt: skip
     return False
+
+
+def draft_note(draft: Draft, reason: str) -> None:
+    """What was wrong with the latest answer: told to the next attempt, and kept for the review."""
+    draft.reason = reason
+    draft.problems.append({"attempt": len(draft.calls), "problem": reason[:500]})
 
 
 def draft_fail(draft: Draft) -> None:
@@ -272,7 +282,8 @@ def draft_usage(draft: Draft) -> dict:
     calls = draft.calls
     return {"attempts": len(calls), "input_tokens": sum(c.input_tokens for c in calls),
             "output_tokens": sum(c.output_tokens for c in calls),
-            "cost_usd": sum(c.cost_usd for c in draft.usage_records), "latency_ms": sum(c.latency_ms for c in calls)}  # fmt: skip
+            "cost_usd": sum(c.cost_usd for c in draft.usage_records), "latency_ms": sum(c.latency_ms for c in calls),
+            "checks": draft.problems, "screened": bool(draft.screens)}  # fmt: skip
 
 
 def closed(text: str) -> str:

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from tenants.scoping import TenantOwned
@@ -182,6 +182,9 @@ class EmailStatus(models.TextChoices):
 REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
 
 
+SUBJECT_MAX, BODY_MAX, REASON_MAX = 300, 20_000, 500
+
+
 class InvalidTransition(Exception):
     pass
 
@@ -195,6 +198,13 @@ class GeneratedEmail(TenantOwned):
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
     edited = models.BooleanField(default=False)
+    # What the model wrote, kept when a person edits the email (subject and body then hold the person's text).
+    original_subject = models.CharField(max_length=300, blank=True)
+    original_body = models.TextField(blank=True)
+    feedback = models.TextField(blank=True, help_text="What the reviewer asked for when it was last regenerated.")
+    # What the checks found on the way: one entry per answer refused (validation, guardrail, model errors).
+    checks = models.JSONField(default=list, blank=True)
+    screened = models.BooleanField(default=False, help_text="The tenant's guardrail screened the finished draft.")
     status = models.CharField(max_length=20, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
     failure_reason = models.TextField(blank=True)
     reject_reason = models.TextField(blank=True)
@@ -222,12 +232,17 @@ class GeneratedEmail(TenantOwned):
     def __str__(self):
         return f"{self.subject or '(no subject)'} → {self.contact_id} [{self.status}]"
 
-    def _transition(self, allowed: tuple[str, ...], also: models.Q | None = None, **changes) -> None:
-        """Conditional UPDATE: two reviewers (or a reviewer and the sender) can never both win."""
+    def _transition(self, allowed: tuple[str, ...], also: models.Q | None = None, *, event: str, by: str = "",
+                    detail: dict | None = None, **changes) -> None:  # fmt: skip
+        """Conditional UPDATE: two reviewers (or a reviewer and the sender) can never both win. The winner's change
+        and its line in the audit log are written together."""
         condition = models.Q(status__in=allowed)
         if also is not None:
             condition |= also
-        updated = type(self).dangerously_unscoped.filter(condition, pk=self.pk).update(**changes)
+        with transaction.atomic():
+            updated = type(self).dangerously_unscoped.filter(condition, pk=self.pk).update(**changes)
+            if updated:
+                EmailEvent.record(self, event, by=by, status=changes.get("status", ""), detail=detail)
         if not updated:
             current = type(self).dangerously_unscoped.values_list("status", flat=True).get(pk=self.pk)
             if current == EmailStatus.REGENERATING:
@@ -237,43 +252,68 @@ class GeneratedEmail(TenantOwned):
             setattr(self, name, value)
 
     def approve(self, *, by: str) -> None:
-        self._transition((EmailStatus.DRAFT,), status=EmailStatus.APPROVED, reviewed_by=by, reviewed_at=timezone.now())
+        self._transition(
+            (EmailStatus.DRAFT,), event=EventKind.APPROVED, by=by, status=EmailStatus.APPROVED, reviewed_by=by,
+            reviewed_at=timezone.now(),
+        )  # fmt: skip
 
     def reject(self, *, by: str, reason: str) -> None:
         if not reason.strip():
             raise ValidationError("a rejection needs a reason")
+        reason = reason.strip()[:REASON_MAX]
         self._transition(
-            (EmailStatus.DRAFT, EmailStatus.APPROVED), status=EmailStatus.REJECTED, reject_reason=reason.strip(),
-            reviewed_by=by, reviewed_at=timezone.now(),
+            (EmailStatus.DRAFT, EmailStatus.APPROVED), event=EventKind.REJECTED, by=by, detail={"reason": reason},
+            status=EmailStatus.REJECTED, reject_reason=reason, reviewed_by=by, reviewed_at=timezone.now(),
         )  # fmt: skip
 
     def edit_and_approve(self, *, by: str, subject: str, body: str) -> None:
-        if not subject.strip() or not body.strip():
+        """The person's text replaces the model's, which is kept (the first edit's original: a draft is edited
+        once, since editing approves it)."""
+        subject, body = subject.strip(), body.strip()
+        if not subject or not body:
             raise ValidationError("an edited email needs a subject and a body")
+        if len(subject) > SUBJECT_MAX:
+            raise ValidationError(f"the subject is {len(subject)} characters; at most {SUBJECT_MAX}")
+        if len(body) > BODY_MAX:
+            raise ValidationError(f"the body is {len(body)} characters; at most {BODY_MAX}")
+        if subject == self.subject and body == self.body:
+            return self.approve(by=by)
         self._transition(
-            (EmailStatus.DRAFT,), subject=subject.strip(), body=body.strip(), edited=True,
-            status=EmailStatus.APPROVED, reviewed_by=by, reviewed_at=timezone.now(),
+            (EmailStatus.DRAFT,), event=EventKind.EDITED, by=by,
+            detail={"subject": subject != self.subject, "body": body != self.body},
+            original_subject=self.original_subject or self.subject, original_body=self.original_body or self.body,
+            subject=subject, body=body, edited=True, status=EmailStatus.APPROVED, reviewed_by=by,
+            reviewed_at=timezone.now(),
         )  # fmt: skip
 
-    def regenerate_claim(self) -> None:
+    def regenerate_claim(self, *, by: str = "", feedback: str = "", exclude: tuple[str, ...] = ()) -> None:
         """Mark the email as being written again by a task. A claim older than any task may live was left by a
         worker that died: it can be taken again, so that no email stays regenerating for ever."""
         now = timezone.now()
         lapsed = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
         stale = models.Q(status=EmailStatus.REGENERATING, regenerating_since__lt=lapsed)
-        self._transition(REGENERATABLE, also=stale, status=EmailStatus.REGENERATING, regenerating_since=now)
+        detail = {"feedback": feedback, "exclude": list(exclude)}
+        self._transition(
+            REGENERATABLE, also=stale, event=EventKind.REGENERATE_REQUESTED, by=by, detail=detail,
+            status=EmailStatus.REGENERATING, regenerating_since=now, feedback=feedback,
+        )  # fmt: skip
 
     def regenerate_finish(self, **fields) -> None:
         """Store what the regeneration wrote (a new draft, or a failure and its reason), as an unreviewed email."""
-        reset = dict.fromkeys(("subject", "body", "failure_reason", "reject_reason", "reviewed_by"), "")
-        reset.update(edited=False, reviewed_at=None, regenerating_since=None)
-        self._transition((EmailStatus.REGENERATING,), **{**reset, **fields})
+        reset = dict.fromkeys(("subject", "body", "failure_reason", "reject_reason", "reviewed_by", "original_subject",
+                               "original_body"), "")  # fmt: skip
+        reset.update(edited=False, reviewed_at=None, regenerating_since=None, checks=[], screened=False)
+        changes = {**reset, **fields}
+        detail = {"reason": changes["failure_reason"]} if changes.get("failure_reason") else None
+        self._transition((EmailStatus.REGENERATING,), event=EventKind.REGENERATED, detail=detail, **changes)
 
     def mark_sent(self, *, by: str) -> None:
         """A person found that an email whose send was cut off did arrive (its Message-ID in the server's log)."""
         now = timezone.now()
         self._transition(
             (EmailStatus.SEND_UNKNOWN,),
+            event=EventKind.MARKED_SENT,
+            by=by,
             status=EmailStatus.SENT,
             sent_at=self.send_claimed_at or now,
             send_resolved_by=by,
@@ -284,6 +324,8 @@ class GeneratedEmail(TenantOwned):
         """Approve an email whose send failed or was cut off for one more send (the caller dispatches it)."""
         self._transition(
             (EmailStatus.SEND_UNKNOWN, EmailStatus.SEND_FAILED),
+            event=EventKind.SENT_AGAIN,
+            by=by,
             status=EmailStatus.APPROVED,
             send_resolved_by=by,
             send_resolved_at=timezone.now(),
@@ -294,3 +336,51 @@ class GeneratedEmail(TenantOwned):
         from campaigns.unsubscribe import unsubscribe_url
 
         return unsubscribe_url(self.tenant_id, self.contact_id)
+
+
+class EventKind(models.TextChoices):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EDITED = "edited", "Edited and approved"
+    REGENERATE_REQUESTED = "regenerate_requested", "Regeneration asked for"
+    REGENERATED = "regenerated"
+    SENDING = "sending"
+    SENT = "sent"
+    SEND_FAILED = "send_failed", "Send failed"
+    SEND_UNKNOWN = "send_unknown", "Send unknown"
+    SEND_DEFERRED = "send_deferred", "Send deferred"
+    SUPPRESSED = "suppressed"
+    MARKED_SENT = "marked_sent", "Marked sent"
+    SENT_AGAIN = "sent_again", "Sent again"
+
+
+class EmailEvent(TenantOwned):
+    """The audit log: every decision on an email (who approved, edited, rejected and why, asked for a rewrite)
+    and every step of its sending, in order. Written by the product in the same transaction as the change."""
+
+    email = models.ForeignKey(GeneratedEmail, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
+    status = models.CharField(max_length=20, blank=True, help_text="The email's status after the event.")
+    actor = models.CharField(max_length=150, blank=True, help_text="The person; blank for the product's own steps.")
+    detail = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["tenant", "kind", "at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.actor or 'the product'} on email {self.email_id}"
+
+    @classmethod
+    def record(cls, email: GeneratedEmail, kind: str, *, by: str = "", status: str = "", detail=None) -> "EmailEvent":
+        return cls.dangerously_unscoped.create(
+            tenant_id=email.tenant_id, email_id=email.pk, kind=kind, actor=by, status=status, detail=detail or {}
+        )
+
+    @classmethod
+    def record_many(cls, tenant_ids_by_email: dict[int, int], kind: str, *, status: str = "", detail=None) -> None:
+        cls.dangerously_unscoped.bulk_create(
+            cls(tenant_id=tenant_id, email_id=pk, kind=kind, status=status, detail=detail or {})
+            for pk, tenant_id in tenant_ids_by_email.items()
+        )

@@ -13,11 +13,12 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import make_msgid, sanitize_address
 from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from campaigns.models import CampaignRun, EmailStatus, GeneratedEmail
+from campaigns.models import CampaignRun, EmailEvent, EmailStatus, EventKind, GeneratedEmail
 from datasets.models import Contact
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,14 @@ def email_claims_expire(*, emails: QuerySet | None = None) -> int:
     lease = settings.EMAIL_SEND_LEASE_SECONDS
     expired = emails.filter(status=EmailStatus.SENDING, send_claimed_at__lt=timezone.now() - timedelta(seconds=lease))
     reason = f"{UNKNOWN}: its send did not finish within {lease} s (the worker stopped); mark it sent or send again"
-    return expired.update(status=EmailStatus.SEND_UNKNOWN, send_error=reason)
+    with transaction.atomic():
+        # Locked, so the rows changed are exactly the rows whose change is logged.
+        owners = dict(expired.select_for_update().values_list("pk", "tenant_id"))
+        changed = GeneratedEmail.dangerously_unscoped.filter(pk__in=owners).update(
+            status=EmailStatus.SEND_UNKNOWN, send_error=reason
+        )
+        EmailEvent.record_many(owners, EventKind.SEND_UNKNOWN, status=EmailStatus.SEND_UNKNOWN, detail={"reason": reason})
+    return changed
 
 
 def _finish(email: GeneratedEmail, claimed_at: datetime, status: str, **changes) -> str:
@@ -100,10 +108,20 @@ def _finish(email: GeneratedEmail, claimed_at: datetime, status: str, **changes)
     mine = GeneratedEmail.objects.for_tenant(email.tenant).filter(
         pk=email.pk, send_claimed_at=claimed_at, status__in=(EmailStatus.SENDING, EmailStatus.SEND_UNKNOWN)
     )
-    if mine.update(**changes):
-        for name, value in changes.items():
-            setattr(email, name, value)
+    with transaction.atomic():
+        if mine.update(**changes):
+            detail = {"reason": changes["send_error"]} if changes.get("send_error") else {}
+            if "message_id" in changes:
+                detail["message_id"] = changes["message_id"]
+            EmailEvent.record(email, SEND_EVENTS[status], status=status, detail=detail)
+            for name, value in changes.items():
+                setattr(email, name, value)
     return status
+
+
+SEND_EVENTS = {EmailStatus.SENT: EventKind.SENT, EmailStatus.SEND_FAILED: EventKind.SEND_FAILED,
+               EmailStatus.SEND_UNKNOWN: EventKind.SEND_UNKNOWN, EmailStatus.APPROVED: EventKind.SEND_DEFERRED,
+               EmailStatus.SUPPRESSED: EventKind.SUPPRESSED, EmailStatus.SENDING: EventKind.SENDING}  # fmt: skip
 
 
 def _deliver(message: EmailMultiAlternatives) -> tuple[str, str]:

@@ -94,14 +94,26 @@ def run_start(*, run: CampaignRun, limit: int | None = None) -> list[list[int]]:
     return chunks
 
 
-def email_regenerate_request(*, email: GeneratedEmail, feedback: str = "") -> GeneratedEmail:
+FEEDBACK_MAX = 1000
+
+
+def email_regenerate_request(
+    *, email: GeneratedEmail, feedback: str = "", exclude: tuple[str, ...] = (), by: str = ""
+) -> GeneratedEmail:
     """Mark a failed, rejected or unreviewed email as being regenerated, count it in the monthly quota, and have a
-    task write it again after commit (`feedback`: what the reviewer wants changed). A concurrent review wins."""
-    tenant = email.tenant
+    task write it again after commit (`feedback`: what the reviewer wants changed; `exclude`: external ids of picks
+    it must not recommend again). A concurrent review wins."""
+    tenant, feedback = email.tenant, feedback.strip()
+    if len(feedback) > FEEDBACK_MAX:
+        raise CampaignError(f"the feedback is {len(feedback)} characters; at most {FEEDBACK_MAX}")
+    picked = {item.get("id") for item in email.items}
+    unknown = sorted(set(exclude) - picked)
+    if unknown:
+        raise CampaignError(f"cannot exclude {', '.join(map(str, unknown))}: not among this email's picks")
     try:
         with transaction.atomic():
             quota_reserve(tenant=tenant, count=1, month=quota_month())
-            email.regenerate_claim()
+            email.regenerate_claim(by=by, feedback=feedback, exclude=tuple(exclude))
     except QuotaExceeded as exc:
         raise CampaignError(
             f"regenerating needs 1 email but only {exc.remaining} remain in {tenant.name}'s monthly quota of "
@@ -109,24 +121,24 @@ def email_regenerate_request(*, email: GeneratedEmail, feedback: str = "") -> Ge
         ) from None
     from campaigns import tasks
 
-    tasks.email_regenerate.delay_on_commit(email.pk, tenant.pk, feedback)
+    tasks.email_regenerate.delay_on_commit(email.pk, tenant.pk, feedback, list(exclude))
     return email
 
 
-def email_regenerate(*, email: GeneratedEmail, feedback: str = "") -> GeneratedEmail:
+def email_regenerate(*, email: GeneratedEmail, feedback: str = "", exclude: tuple[str, ...] = ()) -> GeneratedEmail:
     """Write a regenerating email again, with fresh picks and the reviewer's feedback, and leave it a draft (or
     failed, with the reason). An email that is no longer regenerating is left alone."""
     if email.status != EmailStatus.REGENERATING:
         return email
     run = email.run
     route = route_for(tenant=run.tenant, task=run.campaign.task)
-    (draft,) = drafts_prepare(run=run, contacts=[email.contact], route=route)
+    (draft,) = drafts_prepare(run=run, contacts=[email.contact], route=route, exclude={email.contact_id: set(exclude)})
     draft_guide(draft, feedback)
     drafts_write([draft], run=run, route=route)
     draft.stored = True  # the email exists: only the calls' usage is inserted
     with transaction.atomic():
         drafts_store(run=run, drafts=[draft])
-        email.regenerate_finish(**draft.fields)
+        email.regenerate_finish(**draft.fields, feedback=feedback)
     run_refresh(run=run)
     return email
 

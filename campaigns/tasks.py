@@ -151,7 +151,7 @@ def _record_failure(run: CampaignRun, what: str, exc: Exception) -> None:
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)
-def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "") -> str:
+def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "", exclude: list | None = None) -> str:
     """Write an email again (services.email_regenerate_request marked it regenerating). Acks late: a worker that
     dies mid-way leaves the message to be delivered again; the last try that fails leaves the email failed."""
     tenant = Tenant.objects.get(pk=tenant_id)
@@ -161,7 +161,7 @@ def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "") ->
         if email is None:  # deleted meanwhile (with its run or contact)
             return "gone"
         try:
-            return services.email_regenerate(email=email, feedback=feedback).status
+            return services.email_regenerate(email=email, feedback=feedback, exclude=tuple(exclude or ())).status
         except Exception as exc:
             if _last_try(self, exc, eager_is_last=False):
                 services.email_regenerate_fail(email=email, reason=f"not regenerated: {_said(exc)}")

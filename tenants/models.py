@@ -29,6 +29,11 @@ class Role(models.TextChoices):
     REVIEWER = "reviewer", "Reviewer"
 
 
+def default_reject_reasons() -> list[str]:
+    return ["Wrong tone for the brand", "Recommends the wrong items", "Factual error about an item", "Too long",
+            "Too pushy or salesy", "Mentions price or offers we don't make"]  # fmt: skip
+
+
 class Tenant(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
@@ -64,6 +69,10 @@ class Tenant(models.Model):
     # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}; keys from routing.catalog.
     model_overrides = models.JSONField(default=dict, blank=True)
     monthly_email_quota = models.PositiveIntegerField(default=10_000)
+    reject_reasons = models.JSONField(
+        default=default_reject_reasons, blank=True,
+        help_text="The reasons a reviewer picks from when rejecting a draft (one key each, 1 to 9); free text too.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -73,6 +82,11 @@ class Tenant(models.Model):
         # The external id keeps another customer from pointing us at this tenant's role (the confused deputy).
         if self.aws_role_arn and not self.aws_external_id:
             raise ValidationError({"aws_external_id": "A role in your own AWS account needs an external id."})
+        reasons = self.reject_reasons
+        if not isinstance(reasons, list) or not all(isinstance(r, str) and r.strip() for r in reasons):
+            raise ValidationError({"reject_reasons": "A list of reasons, each a non-empty text."})
+        if len(reasons) > 9 or any(len(r) > 200 for r in reasons):
+            raise ValidationError({"reject_reasons": "At most 9 reasons (keys 1 to 9), each at most 200 characters."})
 
     @property
     def brand(self) -> str:
