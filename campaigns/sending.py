@@ -98,7 +98,9 @@ def email_claims_expire(*, emails: QuerySet | None = None) -> int:
         changed = GeneratedEmail.dangerously_unscoped.filter(pk__in=owners).update(
             status=EmailStatus.SEND_UNKNOWN, send_error=reason
         )
-        EmailEvent.record_many(owners, EventKind.SEND_UNKNOWN, status=EmailStatus.SEND_UNKNOWN, detail={"reason": reason})
+        EmailEvent.record_many(
+            owners, EventKind.SEND_UNKNOWN, status=EmailStatus.SEND_UNKNOWN, detail={"reason": reason}
+        )
     return changed
 
 

@@ -6,53 +6,92 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0010_campaign_template_restrict'),
-        ('tenants', '0005_desk_and_audit'),
+        ("campaigns", "0010_campaign_template_restrict"),
+        ("tenants", "0005_desk_and_audit"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generatedemail',
-            name='checks',
+            model_name="generatedemail",
+            name="checks",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='generatedemail',
-            name='feedback',
-            field=models.TextField(blank=True, help_text='What the reviewer asked for when it was last regenerated.'),
+            model_name="generatedemail",
+            name="feedback",
+            field=models.TextField(blank=True, help_text="What the reviewer asked for when it was last regenerated."),
         ),
         migrations.AddField(
-            model_name='generatedemail',
-            name='original_body',
+            model_name="generatedemail",
+            name="original_body",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='generatedemail',
-            name='original_subject',
+            model_name="generatedemail",
+            name="original_subject",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='generatedemail',
-            name='screened',
+            model_name="generatedemail",
+            name="screened",
             field=models.BooleanField(default=False, help_text="The tenant's guardrail screened the finished draft."),
         ),
         migrations.CreateModel(
-            name='EmailEvent',
+            name="EmailEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('approved', 'Approved'), ('rejected', 'Rejected'), ('edited', 'Edited and approved'), ('regenerate_requested', 'Regeneration asked for'), ('regenerated', 'Regenerated'), ('sending', 'Sending'), ('sent', 'Sent'), ('send_failed', 'Send failed'), ('send_unknown', 'Send unknown'), ('send_deferred', 'Send deferred'), ('suppressed', 'Suppressed'), ('marked_sent', 'Marked sent'), ('sent_again', 'Sent again')], max_length=30)),
-                ('status', models.CharField(blank=True, help_text="The email's status after the event.", max_length=20)),
-                ('actor', models.CharField(blank=True, help_text="The person; blank for the product's own steps.", max_length=150)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('email', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='campaigns.generatedemail')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("edited", "Edited and approved"),
+                            ("regenerate_requested", "Regeneration asked for"),
+                            ("regenerated", "Regenerated"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("send_failed", "Send failed"),
+                            ("send_unknown", "Send unknown"),
+                            ("send_deferred", "Send deferred"),
+                            ("suppressed", "Suppressed"),
+                            ("marked_sent", "Marked sent"),
+                            ("sent_again", "Sent again"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(blank=True, help_text="The email's status after the event.", max_length=20),
+                ),
+                (
+                    "actor",
+                    models.CharField(
+                        blank=True, help_text="The person; blank for the product's own steps.", max_length=150
+                    ),
+                ),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "email",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="campaigns.generatedemail",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
-                'indexes': [models.Index(fields=['tenant', 'kind', 'at'], name='campaigns_e_tenant__7ecebe_idx')],
+                "ordering": ["at", "pk"],
+                "indexes": [models.Index(fields=["tenant", "kind", "at"], name="campaigns_e_tenant__7ecebe_idx")],
             },
         ),
     ]
