@@ -63,8 +63,8 @@ def test_an_oversized_edit_is_refused_and_keeps_the_draft(drafts):
 
 def test_a_regeneration_leaves_out_the_excluded_pick_and_keeps_the_feedback(
     drafts,
-    eager_tasks,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    eager_tasks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     email = drafts[3]
     dropped = email.items[0]["id"]
