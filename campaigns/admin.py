@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
-from campaigns import services, tasks
+from campaigns import desk, services, tasks
 from campaigns.models import (
     BatchRecord,
     Campaign,
@@ -147,6 +147,20 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
             except (InvalidTransition, services.CampaignError) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         self.message_user(request, f"queued {queued} email(s) for regeneration")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+
+        def bound(view):
+            return wrap(lambda request, *args, **kwargs: view(self, request, *args, **kwargs))
+
+        return [
+            path("desk/", bound(desk.desk_view), name="campaigns_generatedemail_desk"),
+            path("desk/queue/", bound(desk.queue_view), name="campaigns_generatedemail_desk_queue"),
+            path("desk/cards/", bound(desk.cards_view), name="campaigns_generatedemail_desk_cards"),
+            path("desk/<str:object_id>/decide/", bound(desk.decide_view), name="campaigns_generatedemail_desk_decide"),
+            *super().get_urls(),
+        ]
 
     def save_model(self, request, obj, form, change):
         """Edits and decisions go through the model's conditional transitions, never a blind save."""

@@ -199,8 +199,7 @@ def _said(exc: Exception) -> str:
 def build_message(email: GeneratedEmail) -> EmailMultiAlternatives:
     """The email as Django sends it. Raises InvalidMessage when it cannot be sent as it is."""
     tenant, contact = email.tenant, email.contact
-    context = {"subject": email.subject, "body": email.body, "brand": tenant.brand,
-               "postal_address": tenant.postal_address, "unsubscribe_url": email.unsubscribe_url}  # fmt: skip
+    context = message_context(email)
     sender = tenant.sender_email or settings.DEFAULT_FROM_EMAIL
     message = EmailMultiAlternatives(
         subject=one_line(email.subject),
@@ -221,6 +220,19 @@ def build_message(email: GeneratedEmail) -> EmailMultiAlternatives:
     except ValueError as exc:
         raise InvalidMessage(f"invalid address or header: {exc}") from exc
     return message
+
+
+def message_context(email: GeneratedEmail) -> dict:
+    tenant = email.tenant
+    return {"subject": email.subject, "body": email.body, "brand": tenant.brand,
+            "postal_address": tenant.postal_address, "unsubscribe_url": email.unsubscribe_url}  # fmt: skip
+
+
+def message_parts(email: GeneratedEmail) -> dict:
+    """The email's two parts as its recipient will get them (the review desk shows them), without sending."""
+    context = message_context(email)
+    return {"text": render_to_string("emails/campaign_email.txt", context),
+            "html": render_to_string("emails/campaign_email.html", context)}  # fmt: skip
 
 
 def mailbox(name: str, address: str) -> str:

@@ -1,0 +1,331 @@
+"""The review desk: a queue of drafts shown one at a time as the recipient will see them, beside what produced
+them (the contact, the picks and why, the checks, the route and its cost), decided at the keyboard.
+
+The page is served by GeneratedEmailAdmin (so it is scoped like every admin page: the user's tenants only, another
+tenant's email is a 404) and talks to three JSON views: the queue (ids, in review order, for the filters), cards
+(what the page shows of a few emails, fetched ahead so the next draft is ready before it is asked for) and a
+decision (approve, reject, edit, regenerate), which goes through the email's own conditional transitions."""
+
+import difflib
+import json
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from campaigns import services
+from campaigns.models import Campaign, CampaignRun, EmailEvent, EmailStatus, GeneratedEmail, InvalidTransition
+from campaigns.sending import message_parts
+from datasets.models import Interaction, Item
+from tenants.admin import user_can, user_tenant_ids
+from tenants.models import Tenant
+from tenants.roles import Capability
+
+CARDS_MAX = 20  # per request: the page asks for the next few
+BODY_LIMIT = 64 * 1024  # a decision's JSON body
+RECENT_ITEMS = 5
+ORDERS = {
+    "oldest": ("pk",),
+    # Most likely to need a person first: answers the checks refused on the way, then the newest rewrite.
+    "attention": ("-attempts", "pk"),
+}
+STATUSES = {choice.value for choice in EmailStatus}
+
+
+class DeskError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def desk_filters(request, emails) -> tuple[dict, object]:
+    """The queue's filters from the query string, checked: a run or campaign not among the user's is a 404, a
+    malformed value a 400 that names it."""
+    query, chosen = request.GET, {}
+    for name, model in (("run", CampaignRun), ("campaign", Campaign)):
+        raw = query.get(name, "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit():
+            raise DeskError(f"{name} must be a number, not {raw[:40]!r}")
+        if not in_scope(request, model).filter(pk=int(raw)).exists():
+            raise DeskError(f"no {name} {raw} here", status=404)
+        chosen[name] = int(raw)
+        emails = emails.filter(run_id=int(raw)) if name == "run" else emails.filter(run__campaign_id=int(raw))
+    status = query.get("status", EmailStatus.DRAFT).strip()
+    if status != "all":
+        if status not in STATUSES:
+            raise DeskError(f"status must be one of {', '.join(sorted(STATUSES))} or all, not {status[:40]!r}")
+        emails = emails.filter(status=status)
+    chosen["status"] = status
+    model = query.get("model", "").strip()[:100]
+    if model:
+        emails, chosen["model"] = emails.filter(model_key=model), model
+    problem = query.get("problem", "").strip()[:200]
+    if problem == "any":
+        emails = emails.exclude(checks=[]) | emails.filter(status=EmailStatus.FAILED)
+    elif problem:
+        emails = emails.filter(Q(failure_reason__icontains=problem) | Q(checks__icontains=problem))
+    if problem:
+        chosen["problem"] = problem
+    order = query.get("order", "oldest")
+    if order not in ORDERS:
+        raise DeskError(f"order must be one of {', '.join(ORDERS)}, not {order[:40]!r}")
+    chosen["order"] = order
+    return chosen, emails.order_by(*ORDERS[order])
+
+
+def in_scope(request, model):
+    ids = user_tenant_ids(request.user)
+    rows = model.dangerously_unscoped.all()
+    return rows if ids is None else rows.filter(tenant_id__in=ids)
+
+
+def queue_view(modeladmin, request):
+    try:
+        chosen, emails = desk_filters(request, modeladmin.get_queryset(request))
+    except DeskError as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    return JsonResponse({"filters": chosen, "ids": list(emails.values_list("pk", flat=True)[:10_000])})
+
+
+def cards_view(modeladmin, request):
+    raw = [part for part in request.GET.get("ids", "").split(",") if part.strip()]
+    if not raw or len(raw) > CARDS_MAX or not all(part.strip().isdigit() for part in raw):
+        return JsonResponse({"error": f"ids: 1 to {CARDS_MAX} email ids, comma-separated"}, status=400)
+    ids = [int(part) for part in raw]
+    emails = modeladmin.get_queryset(request).filter(pk__in=ids).select_related("contact", "run__campaign", "tenant")
+    found = {email.pk: email for email in emails}
+    cards = cards_for([found[pk] for pk in ids if pk in found], request.user)
+    return JsonResponse({"cards": cards, "missing": [pk for pk in ids if pk not in found]})
+
+
+def decide_view(modeladmin, request, object_id):
+    if request.method != "POST":
+        return JsonResponse({"error": "POST a decision"}, status=405)
+    email = modeladmin.get_queryset(request).select_related("contact", "run__campaign", "tenant").filter(pk=object_id)
+    email = email.first() if str(object_id).isdigit() else None
+    if email is None:
+        raise Http404
+    if not user_can(request.user, Capability.REVIEW, email.tenant_id):
+        return JsonResponse({"error": "your role in this tenant does not review emails"}, status=403)
+    try:
+        decision = decision_read(request)
+        decide(email, decision, by=str(request.user))
+    except DeskError as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    except InvalidTransition as exc:
+        email.refresh_from_db()
+        return JsonResponse({"error": str(exc), "card": cards_for([email], request.user)[0]}, status=409)
+    except (ValidationError, services.CampaignError) as exc:
+        message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        return JsonResponse({"error": message}, status=400)
+    email.refresh_from_db()
+    return JsonResponse({"card": cards_for([email], request.user)[0]})
+
+
+def decision_read(request) -> dict:
+    if len(request.body) > BODY_LIMIT:
+        raise DeskError(f"the decision is {len(request.body)} bytes; at most {BODY_LIMIT}", status=413)
+    try:
+        decision = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise DeskError("the decision is not JSON") from None
+    if not isinstance(decision, dict):
+        raise DeskError('the decision is a JSON object: {"action": ...}')
+    for name in ("action", "reason", "subject", "body", "feedback"):
+        if name in decision and not isinstance(decision[name], str):
+            raise DeskError(f"{name} must be text")
+    exclude = decision.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(item, str) for item in exclude):
+        raise DeskError("exclude must be a list of item ids")
+    return decision
+
+
+def decide(email: GeneratedEmail, decision: dict, *, by: str) -> None:
+    action = decision.get("action", "")
+    if action == "approve":
+        email.approve(by=by)
+    elif action == "reject":
+        email.reject(by=by, reason=decision.get("reason", ""))
+    elif action == "edit":
+        email.edit_and_approve(by=by, subject=decision.get("subject", ""), body=decision.get("body", ""))
+    elif action == "regenerate":
+        services.email_regenerate_request(
+            email=email, feedback=decision.get("feedback", ""), exclude=tuple(decision.get("exclude", ())), by=by
+        )
+    else:
+        raise DeskError(f"action must be approve, reject, edit or regenerate, not {str(action)[:40]!r}")
+
+
+def cards_for(emails: list[GeneratedEmail], user) -> list[dict]:
+    """What the desk shows of each email, in a handful of queries whatever their number."""
+    if not emails:
+        return []
+    by_tenant: dict[int, set[str]] = {}
+    for email in emails:
+        by_tenant.setdefault(email.tenant_id, set()).update(str(item.get("id")) for item in email.items)
+    items = {}
+    for tenant_id, external_ids in by_tenant.items():
+        for item in Item.dangerously_unscoped.filter(tenant_id=tenant_id, external_id__in=external_ids):
+            items[tenant_id, item.external_id] = item
+    recent = recent_items([email.contact for email in emails])
+    events: dict[int, list] = {}
+    for event in EmailEvent.dangerously_unscoped.filter(email__in=emails).order_by("at", "pk"):
+        events.setdefault(event.email_id, []).append(
+            {"kind": event.get_kind_display(), "actor": event.actor, "at": event.at.isoformat(), "detail": event.detail}
+        )
+    reviewer = {tenant_id: user_can(user, Capability.REVIEW, tenant_id) for tenant_id in by_tenant}
+    return [
+        card(email, items, recent.get(email.contact_id, []), events.get(email.pk, []), reviewer) for email in emails
+    ]
+
+
+def recent_items(contacts) -> dict[int, list[dict]]:
+    """The last few items each contact interacted with (one query: a window over their interactions)."""
+    rows = (
+        Interaction.dangerously_unscoped.filter(contact__in=contacts)
+        .annotate(n=Window(RowNumber(), partition_by=F("contact_id"), order_by=F("timestamp").desc()))
+        .filter(n__lte=RECENT_ITEMS)
+        .values("contact_id", "item__title", "event_type", "timestamp")
+    )
+    recent: dict[int, list[dict]] = {}
+    for row in rows.order_by("contact_id", "-timestamp"):
+        recent.setdefault(row["contact_id"], []).append(
+            {"title": row["item__title"], "event": row["event_type"], "at": row["timestamp"].date().isoformat()}
+        )
+    return recent
+
+
+def card(email: GeneratedEmail, items: dict, recent: list, events: list, reviewer: dict) -> dict:
+    contact, tenant = email.contact, email.tenant
+    parts = message_parts(email) if email.subject or email.body else {"text": "", "html": ""}
+    return {
+        "id": email.pk,
+        "status": email.status,
+        "status_label": email.get_status_display(),
+        "can_review": reviewer.get(email.tenant_id, False),
+        "tenant": tenant.name,
+        "campaign": email.run.campaign.name,
+        "run": email.run_id,
+        "subject": email.subject,
+        "body": email.body,
+        "text": parts["text"],
+        "html": parts["html"],
+        "from": tenant.from_email,
+        "to": f"{contact.full_name} <{contact.email}>" if contact.full_name else contact.email,
+        "edited": email.edited,
+        "original_subject": email.original_subject,
+        "original_body": email.original_body,
+        "diff": word_diff(email.original_body, email.body) if email.edited and email.original_body else [],
+        "subject_diff": (
+            word_diff(email.original_subject, email.subject) if email.edited and email.original_subject else []
+        ),
+        "feedback": email.feedback,
+        "failure_reason": email.failure_reason,
+        "reject_reason": email.reject_reason,
+        "reviewed_by": email.reviewed_by,
+        "contact": {
+            "name": contact.full_name or contact.email,
+            "email": contact.email,
+            "age": contact.age,
+            "gender": contact.gender,
+            "locale": contact.locale,
+            "favorite_genre": email.favorite_genre,
+            "recent": recent,
+        },
+        "picks": [
+            pick(rank, entry, items.get((email.tenant_id, str(entry.get("id")))), email.favorite_genre)
+            for rank, entry in enumerate(email.items, 1)
+        ],  # fmt: skip
+        "checks": {
+            "refused": email.checks,
+            "attempts": email.attempts,
+            "passed": email.status not in (EmailStatus.FAILED, EmailStatus.REGENERATING),
+            "screened": email.screened,
+            "guardrail": guardrail_text(email, tenant),
+        },
+        "model": email.model_key,
+        "route": email.route_reason,
+        "input_tokens": email.input_tokens,
+        "output_tokens": email.output_tokens,
+        "cost_usd": str(email.cost_usd.quantize(Decimal("0.000001"))),
+        "latency_ms": email.latency_ms,
+        "prompt": email.prompt,
+        "reject_reasons": list(tenant.reject_reasons or []),
+        "events": events,
+    }
+
+
+def pick(rank: int, entry: dict, item: Item | None, favorite: str) -> dict:
+    """A pick and why it was picked: its rank and score from the recommender, and what it shares with the contact."""
+    why = [f"#{rank} of the contact's top picks"]
+    if entry.get("score") is not None:
+        why[0] += f" (score {entry['score']:.3f})"
+    if item is None:
+        return {"id": entry.get("id"), "title": entry.get("title", ""), "why": why, "genres": [], "plot": "",
+                "year": None, "missing": True}  # fmt: skip
+    genres = list(item.genres or [])
+    if favorite and favorite.lower() in (genre.lower() for genre in genres):
+        why.append(f"in their favorite genre, {favorite}")
+    if item.promotion:
+        why.append("a promoted title")
+    return {"id": item.external_id, "title": item.title, "year": item.year, "genres": genres, "plot": item.plot,
+            "rating": item.maturity_rating_string, "why": why}  # fmt: skip
+
+
+def guardrail_text(email: GeneratedEmail, tenant: Tenant) -> str:
+    if email.screened:
+        return "screened by the tenant's guardrail: passed" if email.status != EmailStatus.FAILED else "screened"
+    if tenant.bedrock_guardrail_id:
+        return "the guardrail screens inside each Bedrock call"
+    return "no guardrail set for this tenant"
+
+
+def word_diff(before: str, after: str) -> list[list[str]]:
+    """[op, text] runs, op one of "=", "-", "+": what the person changed, word by word."""
+    old, new = before.split(" "), after.split(" ")
+    runs = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            runs.append(["=", " ".join(old[i1:i2])])
+            continue
+        if i2 > i1:
+            runs.append(["-", " ".join(old[i1:i2])])
+        if j2 > j1:
+            runs.append(["+", " ".join(new[j1:j2])])
+    return runs
+
+
+def desk_view(modeladmin, request):
+    emails = modeladmin.get_queryset(request)
+    try:
+        chosen, _ = desk_filters(request, emails)
+    except DeskError as exc:
+        if exc.status == 404:
+            raise Http404(str(exc)) from None
+        chosen = {"status": EmailStatus.DRAFT, "order": "oldest", "error": str(exc)}
+    runs = in_scope(request, CampaignRun).select_related("campaign")
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Review desk",
+        "opts": modeladmin.model._meta,
+        "filters": chosen,
+        "runs": runs.order_by("-pk")[:200],
+        "campaigns": in_scope(request, Campaign).order_by("name"),
+        "models": emails.exclude(model_key="").order_by("model_key").values_list("model_key", flat=True).distinct(),
+        "statuses": [*EmailStatus.choices, ("all", "All")],
+        "orders": [("oldest", "Oldest first"), ("attention", "Needs attention first")],
+        "is_nav_sidebar_enabled": False,  # the desk needs the whole width
+        "desk_config": {
+            "queue": reverse("admin:campaigns_generatedemail_desk_queue"),
+            "cards": reverse("admin:campaigns_generatedemail_desk_cards"),
+            "decide": reverse("admin:campaigns_generatedemail_desk_decide", args=[0]),
+            "query": request.GET.urlencode(),
+        },
+    }
+    return TemplateResponse(request, "admin/campaigns/generatedemail/desk.html", context)

@@ -1,0 +1,373 @@
+/* The review desk (templates/admin/campaigns/generatedemail/desk.html): one draft at a time, decided at the
+   keyboard. The queue is the ids the filters select; the cards of the next few are fetched ahead, so after a
+   decision the next draft is on screen at once, while the decision is posted in the background. A decision the
+   server refuses (someone else decided first, a rule it breaks) is shown, and that draft is read again. */
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("desk-config").textContent);
+  var root = document.getElementById("desk");
+  var $ = function (selector) { return root.querySelector(selector); };
+  var AHEAD = 4;      // cards fetched ahead of the one shown
+  var POLL_MS = 1500; // how often drafts being rewritten are read again
+
+  var ids = [];
+  var position = 0;
+  var cards = new Map();    // id -> card
+  var asked = new Map();    // id -> promise of its card
+  var rewriting = new Set();
+  var view = "html";
+  var mode = null;          // null, "reject", "edit", "regenerate"
+  var decided = 0;
+  window.deskTimings = [];  // ms from a decision (or next/previous) to the next draft on screen: bench/review.py
+
+  function csrf() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) { throw new Error(data.error || ("HTTP " + r.status)); }
+        return data;
+      });
+    });
+  }
+
+  function fetchCards(wanted) {
+    var missing = wanted.filter(function (id) { return !cards.has(id) && !asked.has(id); });
+    if (!missing.length) { return Promise.all(wanted.map(function (id) { return asked.get(id) || Promise.resolve(); })); }
+    var request = getJSON(config.cards + "?ids=" + missing.join(",")).then(function (data) {
+      data.cards.forEach(function (card) { cards.set(card.id, card); });
+      missing.forEach(function (id) { asked.delete(id); });
+      data.missing.forEach(function (id) { ids = ids.filter(function (other) { return other !== id; }); });
+    }, function (error) {
+      missing.forEach(function (id) { asked.delete(id); });
+      say("Could not read the drafts: " + error.message + ". Press j to try again.");
+    });
+    missing.forEach(function (id) { asked.set(id, request); });
+    return request;
+  }
+
+  function prefetch() {
+    fetchCards(ids.slice(position, position + AHEAD + 1));
+  }
+
+  function text(el, value) { el.textContent = value === null || value === undefined || value === "" ? "–" : value; }
+
+  function field(card, path) {
+    return path.split(".").reduce(function (value, key) { return value === null || value === undefined ? value : value[key]; }, card);
+  }
+
+  function list(el, rows, build) {
+    el.replaceChildren();
+    rows.forEach(function (row) { el.appendChild(build(row)); });
+    if (!rows.length) { var li = document.createElement("li"); li.className = "quiet"; li.textContent = "none"; el.appendChild(li); }
+  }
+
+  function li(textContent, className) {
+    var item = document.createElement("li");
+    item.textContent = textContent;
+    if (className) { item.className = className; }
+    return item;
+  }
+
+  function render(started) {
+    $("#desk-position").textContent = ids.length
+      ? "Draft " + (position + 1) + " of " + ids.length + " · " + decided + " decided here" + (rewriting.size ? " · " + rewriting.size + " being rewritten" : "")
+      : "";
+    if (position >= ids.length) {
+      root.dataset.state = "empty";
+      $("#desk-card").hidden = true;
+      $("#desk-empty").hidden = false;
+      root.dataset.emailId = "";
+      return;
+    }
+    var id = ids[position];
+    var card = cards.get(id);
+    if (!card) {
+      root.dataset.state = "loading";
+      fetchCards(ids.slice(position, position + AHEAD + 1)).then(function () {
+        if (ids[position] === id) { render(started); }
+      });
+      return;
+    }
+    $("#desk-empty").hidden = true;
+    $("#desk-card").hidden = false;
+    root.querySelectorAll("[data-f]").forEach(function (el) { text(el, field(card, el.dataset.f)); });
+    var pill = $(".pill");
+    pill.dataset.status = card.status;
+    $(".desk-rewriting").hidden = card.status !== "regenerating";
+    $("#desk-html").srcdoc = card.html ? card.html.replace("<head>", '<head><base target="_blank">') : "<p style='font-family:sans-serif;color:#777'>No email was written: " + escapeHTML(card.failure_reason || "") + "</p>";
+    $("#desk-text").textContent = card.text || card.failure_reason || "";
+    $("#desk-prompt").textContent = card.prompt || "(no prompt)";
+    renderDiff(card);
+    $("[data-view=diff]").hidden = !card.edited;
+    list($("#desk-recent"), card.contact.recent, function (row) { return li(row.title + " · " + row.event + " " + row.at); });
+    list($("#desk-picks"), card.picks, function (pick) {
+      var item = document.createElement("li");
+      var title = document.createElement("strong");
+      title.textContent = pick.title + (pick.year ? " (" + pick.year + ")" : "");
+      item.appendChild(title);
+      if (pick.genres && pick.genres.length) {
+        var genres = document.createElement("span");
+        genres.className = "genres";
+        pick.genres.forEach(function (genre) { var chip = document.createElement("span"); chip.className = "chip"; chip.textContent = genre; genres.appendChild(chip); });
+        item.appendChild(genres);
+      }
+      if (pick.plot) { var plot = document.createElement("p"); plot.className = "plot"; plot.textContent = pick.plot; item.appendChild(plot); }
+      var why = document.createElement("p");
+      why.className = "why";
+      why.textContent = pick.missing ? "no longer in the catalog" : "Why: " + pick.why.join("; ");
+      item.appendChild(why);
+      return item;
+    });
+    var checks = [];
+    if (card.status === "failed") { checks.push({t: "✗ not written: " + (card.failure_reason || "failed"), c: "bad"}); }
+    else if (card.status !== "regenerating") {
+      checks.push({t: "✓ passed validation" + (card.checks.attempts > 1 ? " on attempt " + card.checks.attempts : " first time"), c: "good"});
+    }
+    card.checks.refused.forEach(function (row) { checks.push({t: "attempt " + row.attempt + " refused: " + row.problem, c: "warn"}); });
+    checks.push({t: card.checks.guardrail, c: card.checks.screened ? "good" : "quiet"});
+    if (card.feedback) { checks.push({t: "rewritten with your feedback: “" + card.feedback + "”", c: "quiet"}); }
+    if (card.reject_reason) { checks.push({t: "rejected: " + card.reject_reason, c: "bad"}); }
+    list($("#desk-checks"), checks, function (row) { return li(row.t, row.c); });
+    list($("#desk-events"), card.events, function (row) {
+      var detail = row.detail && (row.detail.reason || row.detail.feedback);
+      return li(row.kind + (row.actor ? " by " + row.actor : "") + " · " + row.at.slice(0, 16).replace("T", " ") + (detail ? " — " + detail : ""));
+    });
+    show(view);
+    root.dataset.state = "ready";
+    root.dataset.emailId = String(id);
+    root.dataset.status = card.status;
+    if (started !== undefined) {
+      var elapsed = performance.now() - started;
+      requestAnimationFrame(function () { window.deskTimings.push(elapsed); });
+    }
+    prefetch();
+  }
+
+  function escapeHTML(value) {
+    var div = document.createElement("div");
+    div.textContent = value;
+    return div.innerHTML;
+  }
+
+  function renderDiff(card) {
+    var box = $("#desk-diff");
+    box.replaceChildren();
+    if (!card.edited) { return; }
+    [["Subject", card.subject_diff], ["Body", card.diff]].forEach(function (part) {
+      var heading = document.createElement("h4");
+      heading.textContent = part[0] + (part[1].length ? " (the model's text struck through, yours underlined)" : ": unchanged");
+      box.appendChild(heading);
+      var para = document.createElement("p");
+      part[1].forEach(function (run) {
+        var el = document.createElement(run[0] === "-" ? "del" : run[0] === "+" ? "ins" : "span");
+        el.textContent = run[1] + " ";
+        para.appendChild(el);
+      });
+      box.appendChild(para);
+    });
+  }
+
+  function show(which) {
+    view = which;
+    var panes = {html: "#desk-html", text: "#desk-text", diff: "#desk-diff", prompt: "#desk-prompt"};
+    Object.keys(panes).forEach(function (key) { $(panes[key]).hidden = key !== which; });
+    root.querySelectorAll("[data-view]").forEach(function (tab) { tab.setAttribute("aria-selected", String(tab.dataset.view === which)); });
+  }
+
+  function say(message) {
+    var note = $("#desk-message");
+    note.textContent = message || "";
+    note.hidden = !message;
+  }
+
+  function move(step) {
+    var started = performance.now();
+    closePanels();
+    say("");
+    position = Math.max(0, Math.min(ids.length, position + step));
+    render(started);
+  }
+
+  function decide(decision) {
+    var id = ids[position];
+    var card = cards.get(id);
+    if (!card) { return; }
+    if (!card.can_review) { say("Your role in " + card.tenant + " does not review emails."); return; }
+    var started = performance.now();
+    closePanels();
+    say("");
+    decided += 1;
+    post(id, decision);
+    position = Math.min(ids.length, position + 1);
+    render(started);
+  }
+
+  function post(id, decision) {
+    fetch(config.decide.replace("/0/", "/" + id + "/"), {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
+      body: JSON.stringify(decision)
+    }).then(function (r) {
+      return r.json().then(function (data) { return {ok: r.ok, data: data}; });
+    }).then(function (answer) {
+      if (answer.data.card) { cards.set(id, answer.data.card); }
+      if (!answer.ok) {
+        decided -= 1;
+        say("Draft #" + id + " was not " + decision.action + "d: " + answer.data.error + " (press k to go back to it)");
+      } else if (answer.data.card.status === "regenerating") {
+        rewriting.add(id);
+        watch();
+      }
+      if (ids[position] === id) { render(); } else { renderPosition(); }
+    }).catch(function (error) {
+      decided -= 1;
+      say("Draft #" + id + ": the decision did not reach the server (" + error.message + "). Press k to go back and try again.");
+    });
+  }
+
+  function renderPosition() {
+    $("#desk-position").textContent = "Draft " + Math.min(position + 1, ids.length) + " of " + ids.length + " · " + decided + " decided here" + (rewriting.size ? " · " + rewriting.size + " being rewritten" : "");
+  }
+
+  var watching = null;
+  function watch() {
+    if (watching) { return; }
+    watching = setInterval(function () {
+      if (!rewriting.size) { clearInterval(watching); watching = null; return; }
+      getJSON(config.cards + "?ids=" + Array.from(rewriting).join(",")).then(function (data) {
+        data.cards.forEach(function (card) {
+          cards.set(card.id, card);
+          if (card.status !== "regenerating") {
+            rewriting.delete(card.id);
+            say("Draft #" + card.id + " has been rewritten and is " + card.status_label.toLowerCase() + ": press b to open it.");
+            lastRewritten = card.id;
+            if (ids[position] === card.id) { render(); }
+          }
+        });
+        renderPosition();
+      }).catch(function () { /* read again at the next tick */ });
+    }, POLL_MS);
+  }
+  var lastRewritten = null;
+
+  function closePanels() {
+    mode = null;
+    ["#desk-edit", "#desk-reject", "#desk-regenerate"].forEach(function (selector) { $(selector).hidden = true; });
+    if (document.activeElement && document.activeElement !== document.body) { document.activeElement.blur(); }
+  }
+
+  function open(which) {
+    var card = cards.get(ids[position]);
+    if (!card) { return; }
+    closePanels();
+    mode = which;
+    if (which === "reject") {
+      var reasons = $("#desk-reasons");
+      reasons.replaceChildren();
+      card.reject_reasons.forEach(function (reason, index) {
+        var item = li("");
+        var key = document.createElement("kbd");
+        key.textContent = String(index + 1);
+        item.appendChild(key);
+        item.appendChild(document.createTextNode(" " + reason));
+        reasons.appendChild(item);
+      });
+      var form = $("#desk-reject");
+      form.hidden = false;
+      form.reason.value = "";
+      form.reason.focus();
+    } else if (which === "edit") {
+      var edit = $("#desk-edit");
+      edit.subject.value = card.subject;
+      edit.body.value = card.body;
+      edit.hidden = false;
+      edit.body.focus();
+    } else if (which === "regenerate") {
+      var box = $("#desk-exclude");
+      box.replaceChildren();
+      card.picks.forEach(function (pick) {
+        var label = document.createElement("label");
+        var input = document.createElement("input");
+        input.type = "checkbox";
+        input.value = pick.id;
+        label.appendChild(input);
+        label.appendChild(document.createTextNode(" " + pick.title));
+        box.appendChild(label);
+      });
+      var regenerate = $("#desk-regenerate");
+      regenerate.hidden = false;
+      regenerate.feedback.value = "";
+      regenerate.feedback.focus();
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.target.closest && event.target.closest("#desk-filters")) { return; }
+    if (event.key === "Escape" && mode) { event.preventDefault(); closePanels(); return; }
+    if (mode === "reject") {
+      var form = $("#desk-reject");
+      var reasons = cards.get(ids[position]).reject_reasons;
+      if (/^[1-9]$/.test(event.key) && form.reason.value === "" && Number(event.key) <= reasons.length) {
+        event.preventDefault();
+        decide({action: "reject", reason: reasons[Number(event.key) - 1]});
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        if (form.reason.value.trim()) { decide({action: "reject", reason: form.reason.value}); }
+        else { say("Type a reason, or press the number of one of the tenant's reasons."); }
+      }
+      return;
+    }
+    if (mode === "edit") {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        var edit = $("#desk-edit");
+        decide({action: "edit", subject: edit.subject.value, body: edit.body.value});
+      }
+      return;
+    }
+    if (mode === "regenerate") {
+      if (event.key === "Enter" && event.target.type !== "checkbox") {
+        event.preventDefault();
+        var regenerate = $("#desk-regenerate");
+        var exclude = Array.from(regenerate.querySelectorAll("input[type=checkbox]:checked")).map(function (box) { return box.value; });
+        decide({action: "regenerate", feedback: regenerate.feedback.value, exclude: exclude});
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var actions = {
+      a: function () { decide({action: "approve"}); },
+      r: function () { open("reject"); },
+      e: function () { open("edit"); },
+      g: function () { open("regenerate"); },
+      j: function () { move(1); }, ArrowRight: function () { move(1); },
+      k: function () { move(-1); }, ArrowLeft: function () { move(-1); },
+      t: function () { show(view === "text" ? "html" : "text"); },
+      p: function () { show(view === "prompt" ? "html" : "prompt"); },
+      d: function () { var card = cards.get(ids[position]); if (card && card.edited) { show(view === "diff" ? "html" : "diff"); } },
+      b: function () {
+        var at = ids.indexOf(lastRewritten);
+        if (at >= 0) { var started = performance.now(); closePanels(); position = at; render(started); }
+      }
+    };
+    if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
+  });
+
+  root.querySelectorAll("[data-view]").forEach(function (tab) {
+    tab.addEventListener("click", function () { show(tab.dataset.view); });
+  });
+
+  getJSON(config.queue + (config.query ? "?" + config.query : "")).then(function (data) {
+    ids = data.ids;
+    position = 0;
+    render();
+  }, function (error) {
+    root.dataset.state = "error";
+    say("Could not read the queue: " + error.message);
+    $("#desk-card").hidden = false;
+  });
+})();
