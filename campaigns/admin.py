@@ -17,6 +17,7 @@ from campaigns.models import (
     BatchRecord,
     Campaign,
     CampaignRun,
+    EmailEvent,
     EmailStatus,
     GeneratedEmail,
     InvalidTransition,
@@ -24,7 +25,7 @@ from campaigns.models import (
 )
 from campaigns.progress import done_text, eta_text, rate_text
 from campaigns.serializers import CampaignRunSerializer
-from tenants.admin import TenantScopedAdmin, Untouchable, WrittenByTheProduct, tenant_action
+from tenants.admin import ReadOnly, TenantScopedAdmin, Untouchable, WrittenByTheProduct, tenant_action
 from tenants.roles import Capability
 
 
@@ -55,7 +56,7 @@ LIVE_FIELDS = ("status", "generated", "failed", "input_tokens", "output_tokens",
 
 
 @admin.register(CampaignRun)
-class CampaignRunAdmin(WrittenByTheProduct, TenantScopedAdmin):
+class CampaignRunAdmin(ReadOnly, TenantScopedAdmin):
     list_display = ("pk", "campaign", "status", "progress", "failed", "input_tokens", "output_tokens", "cost_usd",
                     "started_at", "finished_at")  # fmt: skip
     list_filter = ("tenant", "status")
@@ -63,7 +64,7 @@ class CampaignRunAdmin(WrittenByTheProduct, TenantScopedAdmin):
     readonly_fields = [f.name for f in CampaignRun._meta.fields]
     fields = [name for name in readonly_fields if name not in LIVE_FIELDS]
     actions = ["send_approved", "cancel"]
-    change_capability = Capability.RUN  # nothing on its page is edited; the run is the marketer's
+    # Nothing on its page is edited (no Save button); its actions (send, cancel) are the marketer's.
 
     @tenant_action(Capability.RUN, description="Cancel the selected runs")
     def cancel(self, request, queryset):
@@ -132,7 +133,8 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
     readonly_fields = ("run", "contact", "status", "items", "favorite_genre", "failure_reason", "reject_reason",
                        "model_key", "route_reason", "attempts", "input_tokens", "output_tokens", "cost_usd",
                        "latency_ms", "reviewed_by", "reviewed_at", "send_claimed_at", "sent_at", "message_id",
-                       "send_error", "send_resolved_by", "send_resolved_at", "prompt")  # fmt: skip
+                       "send_error", "send_resolved_by", "send_resolved_at", "prompt", "original_subject",
+                       "original_body", "feedback", "checks", "screened")  # fmt: skip
     actions = ["approve", "regenerate", "send_now", "mark_sent", "send_again"]
     change_capability = Capability.REVIEW  # its page is the review screen: edit, approve, reject
 
@@ -217,6 +219,23 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
             except InvalidTransition as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         return done
+
+
+@admin.register(EmailEvent)
+class EmailEventAdmin(Untouchable, TenantScopedAdmin):
+    """The audit log: who decided what on which email, and each step of its sending. Never edited or removed."""
+
+    list_display = ("at", "kind", "actor", "status", "email_link", "tenant")
+    list_filter = ("tenant", "kind")
+    list_select_related = ("email", "tenant")
+    search_fields = ("actor", "email__subject", "email__contact__email")
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in EmailEvent._meta.fields]
+
+    @admin.display(description="email", ordering="email")
+    def email_link(self, event):
+        url = reverse("admin:campaigns_generatedemail_change", args=[event.email_id])
+        return format_html('<a href="{}">#{}</a>', url, event.email_id)
 
 
 @admin.register(BatchRecord)

@@ -276,12 +276,16 @@ class GeneratedEmail(TenantOwned):
             raise ValidationError(f"the subject is {len(subject)} characters; at most {SUBJECT_MAX}")
         if len(body) > BODY_MAX:
             raise ValidationError(f"the body is {len(body)} characters; at most {BODY_MAX}")
-        if subject == self.subject and body == self.body:
+        # As stored, not as this instance holds it (a form may have set the person's text on it already).
+        stored = type(self).dangerously_unscoped.values("subject", "body", "original_subject", "original_body")
+        stored = stored.get(pk=self.pk)
+        if subject == stored["subject"] and body == stored["body"]:
             return self.approve(by=by)
         self._transition(
             (EmailStatus.DRAFT,), event=EventKind.EDITED, by=by,
-            detail={"subject": subject != self.subject, "body": body != self.body},
-            original_subject=self.original_subject or self.subject, original_body=self.original_body or self.body,
+            detail={"subject": subject != stored["subject"], "body": body != stored["body"]},
+            original_subject=stored["original_subject"] or stored["subject"],
+            original_body=stored["original_body"] or stored["body"],
             subject=subject, body=body, edited=True, status=EmailStatus.APPROVED, reviewed_by=by,
             reviewed_at=timezone.now(),
         )  # fmt: skip

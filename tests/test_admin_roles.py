@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import BatchRecord, Campaign, CampaignRun, GeneratedEmail, PromptTemplate
+from campaigns.models import BatchRecord, Campaign, CampaignRun, EmailEvent, EventKind, GeneratedEmail, PromptTemplate
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
 from recommendations.models import RecommenderConfig
@@ -34,11 +34,13 @@ MATRIX = {
     "recommendations.recommendermodel": dict.fromkeys(ROLES, (False, False, True))
     | {Role.REVIEWER: (False, False, False)},
     "routing.llmcall": dict.fromkeys(ROLES, (False, False, True)) | {Role.REVIEWER: (False, False, False)},
-    # A run's page has no field to edit for anyone, and the run is the marketer's.
-    "campaigns.campaignrun": dict.fromkeys(ROLES, (False, True, True)) | {Role.REVIEWER: (False, False, False)},
+    # A run's page has no field to edit for anyone, so no Save button; removing a run is changing data.
+    "campaigns.campaignrun": dict.fromkeys(ROLES, (False, False, True)) | {Role.REVIEWER: (False, False, False)},
     # Reviewing is editing a draft: every role; removing an email is changing data.
     "campaigns.generatedemail": dict.fromkeys(ROLES, (False, True, True)) | {Role.REVIEWER: (False, True, False)},
     "campaigns.batchrecord": dict.fromkeys(ROLES, (False, False, False)),
+    # The audit log: written by the product, never edited or removed by anyone.
+    "campaigns.emailevent": dict.fromkeys(ROLES, (False, False, False)),
 }
 REVIEW, RUN, DATA_ROLES = set(ROLES), {Role.OWNER, Role.MARKETER}, {Role.OWNER, Role.MARKETER}
 # Who may use each admin action (delete_selected follows the delete column above).
@@ -84,6 +86,7 @@ def rows(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         BatchRecord.dangerously_unscoped.create(tenant=t, run=run, contact=waiting, fields={})
         RecommenderConfig.dangerously_unscoped.create(tenant=t)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
+        EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
 
 
 def login(tenant, role, username=None) -> Client:

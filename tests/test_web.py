@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import BatchRecord, Campaign, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import BatchRecord, Campaign, EmailEvent, EmailStatus, EventKind, GeneratedEmail, PromptTemplate
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
@@ -80,6 +80,7 @@ def admin_rows(both_emails):
         BatchRecord.dangerously_unscoped.create(tenant=email.tenant, run=email.run, contact=waiting, fields={})
         RecommenderConfig.dangerously_unscoped.create(tenant=email.tenant)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
+        EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
     return both_emails
 
 
@@ -95,6 +96,7 @@ ADMIN_MODELS = [
     ("campaigns", "campaignrun"),
     ("campaigns", "generatedemail"),
     ("campaigns", "batchrecord"),
+    ("campaigns", "emailevent"),
     ("routing", "llmcall"),
 ]
 
