@@ -107,8 +107,10 @@ def cards_view(modeladmin, request):
 def decide_view(modeladmin, request, object_id):
     if request.method != "POST":
         return JsonResponse({"error": "POST a decision"}, status=405)
-    email = modeladmin.get_queryset(request).select_related("contact", "run__campaign", "tenant").filter(pk=object_id)
-    email = email.first() if str(object_id).isdigit() else None
+    if not str(object_id).isdigit():
+        raise Http404
+    email = modeladmin.get_queryset(request).select_related("contact", "run__campaign", "tenant")
+    email = email.filter(pk=int(object_id)).first()
     if email is None:
         raise Http404
     if not user_can(request.user, Capability.REVIEW, email.tenant_id):
