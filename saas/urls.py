@@ -1,4 +1,5 @@
-"""URL map: the admin (with its tenant switcher), the REST API under /api/v1/, unsubscribe links and a health check."""
+"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links and a
+health check."""
 
 from django.contrib import admin
 from django.http import JsonResponse
@@ -6,6 +7,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
+from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet
 from tenants import switcher
@@ -21,6 +23,7 @@ router.register("emails", GeneratedEmailViewSet, basename="email")
 
 urlpatterns = [
     *switcher.urlpatterns,
+    path("admin/", dashboard, name="dashboard"),  # the admin's index, with the figures
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
