@@ -71,14 +71,19 @@ def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
 
 
 def stacked_columns(
-    title: str, days: Sequence[date], series: Sequence[Series], *, fmt: Callable[[float], str] = count
+    title: str,
+    days: Sequence[date],
+    series: Sequence[Series],
+    *,
+    fmt: Callable[[float], str] = count,
+    width: int = 1100,
 ) -> SafeString:
     """One column per day, each series stacked in it; the y axis from 0 to a round number above the tallest."""
-    width, height, left, right, top, bottom = 720, 260, 56, 8, 48, 28
+    height, left, right, top, bottom = 280, 60, 8, 52, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s.values[i] for s in series) for i in range(len(days))]
     top_value = nice_max(max(totals, default=0))
-    body = _legend(series, left, 36)
+    body = _legend(series, left, 38)
     for k in range(5):  # gridlines and y labels
         value = top_value * k / 4
         y = top + plot_h - plot_h * k / 4
@@ -114,10 +119,15 @@ def stacked_columns(
 
 
 def bars(
-    title: str, rows: Sequence[tuple[str, float]], *, fmt: Callable[[float], str] = count, colour: str = PALETTE[0]
+    title: str,
+    rows: Sequence[tuple[str, float]],
+    *,
+    fmt: Callable[[float], str] = count,
+    colour: str = PALETTE[0],
+    width: int = 540,
 ) -> SafeString:
-    """One horizontal bar per row (label, value), longest scale first as given; the value at the bar's end."""
-    width, label_w, right, top, row_h = 720, 230, 90, 30, 26
+    """One horizontal bar per row (label, value), in the order given; the value at the bar's end."""
+    label_w, right, top, row_h = 200, 70, 34, 28
     plot_w = width - label_w - right
     height = top + row_h * len(rows) + 22
     top_value = nice_max(max((value for _, value in rows), default=0))
@@ -131,7 +141,7 @@ def bars(
         )
     for i, (label, value) in enumerate(rows):
         y = top + row_h * i
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 30 else label[:29] + "…"
         w = plot_w * value / top_value
         body.append(
             f'<text x="{label_w - 8}" y="{y + 16}" font-size="12" text-anchor="end" fill="{INK}">'

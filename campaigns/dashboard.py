@@ -252,7 +252,7 @@ def dashboard_context(filters: Filters) -> dict:
         tokens_chart=charts.bars("Tokens by model (input + output)", tokens, colour=BLUE),
         campaign_chart=charts.bars(
             "Cost per email, by campaign",
-            [(row["campaign"], float(row["per_email"])) for row in by_campaign],
+            sorted(((row["campaign"], float(row["per_email"])) for row in by_campaign), key=lambda r: -r[1]),
             fmt=charts.dollars,
             colour=GREEN,
         ),

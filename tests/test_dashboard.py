@@ -108,7 +108,7 @@ def test_the_figures_of_the_last_30_days(seeded):
     assert kpi(html, "sent") == "2 | 4 approved in all"
     assert kpi(html, "failed") == "4 | 33.3% of the emails"
     assert kpi(html, "cost") == "$0.02 | $0.00167 per email"  # 0.020 / 12
-    assert kpi(html, "tokens") == "1930 | 1510 in · 420 out"
+    assert kpi(html, "tokens") == "1,930 | 1,510 in · 420 out"
     assert kpi(html, "coverage") == "75% | 9 of 12 titles picked"  # items 0-8; 9 only 40 days ago
     assert "Globex" not in html and '<h1 class="dash-title">Acme Video</h1>' in html
 
