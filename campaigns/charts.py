@@ -36,6 +36,14 @@ def nice_max(value: float) -> float:
     return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= value * (1 - 1e-9))
 
 
+def axis_top(value: float, *, whole: bool = False) -> float:
+    """The top of an axis with four equal steps above 0, each a round number (a whole one for counts)."""
+    step = nice_max(value / 4) if value > 0 else 0.25
+    if whole:
+        step = math.ceil(step)
+    return 4 * step
+
+
 def count(value: float) -> str:
     return f"{value:,.0f}" if value >= 1 or value == 0 else f"{value:.2g}"
 
@@ -82,7 +90,7 @@ def stacked_columns(
     height, left, right, top, bottom = 280, 60, 8, 52, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s.values[i] for s in series) for i in range(len(days))]
-    top_value = nice_max(max(totals, default=0))
+    top_value = axis_top(max(totals, default=0), whole=fmt is count)
     body = _legend(series, left, 38)
     for k in range(5):  # gridlines and y labels
         value = top_value * k / 4
@@ -130,7 +138,7 @@ def bars(
     label_w, right, top, row_h = 200, 70, 34, 28
     plot_w = width - label_w - right
     height = top + row_h * len(rows) + 22
-    top_value = nice_max(max((value for _, value in rows), default=0))
+    top_value = axis_top(max((value for _, value in rows), default=0), whole=fmt is count)
     body = []
     for k in range(5):
         x = label_w + plot_w * k / 4

@@ -215,6 +215,13 @@ def test_nice_axis_tops():
     assert tops == pytest.approx([1, 1, 1, 5, 10, 20, 50, 1000, 0.005])
 
 
+def test_count_axes_step_by_whole_numbers():
+    assert [charts.axis_top(v, whole=True) for v in (0, 2, 3, 4, 9, 26, 950)] == [4, 4, 4, 4, 12, 40, 1000]
+    assert charts.axis_top(0.0195) == pytest.approx(0.02)
+    svg = charts.bars("Reasons", [("too scary", 2)])
+    assert re.findall(r">([\d.]+)</text>", svg) == ["0", "1", "2", "3", "4", "2"]
+
+
 def test_a_chart_escapes_its_labels():
     svg = charts.bars("Reasons", [("<script>alert(1)</script>", 2)])
     assert "<script>" not in svg and "&lt;script&gt;" in svg
