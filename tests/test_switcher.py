@@ -140,3 +140,19 @@ def test_a_superuser_switches_to_any_tenant_and_back_to_all(two_tenants, tenant,
     switch(client, "all")
     assert client.get(contacts).context["cl"].result_count == Contact.dangerously_unscoped.count()
     assert switch(client, 999999).status_code == 403
+
+
+def test_filters_offer_only_the_chosen_tenants_values(two_tenants, tenant, other_tenant):
+    from routing.models import LLMCall
+
+    for t, model in ((tenant, "acme-model"), (other_tenant, "globex-model")):
+        LLMCall.dangerously_unscoped.create(tenant=t, task="marketing_email", model_key=model, provider="local",
+                                            model_id=model, route_reason="test")  # fmt: skip
+    url = reverse("admin:routing_llmcall_changelist")
+
+    def panel() -> str:
+        return re.search(r'<nav id="changelist-filter".*?</nav>', two_tenants.get(url).content.decode(), re.S)[0]
+
+    assert "acme-model" in panel() and "globex-model" in panel()
+    switch(two_tenants, other_tenant.pk)
+    assert "globex-model" in panel() and "acme-model" not in panel()
