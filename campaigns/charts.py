@@ -63,7 +63,7 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(title)}" '
         f'xmlns="http://www.w3.org/2000/svg" {FONT}><title>{escape(title)}</title>'
     )
-    caption = f'<text x="0" y="16" font-size="14" font-weight="600" fill="{INK}">{escape(title)}</text>'
+    caption = f'<text x="0" y="16" font-size="14" font-weight="600" class="ink" fill="{INK}">{escape(title)}</text>'
     return mark_safe(head + caption + "".join(body) + "</svg>")
 
 
@@ -72,7 +72,7 @@ def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
     for item in series:
         parts.append(
             f'<g class="legend"><rect x="{left:.1f}" y="{y - 9}" width="10" height="10" rx="2" fill="{item.colour}"/>'
-            f'<text x="{left + 14:.1f}" y="{y}" font-size="11" fill="{MUTED}">{escape(item.name)}</text></g>'
+            f'<text x="{left + 14:.1f}" y="{y}" font-size="11" class="muted" fill="{MUTED}">{escape(item.name)}</text></g>'
         )
         left += 24 + 6.5 * len(item.name)
     return parts
@@ -95,9 +95,9 @@ def stacked_columns(
     for k in range(5):  # gridlines and y labels
         value = top_value * k / 4
         y = top + plot_h - plot_h * k / 4
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid" stroke="{GRID}"/>')
         body.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="{MUTED}">{fmt(value)}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" class="muted" fill="{MUTED}">{fmt(value)}</text>'
         )
     slot = plot_w / max(len(days), 1)
     bar = max(2.0, slot * 0.72)
@@ -120,7 +120,7 @@ def stacked_columns(
         if i % every == 0:
             body.append(
                 f'<text x="{x + bar / 2:.1f}" y="{height - 10}" font-size="11" text-anchor="middle" '
-                f'fill="{MUTED}">{day_label(day)}</text>'
+                f'class="muted" fill="{MUTED}">{day_label(day)}</text>'
             )
     body.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{MUTED}"/>')
     return _svg(width, height, title, body)
@@ -142,9 +142,9 @@ def bars(
     body = []
     for k in range(5):
         x = label_w + plot_w * k / 4
-        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="{GRID}"/>')
+        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 20}" class="grid" stroke="{GRID}"/>')
         body.append(
-            f'<text x="{x:.1f}" y="{height - 6}" font-size="11" text-anchor="middle" fill="{MUTED}">'
+            f'<text x="{x:.1f}" y="{height - 6}" font-size="11" text-anchor="middle" class="muted" fill="{MUTED}">'
             f"{fmt(top_value * k / 4)}</text>"
         )
     for i, (label, value) in enumerate(rows):
@@ -152,11 +152,11 @@ def bars(
         short = label if len(label) <= 30 else label[:29] + "…"
         w = plot_w * value / top_value
         body.append(
-            f'<text x="{label_w - 8}" y="{y + 16}" font-size="12" text-anchor="end" fill="{INK}">'
+            f'<text x="{label_w - 8}" y="{y + 16}" font-size="12" text-anchor="end" class="ink" fill="{INK}">'
             f"<title>{escape(label)}</title>{escape(short)}</text>"
             f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{max(w, 1.5):.1f}" height="{row_h - 8}" rx="3" '
             f'fill="{colour}" data-label="{escape(label)}" data-value="{value:.10g}">'
             f"<title>{escape(label)}: {fmt(value)}</title></rect>"
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 16}" font-size="12" fill="{INK}">{fmt(value)}</text>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 16}" font-size="12" class="ink" fill="{INK}">{fmt(value)}</text>'
         )
     return _svg(width, height, title, body)

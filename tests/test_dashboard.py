@@ -83,7 +83,7 @@ def login(tenant, role=Role.MARKETER, username="rita") -> Client:
 def kpi(html: str, name: str) -> str:
     found = re.search(rf'data-kpi="{name}">.*?class="kpi-value">(.*?)</span><span class="kpi-note">(.*?)</span>', html)
     assert found, name
-    return f"{found.group(1)} | {found.group(2)}"
+    return f"{found.group(1)} | {re.sub('<[^>]+>', '', found.group(2))}"
 
 
 def chart(html: str, chart_id: str) -> str:
@@ -142,6 +142,8 @@ def test_filter_by_run_campaign_and_days(seeded):
     client = login(runs["Weekend"].tenant)
     html = client.get(reverse("admin:index"), {"run": runs["Weekend"].pk}).content.decode()
     assert kpi(html, "total") == "7 | 1 waiting for review" and "run #" in html
+    waiting = re.search(r'<a href="([^"]*)">1 waiting for review</a>', html)[1].replace("&amp;", "&")
+    assert client.get(waiting).context["cl"].result_count == 1  # the link opens that draft's list
     html = client.get(reverse("admin:index"), {"campaign": runs["Launches"].campaign_id, "days": 90}).content.decode()
     assert kpi(html, "total") == "6 | 0 waiting for review" and kpi(html, "sent") == "1 | 2 approved in all"
     html = client.get(reverse("admin:index"), {"days": 1}).content.decode()
