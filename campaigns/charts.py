@@ -100,7 +100,7 @@ def stacked_columns(
             f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" class="muted" fill="{MUTED}">{fmt(value)}</text>'
         )
     slot = plot_w / max(len(days), 1)
-    bar = max(2.0, slot * 0.72)
+    bar = min(48.0, max(2.0, slot * 0.72))  # a few days: columns, not walls
     every = max(1, math.ceil(len(days) / 10))  # at most about ten dates under the axis
     for i, day in enumerate(days):
         x = left + slot * i + (slot - bar) / 2

@@ -227,7 +227,7 @@ def cost_chart(days: list[date], costs: dict[tuple[date, str], Decimal], models:
 def dashboard_context(filters: Filters) -> dict:
     emails = filters.emails()
     figures = headline(emails)
-    context = {"filters": filters, "figures": figures, "ranges": RANGES, "scope_name": scope_name()}
+    context = {"filters": filters, "figures": figures, "ranges": RANGES, "scope_name": scope_name(filters)}
     context["runs"] = CampaignRun.objects.select_related("campaign").order_by("-pk")[:50]
     context["campaigns"] = Campaign.objects.order_by("name")[:200]
     if not figures["total"]:
@@ -262,8 +262,10 @@ def dashboard_context(filters: Filters) -> dict:
     return context
 
 
-def scope_name() -> str:
-    """The tenant the figures are for: the chosen one, the user's only one, or all of them."""
+def scope_name(filters: Filters) -> str:
+    """The tenant the figures are for: the campaign's, the chosen one, the user's only one, or all of them."""
+    if filters.campaign is not None:
+        return Tenant.objects.get(pk=filters.campaign.tenant_id).name
     scope = current_tenant()
     ids = getattr(scope, "ids", None)
     if ids is None:

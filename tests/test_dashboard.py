@@ -176,6 +176,8 @@ def test_the_dashboard_follows_the_switcher(seeded, tenant, other_tenant):
     membership_add(tenant=other_tenant, username="mia", role=Role.REVIEWER)
     html = client.get(reverse("admin:index")).content.decode()
     assert kpi(html, "total") == "15 | 1 waiting for review" and "All your tenants" in html
+    html = client.get(reverse("admin:index"), {"run": seeded[1]["Globex only"].pk}).content.decode()
+    assert '<h1 class="dash-title">Globex Films</h1>' in html and kpi(html, "total").startswith("3 |")
     client.post(reverse("tenant_switch"), {"tenant": other_tenant.pk})
     html = client.get(reverse("admin:index")).content.decode()
     assert kpi(html, "total") == "3 | 0 waiting for review" and kpi(html, "cost") == "$1.50 | $0.50000 per email"
