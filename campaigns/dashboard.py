@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.db import connection
 from django.db.models import Case, CharField, Count, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Substr, TruncDate
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.utils import timezone
 
 from campaigns import charts
@@ -276,11 +276,15 @@ def scope_name(filters: Filters) -> str:
 
 
 def dashboard_view(request):
+    """The admin's index with the figures; a bad filter is a 400 that says what was wrong, above the default view."""
     try:
-        filters = dashboard_filters(request.GET)
+        filters, problem = dashboard_filters(request.GET), None
     except BadFilter as exc:
-        return HttpResponseBadRequest(f"{exc}. Example: ?days=30&run=12", content_type="text/plain")
-    return admin.site.index(request, extra_context={"title": "Dashboard", **dashboard_context(filters)})
+        filters, problem = dashboard_filters({}), f"{exc}. For example: ?days=30&run=12"
+    context = {"title": "Dashboard", "filter_problem": problem, **dashboard_context(filters)}
+    response = admin.site.index(request, extra_context=context)
+    response.status_code = 400 if problem else 200
+    return response
 
 
 dashboard = admin.site.admin_view(dashboard_view)

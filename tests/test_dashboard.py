@@ -163,6 +163,13 @@ def test_filter_by_run_campaign_and_days(seeded):
 def test_a_bad_filter_is_a_clear_400(seeded, query, said):
     answer = login(seeded[0]["Weekend"].tenant).get(reverse("admin:index"), query)
     assert answer.status_code == 400 and said in answer.content.decode()
+    assert 'class="errornote dash-problem"' in answer.content.decode()  # above the default view, not a bare page
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.MARKETER, Role.REVIEWER])
+def test_every_role_reads_the_dashboard(seeded, role):
+    html = login(seeded[0]["Weekend"].tenant, role).get(reverse("admin:index")).content.decode()
+    assert kpi(html, "total") == "12 | 1 waiting for review"
 
 
 def test_an_empty_tenant_gets_a_friendly_empty_state(tenant):
