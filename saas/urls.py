@@ -1,4 +1,5 @@
-"""URL map: the admin, the REST API under /api/v1/, unsubscribe links and a health check."""
+"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links and a
+health check."""
 
 from django.contrib import admin
 from django.http import JsonResponse
@@ -6,8 +7,10 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
+from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet
+from tenants import switcher
 
 router = DefaultRouter()
 router.register("contacts", ContactViewSet, basename="contact")
@@ -19,6 +22,8 @@ router.register("runs", CampaignRunViewSet, basename="run")
 router.register("emails", GeneratedEmailViewSet, basename="email")
 
 urlpatterns = [
+    *switcher.urlpatterns,
+    path("admin/", dashboard, name="dashboard"),  # the admin's index, with the figures
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),

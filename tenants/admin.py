@@ -11,22 +11,32 @@ from django.http import HttpResponseRedirect
 
 from tenants.models import ApiKey, Membership, QuotaUsage, Tenant, _digest
 from tenants.roles import Capability, role_can
-from tenants.scoping import TenantOwned
+from tenants.scoping import TenantOwned, TenantSet, current_tenant
+from tenants.switcher import member_tenant_ids
+
+
+def within_chosen(ids: list[int] | None) -> list[int] | None:
+    """`ids` narrowed to the admin request's scope: the tenant chosen in the header's switcher (tenants.switcher),
+    which the middleware put in scope. Outside an admin request (no such scope), `ids` as they are."""
+    scope = current_tenant()
+    if not isinstance(scope, TenantSet) or scope.ids is None:
+        return ids
+    return sorted(scope.ids) if ids is None else [i for i in ids if i in scope.ids]
 
 
 def user_tenant_ids(user) -> list[int] | None:
-    """None means every tenant (superusers); otherwise the tenants the user is a member of."""
-    if user.is_superuser:
-        return None
-    return list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
+    """None means every tenant (superusers); otherwise the tenants the user is a member of; in the admin, only
+    the one chosen in the switcher, if any."""
+    return within_chosen(member_tenant_ids(user))
 
 
 def capable_tenant_ids(user, capability: Capability) -> list[int] | None:
-    """The tenants where the user's role has `capability` (None: every tenant, for a superuser)."""
+    """The tenants where the user's role has `capability` (None: every tenant, for a superuser); in the admin,
+    only the one chosen in the switcher, if any."""
     if user.is_superuser:
-        return None
+        return within_chosen(None)
     roles = Membership.objects.filter(user=user).values_list("tenant_id", "role")
-    return [tenant_id for tenant_id, role in roles if role_can(role, capability)]
+    return within_chosen([tenant_id for tenant_id, role in roles if role_can(role, capability)])
 
 
 def user_can(user, capability: Capability, tenant_id: int | None = None) -> bool:

@@ -1,7 +1,8 @@
-"""Admin requests run inside the scope of the tenants the signed-in staff member belongs to."""
+"""Admin requests run inside the scope of the tenants the signed-in staff member works in: the one chosen in the
+header's switcher (tenants.switcher), or else every tenant they belong to."""
 
-from tenants.models import Membership
-from tenants.scoping import TenantSet, tenant_scope
+from tenants.scoping import tenant_scope
+from tenants.switcher import admin_scope
 
 
 class AdminTenantScopeMiddleware:
@@ -12,9 +13,5 @@ class AdminTenantScopeMiddleware:
         user = getattr(request, "user", None)
         if not request.path.startswith("/admin/") or user is None or not user.is_authenticated:
             return self.get_response(request)
-        if user.is_superuser:
-            scope = TenantSet(None)
-        else:
-            scope = TenantSet(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
-        with tenant_scope(scope):
+        with tenant_scope(admin_scope(request)):
             return self.get_response(request)

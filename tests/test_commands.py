@@ -1,6 +1,7 @@
 """The demo and train_recommender commands, and the Personalize backend (through the emulator)."""
 
 import pytest
+from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
 from campaigns import generation, services
@@ -32,7 +33,13 @@ def test_demo_runs_every_stage(bedrock_settings, eager_tasks, tmp_path, capsys, 
     first = emails.order_by("pk").first()
     assert f"Subject: {first.subject}" in out and first.body.splitlines()[0] in out
     assert "Contacts: 4" in out and "Tokens:" in out and "per email" in out
-    assert "http://localhost:8000/admin/" in out and "user: demo" in out
+    run = first.run
+    desk = f"http://127.0.0.1:8000/admin/campaigns/generatedemail/desk/?run={run.pk}"
+    *_, address, login = out.rstrip().splitlines()
+    assert address == f"  {desk}" and login.startswith("  user: demo   password: ")
+    password = login.split("password: ")[1].split()[0]
+    assert authenticate(username="demo", password=password) is not None
+    assert f"http://127.0.0.1:8000/admin/?run={run.pk}" in out
     progress_lines = [line for line in out.splitlines() if line.startswith("[")]
     assert "\r" not in out and 1 <= len(progress_lines) <= 11  # not a terminal: a line now and then, never redrawn
     assert RecommenderModel.objects.for_tenant(tenant).count() == 1

@@ -22,6 +22,10 @@ from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tenants.services import membership_add, tenant_create
 
+# Where the demo's run is reviewed (the review desk) and its figures shown (the dashboard), under `make web`.
+DESK_URL = "http://127.0.0.1:8000/admin/campaigns/generatedemail/desk/?run={run}"
+DASHBOARD_URL = "http://127.0.0.1:8000/admin/?run={run}"
+
 TENANT = {"slug": "demo", "name": "Streamly (demo)", "plan": "basic", "brand_name": "Streamly",
           "sender_name": "Sam", "sender_email": "hello@streamly.example",
           "postal_address": "Streamly Inc., 1 Demo Street, Springfield"}  # fmt: skip
@@ -144,8 +148,10 @@ class Command(BaseCommand):
             if email.status == EmailStatus.FAILED:
                 out.write(f"  failed for {email.contact.external_id}: {email.failure_reason[:200]}")
         out.write(f"Sent {len(sent)} email(s) to {settings.EMAIL_FILE_PATH}/")
+        out.write(f"\nThe run's figures, on the dashboard: {DASHBOARD_URL.format(run=run.pk)}")
         out.write(
-            "\nReview the rest in the admin:\n  make web   (then open http://localhost:8000/admin/)\n"
+            "Review the rest at the desk (make web, then open):\n"
+            f"  {DESK_URL.format(run=run.pk)}\n"
             f"  user: demo   password: {password}   (a new password is set on every demo run)"
         )
         sys.stdout.flush()
