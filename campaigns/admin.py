@@ -17,6 +17,7 @@ from campaigns.models import (
     BatchRecord,
     Campaign,
     CampaignRun,
+    CampaignTick,
     EmailStatus,
     GeneratedEmail,
     InvalidTransition,
@@ -24,7 +25,7 @@ from campaigns.models import (
 )
 from campaigns.progress import done_text, eta_text, rate_text
 from campaigns.serializers import CampaignRunSerializer
-from tenants.admin import TenantScopedAdmin, Untouchable, WrittenByTheProduct, tenant_action
+from tenants.admin import TenantScopedAdmin, Untouchable, WrittenByTheProduct, tenant_action, user_tenant_ids
 from tenants.roles import Capability
 
 
@@ -47,6 +48,29 @@ class CampaignAdmin(TenantScopedAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"{campaign}: run #{run.pk} queued for {run.total} contacts")
+
+
+@admin.register(CampaignTick)
+class CampaignTickAdmin(Untouchable, TenantScopedAdmin):
+    """What each firing of a campaign's schedule did: launched a run, skipped (a run was still active, or the
+    schedule paused) or failed, and why. A record: read, never edited or removed by hand."""
+
+    list_display = ("at", "campaign", "outcome", "run", "detail", "tenant")
+    list_filter = ("tenant", "outcome", "campaign")
+    list_select_related = ("campaign", "run", "tenant")
+    readonly_fields = [f.name for f in CampaignTick._meta.fields]
+
+    def get_list_filter(self, request):
+        # The campaign filter offers only the user's tenants' campaigns (Django's would list every tenant's).
+        return [f for f in super().get_list_filter(request) if f != "campaign"] + [("campaign", CampaignsOfMine)]
+
+
+class CampaignsOfMine(admin.RelatedFieldListFilter):
+    def field_choices(self, field, request, model_admin):
+        ids = user_tenant_ids(request.user)
+        campaigns = Campaign.dangerously_unscoped.order_by("name")
+        campaigns = campaigns if ids is None else campaigns.filter(tenant_id__in=ids)
+        return [(c.pk, str(c)) for c in campaigns]
 
 
 # The run change page's live panel shows these and keeps them current; listed again below it, they would go stale.

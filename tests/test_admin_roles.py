@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import BatchRecord, Campaign, CampaignRun, GeneratedEmail, PromptTemplate
+from campaigns.models import BatchRecord, Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
 from recommendations.models import RecommenderConfig
@@ -39,6 +39,8 @@ MATRIX = {
     # Reviewing is editing a draft: every role; removing an email is changing data.
     "campaigns.generatedemail": dict.fromkeys(ROLES, (False, True, True)) | {Role.REVIEWER: (False, True, False)},
     "campaigns.batchrecord": dict.fromkeys(ROLES, (False, False, False)),
+    # What each firing of a campaign's schedule did: a record, for every role to read only.
+    "campaigns.campaigntick": dict.fromkeys(ROLES, (False, False, False)),
 }
 REVIEW, RUN, DATA_ROLES = set(ROLES), {Role.OWNER, Role.MARKETER}, {Role.OWNER, Role.MARKETER}
 # Who may use each admin action (delete_selected follows the delete column above).
@@ -82,6 +84,7 @@ def rows(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         email = GeneratedEmail.objects.for_tenant(t).get(run=run)
         waiting = Contact.dangerously_unscoped.filter(tenant=t).exclude(pk=email.contact_id).first()
         BatchRecord.dangerously_unscoped.create(tenant=t, run=run, contact=waiting, fields={})
+        CampaignTick.dangerously_unscoped.create(tenant=t, campaign=campaign, outcome="launched", run=run)
         RecommenderConfig.dangerously_unscoped.create(tenant=t)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
 
