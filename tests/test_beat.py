@@ -82,8 +82,10 @@ def test_beat_fires_runs_on_time_skips_overlaps_and_stops_when_paused_or_deleted
         time.sleep(3 * EVERY)
         assert (ticks(campaign.pk).count(), beat.sent(name)) == (count, sent), "a paused schedule ticked"
 
+        interval = PeriodicTask.objects.get(name=name).interval_id  # beat keeps rows of its own for the sweeps
         campaign.delete()
-        assert not PeriodicTask.objects.filter(name=name).exists() and not IntervalSchedule.objects.exists()
+        assert not PeriodicTask.objects.filter(name=name).exists()
+        assert not IntervalSchedule.objects.filter(pk=interval).exists()
         time.sleep(2 * EVERY)
         assert beat.sent(name) == sent and beat.process.poll() is None
     finally:
