@@ -104,8 +104,12 @@ def audience_describe(audience: dict) -> str:
         "active_since_last_run": "contacts active since the last run",
     }[kind]
     parts = []
-    if "min_age" in rules or "max_age" in rules:
-        parts.append(f"aged {rules.get('min_age', 0)}-{rules.get('max_age', MAX_AGE)}")
+    if "min_age" in rules and "max_age" in rules:
+        parts.append(f"aged {rules['min_age']}-{rules['max_age']}")
+    elif "min_age" in rules:
+        parts.append(f"aged {rules['min_age']}+")
+    elif "max_age" in rules:
+        parts.append(f"aged up to {rules['max_age']}")
     for key, said in (("gender", "gender"), ("locale", "locale"), ("favorite_genre", "favorite genre")):
         if key in rules:
             parts.append(f"{said} {' or '.join(rules[key])}")

@@ -167,3 +167,6 @@ def test_audiences_read_as_a_line(scoped):
     assert audience_describe({}) == "everyone (subscribed)"
     said = audience_describe({"kind": "not_emailed", "days": 30, "min_age": 18, "max_age": 34, "locale": "en_US"})
     assert said == "contacts not emailed in 30 days, aged 18-34, locale en_US (subscribed)"
+    assert audience_describe({"min_age": 18, "gender": ["female", "nonbinary"]}) == (
+        "contacts, aged 18+, gender female or nonbinary (subscribed)"
+    )
