@@ -69,7 +69,7 @@ class CampaignViewSet(CrudViewSet):
         except services.CampaignError as exc:
             raise serializers.ValidationError({"cron" if "cron" in data else "every": str(exc)}) from exc
         current = schedules.campaign_schedule_get(campaign=campaign)
-        return Response({**current.as_dict(), "cron": current.cron}, status=status.HTTP_201_CREATED)
+        return Response(current.as_dict(), status=status.HTTP_201_CREATED)
 
     def _pause_or_resume(self, change) -> Response:
         campaign = self.get_object()
