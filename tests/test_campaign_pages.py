@@ -7,6 +7,7 @@ import re
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
@@ -14,7 +15,10 @@ from campaigns.schedules import campaign_schedule, campaign_schedule_get
 from datasets.models import Contact
 from tenants.models import Role
 from tenants.services import membership_add
+from tests import test_admin_browser
 from tests.conftest import make_catalog
+
+page = test_admin_browser.page  # the headless Chromium fixture, shared
 
 
 def login(tenant, role, username) -> Client:
@@ -28,7 +32,7 @@ def campaign(tenant, catalog):
     return Campaign.dangerously_unscoped.create(tenant=tenant, name="Weekend picks", n_items=2)
 
 
-def page(campaign):
+def page_url(campaign):
     return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 
 
@@ -45,7 +49,7 @@ def test_a_marketer_sees_the_desk_with_its_buttons_runs_and_ticks(staff_client, 
     run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, status="running", total=4)
     CampaignTick.dangerously_unscoped.create(tenant=tenant, campaign=campaign, outcome="skipped", run=run,
                                              detail="campaign 'Weekend picks' already has an active run")  # fmt: skip
-    html = staff_client.get(page(campaign)).content.decode()
+    html = staff_client.get(page_url(campaign)).content.decode()
     for marker in ('id="launch-button"', 'id="preview-link"', 'id="schedule-form"', "Not scheduled",
                    f'data-run="{run.pk}" data-active="true"', "already has an active run", "everyone (subscribed)"):  # fmt: skip
         assert marker in html, marker
@@ -54,7 +58,7 @@ def test_a_marketer_sees_the_desk_with_its_buttons_runs_and_ticks(staff_client, 
 
 def test_reviewers_see_no_buttons_and_are_refused_every_one(tenant, campaign):
     reviewer = login(tenant, Role.REVIEWER, "rev")
-    html = reviewer.get(page(campaign)).content.decode()
+    html = reviewer.get(page_url(campaign)).content.decode()
     assert 'id="launch-button"' not in html and 'id="schedule-form"' not in html and "marketer's" in html
     for what in ("launch", "schedule", "pause", "resume", "unschedule"):
         assert reviewer.post(do(campaign, what), {"kind": "interval", "every": 1, "period": "days"}).status_code == 403
@@ -79,10 +83,10 @@ def test_schedule_pause_resume_and_remove_from_the_page(staff_client, tenant, ca
     assert "schedule not saved" in bad and "timezone" in bad
     staff_client.post(do(campaign, "schedule"), {"kind": "cron", "cron": "30 8 * * 1-5", "timezone": "Europe/Paris"})
     assert str(campaign_schedule_get(campaign=campaign)) == "cron 30 8 * * 1-5 (Europe/Paris)"
-    assert 'id="pause-button"' in staff_client.get(page(campaign)).content.decode()
+    assert 'id="pause-button"' in staff_client.get(page_url(campaign)).content.decode()
     staff_client.post(do(campaign, "pause"))
     assert campaign_schedule_get(campaign=campaign).enabled is False
-    assert 'id="resume-button"' in staff_client.get(page(campaign)).content.decode()
+    assert 'id="resume-button"' in staff_client.get(page_url(campaign)).content.decode()
     staff_client.post(do(campaign, "resume"))
     assert campaign_schedule_get(campaign=campaign).enabled is True
     staff_client.post(do(campaign, "unschedule"))
@@ -137,7 +141,7 @@ def test_another_tenants_campaign_or_contact_is_a_404(bedrock_settings, staff_cl
     assert staff_client.get(preview(theirs, mine.pk)).status_code == 404
     for what in ("launch", "schedule", "pause", "resume", "unschedule"):
         assert staff_client.post(do(theirs, what)).status_code == 404
-    assert staff_client.get(page(theirs)).status_code in (302, 404)
+    assert staff_client.get(page_url(theirs)).status_code in (302, 404)
     assert PeriodicTask.objects.get().enabled is True and not CampaignRun.dangerously_unscoped.exists()
 
 
@@ -162,3 +166,51 @@ def test_a_campaign_is_created_from_a_template(staff_client, tenant, campaign):
         reverse("admin:campaigns_campaign_add"), {**body, "name": "x", "audience": '{"age": 3}'}
     )
     assert refused.status_code == 200 and "unknown audience keys age" in refused.content.decode()
+
+
+def test_in_the_browser_a_marketer_previews_launches_and_watches_the_run(
+    transactional_db, live_server, page, bedrock_settings, tenant, tmp_path
+):
+    """Headless Chromium: sign in, preview for a contact chosen in the picker, launch from the campaign page, and
+    the run's row redraws itself (its own script, polling) as the run is written, without a reload."""
+    from playwright.sync_api import expect
+
+    from campaigns import runs
+    from tests.test_progress import write
+
+    membership_add(tenant=tenant, username="rita", role=Role.MARKETER, password="pw-rita-123")
+    contacts, _ = make_catalog(tenant, n_contacts=4)
+    campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="Browser picks", n_items=2)
+    page.goto(live_server.url + page_url(campaign))
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", "pw-rita-123")
+    page.click("input[type=submit]")
+    page.click("#preview-link")
+    page.select_option("#contact-picker select", str(contacts[1].pk))
+    page.click("#contact-picker button")
+    expect(page.locator("#preview-subject")).not_to_be_empty()
+    expect(page.locator("#preview-body")).to_contain_text(contacts[1].first_name)
+    expect(page.locator("#preview-picks .pick")).to_have_count(2)
+    page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+    assert not CampaignRun.dangerously_unscoped.exists()
+
+    page.click("text=Back to the campaign")
+    page.click("#launch-button")  # no broker here: the run starts in the request, written by the emulated model
+    expect(page.locator(".messagelist")).to_contain_text("queued for 4 contacts")
+    run = CampaignRun.dangerously_unscoped.get(campaign=campaign)
+    row = page.locator(f'#desk-runs tr[data-run="{run.pk}"]')
+    expect(row).to_be_visible()
+    # A second run, under way: its row follows it live, as the worker writes it.
+    CampaignRun.dangerously_unscoped.filter(pk=run.pk).update(status="completed")
+    live = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, status="running", total=4,
+                                                  started_at=timezone.now())  # fmt: skip
+    page.reload()
+    row = page.locator(f'#desk-runs tr[data-run="{live.pk}"]')
+    expect(row).to_have_attribute("data-active", "true")
+    page.evaluate("window.stillTheSamePage = true")
+    write(live, contacts[:4])
+    runs.run_refresh(run=live)
+    expect(row.locator('[data-field="status"]')).to_have_text("completed", timeout=6000)
+    expect(row.locator('[data-field="done_text"]')).to_have_text("4 / 4 (100.0%)")
+    assert page.evaluate("window.stillTheSamePage") is True
+    page.screenshot(path=str(tmp_path / "campaign.png"), full_page=True)
