@@ -3,41 +3,101 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
-from campaigns import desk, services, tasks
+from campaigns import desk, schedules, services, tasks
+from campaigns.audiences import AudienceError, audience_check, audience_describe
 from campaigns.models import (
     BatchRecord,
     Campaign,
     CampaignRun,
+    CampaignTick,
     EmailEvent,
     EmailStatus,
     GeneratedEmail,
     InvalidTransition,
     PromptTemplate,
 )
+from campaigns.preview import campaign_preview
 from campaigns.progress import done_text, eta_text, rate_text
+from campaigns.schedules import MAX_EVERY, PERIODS
 from campaigns.serializers import CampaignRunSerializer
-from tenants.admin import ReadOnly, TenantScopedAdmin, Untouchable, WrittenByTheProduct, tenant_action
+from datasets.models import Contact
+from routing.errors import ProviderError
+from tenants.admin import (
+    ReadOnly,
+    TenantScopedAdmin,
+    Untouchable,
+    WrittenByTheProduct,
+    tenant_action,
+    user_can,
+    user_tenant_ids,
+)
 from tenants.roles import Capability
+from tenants.scoping import tenant_scope
 
 
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(TenantScopedAdmin):
-    list_display = ("name", "tenant", "updated_at")
+    list_display = ("name", "tenant", "updated_at", "new_campaign")
+
+    @admin.display(description="")
+    def new_campaign(self, template):
+        url = reverse("admin:campaigns_campaign_add") + f"?template={template.pk}&tenant={template.tenant_id}"
+        return format_html('<a class="button" href="{}">New campaign from this template</a>', url)
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["audience"]  # CampaignAdmin.fields names the rest (a foreign key here would query at import)
+
+    def clean_audience(self):
+        try:
+            return audience_check(self.cleaned_data.get("audience"))
+        except AudienceError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ScheduleForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("interval", "every N"), ("cron", "cron")], initial="interval")
+    every = forms.IntegerField(min_value=1, max_value=MAX_EVERY, required=False, initial=1)
+    period = forms.ChoiceField(choices=[(p, p) for p in PERIODS], initial="days", required=False)
+    cron = forms.CharField(
+        max_length=100, required=False, initial="0 9 * * 1", help_text="minute hour day month weekday"
+    )
+    timezone = forms.CharField(max_length=50, required=False, initial="UTC")
 
 
 @admin.register(Campaign)
 class CampaignAdmin(TenantScopedAdmin):
-    list_display = ("name", "tenant", "n_items", "review_required", "created_at")
+    form = CampaignForm
+    fields = ("tenant", "name", "template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
+              "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share")  # fmt: skip
+    list_display = ("name", "tenant", "audience_text", "schedule_text", "n_items", "review_required", "created_at")
     actions = ["launch"]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    RUNS_SHOWN, TICKS_SHOWN, CONTACTS_OFFERED = 10, 10, 300
+
+    @admin.display(description="audience")
+    def audience_text(self, campaign):
+        try:
+            return audience_describe(campaign.audience)
+        except AudienceError as exc:
+            return f"invalid: {exc}"
+
+    @admin.display(description="schedule")
+    def schedule_text(self, campaign):
+        schedule = schedules.campaign_schedule_get(campaign=campaign)
+        return str(schedule) if schedule else "-"
 
     @tenant_action(Capability.RUN, description="Launch a run of the selected campaigns")
     def launch(self, request, queryset):
@@ -48,6 +108,164 @@ class CampaignAdmin(TenantScopedAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"{campaign}: run #{run.pk} queued for {run.total} contacts")
+
+    def get_urls(self):
+        # Before the defaults: their "<object_id>/" catch-all would swallow these.
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/preview/", wrap(self.preview_view), name="campaigns_campaign_preview"),
+            path("<path:object_id>/do/<slug:what>/", wrap(self.do_view), name="campaigns_campaign_do"),
+            *super().get_urls(),
+        ]
+
+    def _campaign(self, request, object_id) -> Campaign:
+        """The campaign, if the user's tenants have it: another tenant's (or a missing) id is a 404."""
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None or not self.has_view_permission(request, campaign):
+            raise Http404
+        return campaign
+
+    def _may_launch(self, request, campaign) -> bool:
+        return user_can(request.user, Capability.RUN, campaign.tenant_id)
+
+    def preview_view(self, request, object_id):
+        """The campaign's email for a contact of its tenant, written by the tenant's model; no run is created.
+        Spending model calls is running the campaign: the marketer's, not the reviewer's."""
+        campaign = self._campaign(request, object_id)
+        if not self._may_launch(request, campaign):
+            raise PermissionDenied
+        contacts = Contact.dangerously_unscoped.filter(tenant_id=campaign.tenant_id)
+        chosen, preview, problem = None, None, ""
+        raw = request.GET.get("contact", "").strip()
+        if raw:
+            if not raw.isdigit():
+                raise Http404
+            chosen = contacts.filter(pk=int(raw)).first()
+            if chosen is None:  # another tenant's contact, or none: not there
+                raise Http404
+            try:
+                preview = campaign_preview(campaign=campaign, contact=chosen)
+            except ProviderError as exc:
+                problem = f"the model could not be reached: {exc.message}"
+        try:
+            offered = list(services.audience(campaign)[: self.CONTACTS_OFFERED])
+        except services.CampaignError as exc:
+            offered, problem = list(contacts.order_by("pk")[: self.CONTACTS_OFFERED]), problem or str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "campaign": campaign,
+            "title": f"Preview of {campaign}",
+            "contacts": offered,
+            "chosen": chosen,
+            "preview": preview,
+            "problem": problem,
+            "change_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/preview.html", context)
+
+    def do_view(self, request, object_id, what):
+        """The buttons of the campaign page: launch, schedule, pause, resume, unschedule (POST, marketers only)."""
+        campaign = self._campaign(request, object_id)
+        if what not in ("launch", "schedule", "pause", "resume", "unschedule"):
+            raise Http404
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self._may_launch(request, campaign):
+            raise PermissionDenied
+        back = HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        with tenant_scope(campaign.tenant):
+            if what == "launch":
+                try:
+                    run = services.campaign_launch(campaign=campaign)
+                except services.CampaignError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    self.message_user(request, f"run #{run.pk} queued for {run.total} contacts")
+            elif what == "schedule":
+                self._schedule(request, campaign)
+            elif what in ("pause", "resume"):
+                change = schedules.campaign_pause if what == "pause" else schedules.campaign_resume
+                if change(campaign=campaign):
+                    self.message_user(request, f"schedule {'paused' if what == 'pause' else 'resumed'}")
+                else:
+                    self.message_user(request, "this campaign has no schedule", messages.ERROR)
+            elif schedules.campaign_unschedule(campaign=campaign):
+                self.message_user(request, "schedule removed")
+        return back
+
+    def _schedule(self, request, campaign) -> None:
+        form = ScheduleForm(request.POST)
+        if not form.is_valid():
+            said = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+            self.message_user(request, f"schedule not saved: {said}", messages.ERROR)
+            return
+        data = form.cleaned_data
+        try:
+            if data["kind"] == "cron":
+                schedules.campaign_schedule(
+                    campaign=campaign, cron=data["cron"], timezone_name=data["timezone"] or "UTC"
+                )
+            else:
+                if data["every"] is None:
+                    raise services.CampaignError("an interval needs 'every': how many minutes, hours or days")
+                schedules.campaign_schedule(campaign=campaign, every=data["every"], period=data["period"] or "days")
+        except services.CampaignError as exc:
+            self.message_user(request, f"schedule not saved: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"scheduled: {schedules.campaign_schedule_get(campaign=campaign)}")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            runs = CampaignRun.dangerously_unscoped.filter(tenant_id=obj.tenant_id, campaign=obj)
+            ticks = CampaignTick.dangerously_unscoped.filter(tenant_id=obj.tenant_id, campaign=obj)
+            context.update(
+                campaign_desk=True,
+                may_run=self._may_launch(request, obj),
+                schedule=schedules.campaign_schedule_get(campaign=obj),
+                schedule_form=ScheduleForm(),
+                audience_text=self.audience_text(obj),
+                runs=[
+                    {
+                        "run": run,
+                        "progress": progress_figures(run),
+                        "url": reverse("admin:campaigns_campaignrun_change", args=[run.pk]),
+                        "progress_url": reverse("admin:campaigns_campaignrun_progress", args=[run.pk]),
+                    }
+                    for run in runs.order_by("-created_at", "-pk")[: self.RUNS_SHOWN]
+                ],  # fmt: skip
+                runs_count=runs.count(),
+                runs_url=reverse("admin:campaigns_campaignrun_changelist"),
+                ticks=list(ticks.select_related("run").order_by("-at", "-pk")[: self.TICKS_SHOWN]),
+                ticks_url=reverse("admin:campaigns_campaigntick_changelist") + f"?campaign__id__exact={obj.pk}",
+                preview_url=reverse("admin:campaigns_campaign_preview", args=[obj.pk]),
+                do_url=reverse("admin:campaigns_campaign_do", args=[obj.pk, "launch"]).rsplit("launch/", 1)[0],
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+@admin.register(CampaignTick)
+class CampaignTickAdmin(Untouchable, TenantScopedAdmin):
+    """What each firing of a campaign's schedule did: launched a run, skipped (a run was still active, or the
+    schedule paused) or failed, and why. A record: read, never edited or removed by hand."""
+
+    list_display = ("at", "campaign", "outcome", "run", "detail", "tenant")
+    list_filter = ("tenant", "outcome", "campaign")
+    list_select_related = ("campaign", "run", "tenant")
+    readonly_fields = [f.name for f in CampaignTick._meta.fields]
+
+    def get_list_filter(self, request):
+        # The campaign filter offers only the user's tenants' campaigns (Django's would list every tenant's).
+        return [f for f in super().get_list_filter(request) if f != "campaign"] + [("campaign", CampaignsOfMine)]
+
+
+class CampaignsOfMine(admin.RelatedFieldListFilter):
+    def field_choices(self, field, request, model_admin):
+        ids = user_tenant_ids(request.user)
+        campaigns = Campaign.dangerously_unscoped.order_by("name")
+        campaigns = campaigns if ids is None else campaigns.filter(tenant_id__in=ids)
+        return [(c.pk, str(c)) for c in campaigns]
 
 
 # The run change page's live panel shows these and keeps them current; listed again below it, they would go stale.

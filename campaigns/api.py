@@ -6,10 +6,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from campaigns import schedules, sending, services, tasks
-from campaigns.models import Campaign, CampaignRun, GeneratedEmail, InvalidTransition, PromptTemplate
+from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, InvalidTransition, PromptTemplate
 from campaigns.serializers import (
     CampaignRunSerializer,
     CampaignSerializer,
+    CampaignTickSerializer,
     EditSerializer,
     GeneratedEmailSerializer,
     LaunchSerializer,
@@ -31,7 +32,7 @@ class PromptTemplateViewSet(CrudViewSet):
 class CampaignViewSet(CrudViewSet):
     scope_model = Campaign
     serializer_class = CampaignSerializer
-    action_capabilities = {"launch": Capability.RUN, "schedule": Capability.RUN}
+    action_capabilities = dict.fromkeys(("launch", "schedule", "pause", "resume"), Capability.RUN)
 
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
@@ -44,24 +45,57 @@ class CampaignViewSet(CrudViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(CampaignRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
-    @action(detail=True, methods=["post", "delete"])
+    @action(detail=True, methods=["get", "post", "delete"])
     def schedule(self, request, pk=None):
-        """POST {"cron": "0 9 * * 1", "timezone": "UTC"} launches the campaign on that schedule; DELETE stops it."""
+        """GET the schedule; POST {"cron": "0 9 * * 1", "timezone": "Europe/Paris"} or {"every": 2, "period":
+        "hours"} launches the campaign on that schedule (replacing one it has); DELETE stops it for good."""
         campaign = self.get_object()
+        if request.method == "GET":
+            current = schedules.campaign_schedule_get(campaign=campaign)
+            if current is None:
+                return Response({"detail": "this campaign has no schedule"}, status=status.HTTP_404_NOT_FOUND)
+            return Response(current.as_dict())
         if request.method == "DELETE":
             removed = schedules.campaign_unschedule(campaign=campaign)
             return Response(status=status.HTTP_204_NO_CONTENT if removed else status.HTTP_404_NOT_FOUND)
         params = ScheduleSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        data = params.validated_data
         try:
-            task = schedules.campaign_schedule(
-                campaign=campaign, cron=params.validated_data["cron"], timezone_name=params.validated_data["timezone"]
-            )
+            if "cron" in data:
+                schedules.campaign_schedule(campaign=campaign, cron=data["cron"], timezone_name=data["timezone"])
+            else:
+                schedules.campaign_schedule(campaign=campaign, every=data["every"], period=data["period"])
         except services.CampaignError as exc:
-            raise serializers.ValidationError({"cron": str(exc)}) from exc
-        return Response(
-            {"cron": params.validated_data["cron"], "enabled": task.enabled}, status=status.HTTP_201_CREATED
-        )
+            raise serializers.ValidationError({"cron" if "cron" in data else "every": str(exc)}) from exc
+        current = schedules.campaign_schedule_get(campaign=campaign)
+        return Response(current.as_dict(), status=status.HTTP_201_CREATED)
+
+    def _pause_or_resume(self, change) -> Response:
+        campaign = self.get_object()
+        if not change(campaign=campaign):
+            return Response({"detail": "this campaign has no schedule"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(schedules.campaign_schedule_get(campaign=campaign).as_dict())
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Stop the schedule's ticks, keeping the schedule."""
+        return self._pause_or_resume(schedules.campaign_pause)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._pause_or_resume(schedules.campaign_resume)
+
+    @action(detail=True, methods=["get"])
+    def ticks(self, request, pk=None):
+        """The schedule's firings, newest first: launched (with the run), skipped (a run was still active, or the
+        schedule paused) or failed (and why)."""
+        campaign = self.get_object()
+        ticks = CampaignTick.objects.for_tenant(self.tenant).filter(campaign=campaign).order_by("-at", "-pk")
+        page = self.paginate_queryset(ticks)
+        if page is not None:
+            return self.get_paginated_response(CampaignTickSerializer(page, many=True).data)
+        return Response(CampaignTickSerializer(ticks, many=True).data)
 
 
 class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):

@@ -105,14 +105,14 @@ def cards_view(modeladmin, request):
 
 
 def decide_view(modeladmin, request, object_id):
-    if request.method != "POST":
-        return JsonResponse({"error": "POST a decision"}, status=405)
     if not str(object_id).isdigit():
         raise Http404
     email = modeladmin.get_queryset(request).select_related("contact", "run__campaign", "tenant")
     email = email.filter(pk=int(object_id)).first()
-    if email is None:
+    if email is None:  # first: a GET must not tell another tenant's id from a missing one
         raise Http404
+    if request.method != "POST":
+        return JsonResponse({"error": "POST a decision"}, status=405)
     if not user_can(request.user, Capability.REVIEW, email.tenant_id):
         return JsonResponse({"error": "your role in this tenant does not review emails"}, status=403)
     try:

@@ -40,7 +40,12 @@ class Campaign(TenantOwned):
     )
     goal = models.CharField(max_length=300, blank=True, help_text="One line for the copywriter, e.g. 'weekend binge'.")
     audience = models.JSONField(
-        default=dict, blank=True, help_text="Filter; {} is everyone. Keys: locale, gender, min_age, max_age."
+        default=dict,
+        blank=True,
+        help_text='Who each run writes to, worked out afresh at every run. {} is everyone; {"kind": "filter", '
+        '"min_age": 18, "max_age": 34, "gender": "female", "locale": "en_US", "attributes": {"plan": "gold"}, '
+        '"favorite_genre": "Comedy"}; {"kind": "not_emailed", "days": 30}; {"kind": "active_since_last_run"} '
+        "(both also take the filter keys). Unsubscribed contacts are never in it.",
     )
     n_items = models.PositiveSmallIntegerField(default=3)
     review_required = models.BooleanField(default=True)
@@ -142,6 +147,28 @@ class CampaignRun(TenantOwned):
         if self.eta_at is None or not self.is_active:
             return None
         return max(0, round((self.eta_at - timezone.now()).total_seconds()))
+
+
+class TickOutcome(models.TextChoices):
+    LAUNCHED = "launched"
+    SKIPPED = "skipped"  # a run of the campaign was still active
+    FAILED = "failed"  # nothing launched: no audience, no quota left, ...
+
+
+class CampaignTick(TenantOwned):
+    """One firing of a campaign's schedule and what came of it: a run, or why there was none."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ticks")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=10, choices=TickOutcome.choices)
+    run = models.ForeignKey(CampaignRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-at", "-pk")
+
+    def __str__(self):
+        return f"{self.campaign} at {self.at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
 
 
 class BatchRecord(TenantOwned):

@@ -2,11 +2,10 @@
 
 from rest_framework import serializers
 
-from campaigns.models import Campaign, CampaignRun, GeneratedEmail, PromptTemplate
+from campaigns.audiences import AudienceError, audience_check
+from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
 from campaigns.prompting import TemplateProblem, check_template
 from tenants.serializers import TenantModelSerializer, TenantPrimaryKeyField
-
-AUDIENCE_KEYS = {"locale", "gender", "min_age", "max_age"}
 
 
 class PromptTemplateSerializer(TenantModelSerializer):
@@ -40,20 +39,28 @@ class CampaignSerializer(TenantModelSerializer):
         model = Campaign
         fields = ["id", "name", "template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
                   "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share",
-                  "created_at"]  # fmt: skip
+                  "created_at", "schedule", "last_tick"]  # fmt: skip
+
+    schedule = serializers.SerializerMethodField(help_text="The campaign's beat schedule, or null.")
+    last_tick = serializers.SerializerMethodField(help_text="What the schedule's latest firing did, or null.")
+
+    def get_schedule(self, campaign) -> dict | None:
+        from campaigns.schedules import campaign_schedule_get
+
+        schedule = campaign_schedule_get(campaign=campaign) if campaign.pk else None
+        return schedule.as_dict() if schedule else None
+
+    def get_last_tick(self, campaign) -> dict | None:
+        if not campaign.pk:
+            return None
+        tick = CampaignTick.objects.for_tenant(campaign.tenant).filter(campaign=campaign).first()
+        return CampaignTickSerializer(tick).data if tick else None
 
     def validate_audience(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError('audience must be an object, e.g. {"locale": "en_US"}')
-        unknown = set(value) - AUDIENCE_KEYS
-        if unknown:
-            raise serializers.ValidationError(
-                f"unknown audience keys {sorted(unknown)}; allowed: {sorted(AUDIENCE_KEYS)}"
-            )
-        for key in ("min_age", "max_age"):
-            if key in value and not isinstance(value[key], int):
-                raise serializers.ValidationError(f"{key} must be an integer")
-        return value
+        try:
+            return audience_check(value)
+        except AudienceError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class CampaignRunSerializer(serializers.ModelSerializer):
@@ -99,5 +106,25 @@ class LaunchSerializer(serializers.Serializer):
 
 
 class ScheduleSerializer(serializers.Serializer):
-    cron = serializers.CharField(max_length=100)
+    """Either {"cron": "0 9 * * 1", "timezone": "Europe/Paris"} or {"every": 2, "period": "hours"}."""
+
+    cron = serializers.CharField(max_length=100, required=False)
     timezone = serializers.CharField(max_length=50, default="UTC")
+    every = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    period = serializers.ChoiceField(choices=["seconds", "minutes", "hours", "days"], default="minutes")
+
+    def validate(self, attrs):
+        if ("cron" in attrs) == ("every" in attrs):
+            raise serializers.ValidationError(
+                'give either "cron" (with an optional "timezone") or "every" (with a "period"), not both'
+            )
+        return attrs
+
+
+class CampaignTickSerializer(serializers.ModelSerializer):
+    run = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = CampaignTick
+        fields = ["id", "at", "outcome", "run", "detail"]
+        read_only_fields = fields

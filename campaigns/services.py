@@ -5,6 +5,7 @@ campaigns.batch), a run's bookkeeping in campaigns.runs; this module dispatches 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns.audiences import AudienceError, audience_contacts
 from campaigns.batch import run_mode_choose
 from campaigns.generation import draft_guide, drafts_prepare, drafts_store, drafts_write
 from campaigns.models import (
@@ -18,7 +19,6 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.runs import batch_job_running, run_chunks, run_refresh
-from datasets.models import Contact
 from recommendations.services import current_engine
 from routing.gateway import route_for
 from tenants.services import QuotaExceeded, quota_month, quota_reserve
@@ -28,19 +28,21 @@ class CampaignError(Exception):
     pass
 
 
+class RunStillActive(CampaignError):
+    """The campaign already has a queued or running run: one at a time."""
+
+    def __init__(self, message: str, run: CampaignRun | None = None):
+        super().__init__(message)
+        self.run = run
+
+
 def audience(campaign: Campaign):
-    """The contacts a run of this campaign writes to: subscribed, matching the campaign's filter."""
-    qs = Contact.objects.for_tenant(campaign.tenant).filter(unsubscribed=False)
-    rules = campaign.audience or {}
-    if rules.get("locale"):
-        qs = qs.filter(locale=rules["locale"])
-    if rules.get("gender"):
-        qs = qs.filter(gender=rules["gender"])
-    if rules.get("min_age") is not None:
-        qs = qs.filter(age__gte=int(rules["min_age"]))
-    if rules.get("max_age") is not None:
-        qs = qs.filter(age__lte=int(rules["max_age"]))
-    return qs.order_by("pk")
+    """The contacts a run of this campaign writes to: subscribed, as the campaign's audience says (campaigns.audiences:
+    everyone, a saved filter, not emailed lately, active since the last run), worked out afresh at every run."""
+    try:
+        return audience_contacts(campaign)
+    except AudienceError as exc:  # saved before the rules were checked (or by hand): say so, do not guess
+        raise CampaignError(f"campaign {campaign.name!r} has an invalid audience: {exc}") from None
 
 
 def campaign_launch(*, campaign: Campaign, limit: int | None = None) -> CampaignRun:
@@ -67,8 +69,8 @@ def campaign_launch(*, campaign: Campaign, limit: int | None = None) -> Campaign
         active = (
             CampaignRun.objects.for_tenant(tenant).filter(campaign=campaign, status__in=ACTIVE_RUN_STATUSES).first()
         )
-        raise CampaignError(
-            f"campaign {campaign.name!r} already has an active run (#{active.pk if active else '?'})"
+        raise RunStillActive(
+            f"campaign {campaign.name!r} already has an active run (#{active.pk if active else '?'})", active
         ) from None
     from campaigns import tasks
 

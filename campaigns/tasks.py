@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from campaigns import batch, generation, runs, schedules, sending, services
-from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
+from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus, TickOutcome
 from routing.errors import ProviderError
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -202,15 +202,33 @@ def email_claims_expire() -> int:
 
 @shared_task(acks_late=True, **RETRY)
 def campaign_launch(campaign_id: int, tenant_id: int) -> int | None:
-    """Beat's entry point for scheduled campaigns: one run at a time, so a slot is skipped while one is active."""
-    tenant = Tenant.objects.get(pk=tenant_id)
+    """Beat's entry point for scheduled campaigns. Every tick is recorded on the campaign (CampaignTick): launched
+    with its run, skipped while a run is still active (one at a time) or the schedule is paused, or failed and
+    why (no audience, no quota left)."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        schedules.schedule_remove(tenant_id=tenant_id, campaign_id=campaign_id)
+        return None
     with tenant_scope(tenant):
         campaign = Campaign.objects.for_tenant(tenant).filter(pk=campaign_id).first()
         if campaign is None:  # deleted without its schedule (deletion normally takes it along): stop firing
             schedules.schedule_remove(tenant_id=tenant_id, campaign_id=campaign_id)
             return None
-        try:
-            return services.campaign_launch(campaign=campaign).pk
-        except services.CampaignError as exc:
-            log.warning("scheduled launch of campaign %s skipped: %s", campaign_id, exc)
+        schedule = schedules.campaign_schedule_get(campaign=campaign)
+        if schedule is not None and not schedule.enabled:  # a tick sent just before the pause
+            schedules.tick_record(campaign=campaign, outcome=TickOutcome.SKIPPED, detail="the schedule is paused")
             return None
+        try:
+            run = services.campaign_launch(campaign=campaign)
+        except services.RunStillActive as exc:
+            log.info("scheduled launch of campaign %s skipped: %s", campaign_id, exc)
+            schedules.tick_record(campaign=campaign, outcome=TickOutcome.SKIPPED, run=exc.run, detail=str(exc))
+            return None
+        except services.CampaignError as exc:
+            log.warning("scheduled launch of campaign %s failed: %s", campaign_id, exc)
+            schedules.tick_record(campaign=campaign, outcome=TickOutcome.FAILED, detail=str(exc))
+            return None
+        schedules.tick_record(
+            campaign=campaign, outcome=TickOutcome.LAUNCHED, run=run, detail=f"run #{run.pk} for {run.total} contacts"
+        )
+        return run.pk

@@ -11,7 +11,16 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import BatchRecord, Campaign, CampaignRun, EmailEvent, EventKind, GeneratedEmail, PromptTemplate
+from campaigns.models import (
+    BatchRecord,
+    Campaign,
+    CampaignRun,
+    CampaignTick,
+    EmailEvent,
+    EventKind,
+    GeneratedEmail,
+    PromptTemplate,
+)
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
 from recommendations.models import RecommenderConfig
@@ -41,6 +50,8 @@ MATRIX = {
     "campaigns.batchrecord": dict.fromkeys(ROLES, (False, False, False)),
     # The audit log: written by the product, never edited or removed by anyone.
     "campaigns.emailevent": dict.fromkeys(ROLES, (False, False, False)),
+    # What each firing of a campaign's schedule did: a record, for every role to read only.
+    "campaigns.campaigntick": dict.fromkeys(ROLES, (False, False, False)),
 }
 REVIEW, RUN, DATA_ROLES = set(ROLES), {Role.OWNER, Role.MARKETER}, {Role.OWNER, Role.MARKETER}
 # Who may use each admin action (delete_selected follows the delete column above).
@@ -84,6 +95,7 @@ def rows(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         email = GeneratedEmail.objects.for_tenant(t).get(run=run)
         waiting = Contact.dangerously_unscoped.filter(tenant=t).exclude(pk=email.contact_id).first()
         BatchRecord.dangerously_unscoped.create(tenant=t, run=run, contact=waiting, fields={})
+        CampaignTick.dangerously_unscoped.create(tenant=t, campaign=campaign, outcome="launched", run=run)
         RecommenderConfig.dangerously_unscoped.create(tenant=t)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
         EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
@@ -269,3 +281,44 @@ def test_only_owners_manage_members_keys_and_the_tenant(tenant, role, label):
     page = client.get(reverse(f"admin:{app}_{model}_change", args=[row.pk]))
     assert page.status_code == 200 and ('name="_save"' in page.content.decode()) is may_change
     assert client.get(reverse(f"admin:{app}_{model}_delete", args=[row.pk])).status_code == (200 if may_delete else 403)
+
+
+DEFAULT_VIEWS = ("changelist", "add", "change", "delete", "history", "autocomplete")
+
+
+def row_views() -> list[tuple[str, str, list[str]]]:
+    """Every admin view of a row that a tenant-scoped admin adds to Django's own (progress, preview, buttons), read
+    from the registry: (model label, URL name, the names of its other URL parameters)."""
+    found = []
+    for label in TENANT_ADMINS:
+        model_admin = admin.site._registry[apps.get_model(label)]
+        for pattern in model_admin.get_urls():
+            name = pattern.name or ""
+            if name and "object_id" in pattern.pattern.converters and not name.endswith(DEFAULT_VIEWS):
+                found.append((label, name, [k for k in pattern.pattern.converters if k != "object_id"]))
+    return found
+
+
+def test_the_row_views_are_found():
+    names = {name for _, name, _ in row_views()}
+    assert {"campaigns_campaign_preview", "campaigns_campaign_do", "campaigns_campaignrun_progress"} <= names
+
+
+@pytest.mark.parametrize("label, name, others", row_views(), ids=[v[1] for v in row_views()])
+def test_every_row_view_answers_404_for_another_tenants_row(rows, tenant, other_tenant, label, name, others):
+    """As a marketer of `tenant`: the other tenant's row is not there, whatever the method, and nothing changes."""
+    client = login(tenant, Role.MARKETER)
+    theirs = apps.get_model(label).dangerously_unscoped.filter(tenant=other_tenant).first()
+    url = reverse(f"admin:{name}", kwargs={"object_id": theirs.pk, **dict.fromkeys(others, "launch")})
+    before = snapshot()
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"kind": "interval", "every": 1, "period": "days"}).status_code == 404
+    assert snapshot() == before
+
+
+def test_the_preview_refuses_another_tenants_contact(rows, tenant, other_tenant):
+    client = login(tenant, Role.MARKETER)
+    mine = Campaign.dangerously_unscoped.filter(tenant=tenant).first()
+    theirs = Contact.dangerously_unscoped.filter(tenant=other_tenant).first()
+    url = reverse("admin:campaigns_campaign_preview", args=[mine.pk])
+    assert client.get(f"{url}?contact={theirs.pk}").status_code == 404

@@ -24,7 +24,15 @@ from django.utils.regex_helper import normalize
 from django_celery_beat.models import ClockedSchedule, IntervalSchedule, SolarSchedule
 from rest_framework.test import APIClient
 
-from campaigns.models import BatchRecord, Campaign, CampaignRun, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import (
+    BatchRecord,
+    Campaign,
+    CampaignRun,
+    CampaignTick,
+    EmailStatus,
+    GeneratedEmail,
+    PromptTemplate,
+)
 from campaigns.schedules import campaign_schedule
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.models import ConsentEvent, ConsentSource
@@ -90,6 +98,7 @@ def tenant_world(tenant, prefix: str) -> dict:
         campaign_schedule(campaign=campaign, cron="0 9 * * 1")
         rows = {
             BatchRecord: BatchRecord.objects.create(tenant=tenant, run=run, contact=contacts[2], fields={}),
+            CampaignTick: CampaignTick.objects.create(tenant=tenant, campaign=campaign, outcome="launched", run=run),
             ConsentEvent: ConsentEvent.objects.create(
                 tenant=tenant, contact=contacts[2], subscribed=True, source=ConsentSource.IMPORT, actor="test"
             ),

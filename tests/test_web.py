@@ -8,7 +8,16 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns import generation, services
-from campaigns.models import BatchRecord, Campaign, EmailEvent, EmailStatus, EventKind, GeneratedEmail, PromptTemplate
+from campaigns.models import (
+    BatchRecord,
+    Campaign,
+    CampaignTick,
+    EmailEvent,
+    EmailStatus,
+    EventKind,
+    GeneratedEmail,
+    PromptTemplate,
+)
 from campaigns.unsubscribe import unsubscribe_url
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
@@ -78,6 +87,9 @@ def admin_rows(both_emails):
     for email in both_emails:
         waiting = Contact.dangerously_unscoped.filter(tenant=email.tenant).exclude(pk=email.contact_id).first()
         BatchRecord.dangerously_unscoped.create(tenant=email.tenant, run=email.run, contact=waiting, fields={})
+        CampaignTick.dangerously_unscoped.create(
+            tenant=email.tenant, campaign=email.run.campaign, outcome="launched", run=email.run
+        )
         RecommenderConfig.dangerously_unscoped.create(tenant=email.tenant)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
         EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
@@ -97,6 +109,7 @@ ADMIN_MODELS = [
     ("campaigns", "generatedemail"),
     ("campaigns", "batchrecord"),
     ("campaigns", "emailevent"),
+    ("campaigns", "campaigntick"),
     ("routing", "llmcall"),
 ]
 
