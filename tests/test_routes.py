@@ -29,6 +29,7 @@ from campaigns.models import (
     Campaign,
     CampaignRun,
     CampaignTick,
+    EmailEvent,
     EmailStatus,
     GeneratedEmail,
     PromptTemplate,
@@ -98,6 +99,7 @@ def tenant_world(tenant, prefix: str) -> dict:
         campaign_schedule(campaign=campaign, cron="0 9 * * 1")
         rows = {
             BatchRecord: BatchRecord.objects.create(tenant=tenant, run=run, contact=contacts[2], fields={}),
+            EmailEvent: EmailEvent.objects.create(tenant=tenant, email=email, kind="approved"),
             CampaignTick: CampaignTick.objects.create(tenant=tenant, campaign=campaign, outcome="launched", run=run),
             ConsentEvent: ConsentEvent.objects.create(
                 tenant=tenant, contact=contacts[2], subscribed=True, source=ConsentSource.IMPORT, actor="test"

@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-from tenants.constraints import SameTenantKey
+from tenants.constraints import SameTenantKey, TenantUnique
 
 
 class Migration(migrations.Migration):
@@ -66,4 +66,6 @@ class Migration(migrations.Migration):
         ),
         SameTenantKey("campaigntick", "campaign"),
         SameTenantKey("campaigntick", "run"),
+        TenantUnique("generatedemail"),
+        SameTenantKey("emailevent", "email"),
     ]
