@@ -378,6 +378,7 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
             path("desk/", bound(desk.desk_view), name="campaigns_generatedemail_desk"),
             path("desk/queue/", bound(desk.queue_view), name="campaigns_generatedemail_desk_queue"),
             path("desk/cards/", bound(desk.cards_view), name="campaigns_generatedemail_desk_cards"),
+            path("desk/bulk/", bound(desk.bulk_view), name="campaigns_generatedemail_desk_bulk"),
             path("desk/<str:object_id>/decide/", bound(desk.decide_view), name="campaigns_generatedemail_desk_decide"),
             *super().get_urls(),
         ]

@@ -7,6 +7,7 @@ tenant's email is a 404) and talks to three JSON views: the queue (ids, in revie
 decision (approve, reject, edit, regenerate), which goes through the email's own conditional transitions."""
 
 import difflib
+import hashlib
 import json
 from decimal import Decimal
 
@@ -26,6 +27,7 @@ from tenants.models import Tenant
 from tenants.roles import Capability
 
 CARDS_MAX = 20  # per request: the page asks for the next few
+BULK_MAX = 5_000  # drafts one bulk decision may take
 BODY_LIMIT = 64 * 1024  # a decision's JSON body
 RECENT_ITEMS = 5
 ORDERS = {
@@ -130,6 +132,54 @@ def decide_view(modeladmin, request, object_id):
     return JsonResponse({"card": cards_for([email], request.user)[0]})
 
 
+def bulk_view(modeladmin, request):
+    """Approve or reject every draft the desk's filters select, after a confirmation that says how many.
+
+    GET (the filters in the query string) counts them and answers a token naming that exact set; POST
+    {"action": "approve"|"reject", "reason": ..., "token": ...} decides them, unless the set has changed since it
+    was counted (a 409 with the new count and token, to confirm again). Only drafts, and only in the tenants
+    where the user's role reviews."""
+    try:
+        chosen, emails = desk_filters(request, modeladmin.get_queryset(request))
+    except DeskError as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    drafts = emails.filter(status=EmailStatus.DRAFT).order_by()
+    tenant_ids = set(drafts.values_list("tenant_id", flat=True).distinct())
+    reviewed = {pk for pk in tenant_ids if user_can(request.user, Capability.REVIEW, pk)}
+    pks = list(drafts.filter(tenant_id__in=reviewed).order_by("pk").values_list("pk", flat=True)[: BULK_MAX + 1])
+    if len(pks) > BULK_MAX:
+        return JsonResponse(
+            {"error": f"these filters select more than {BULK_MAX:,} drafts; narrow them (a run, a campaign, a model)"},
+            status=400,
+        )
+    token = hashlib.sha256(",".join(map(str, pks)).encode()).hexdigest()[:16]
+    tenants = Tenant.objects.filter(pk__in=reviewed).order_by("pk")
+    reasons = list(dict.fromkeys(reason for tenant in tenants for reason in tenant.reject_reasons or []))
+    counted = {"count": len(pks), "token": token, "not_reviewed": drafts.exclude(tenant_id__in=reviewed).count(),
+               "reject_reasons": reasons, "filters": chosen}  # fmt: skip
+    if request.method != "POST":
+        return JsonResponse(counted)
+    try:
+        decision = decision_read(request)
+    except DeskError as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    action = decision.get("action", "")
+    if action not in ("approve", "reject"):
+        return JsonResponse({"error": f"action must be approve or reject, not {str(action)[:40]!r}"}, status=400)
+    if not pks:
+        return JsonResponse({"error": f"no drafts here to {action}", **counted}, status=400)
+    if decision.get("token") != token:
+        said = f"the drafts these filters select have changed: {len(pks)} now; confirm again"
+        return JsonResponse({"error": said, **counted}, status=409)
+    try:
+        changed = GeneratedEmail.review_many(
+            pks, action=action, by=str(request.user), reason=decision.get("reason", "")
+        )
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    return JsonResponse({"action": action, "changed": len(changed), "skipped": len(pks) - len(changed)})
+
+
 def decision_read(request) -> dict:
     if len(request.body) > BODY_LIMIT:
         raise DeskError(f"the decision is {len(request.body)} bytes; at most {BODY_LIMIT}", status=413)
@@ -139,7 +189,7 @@ def decision_read(request) -> dict:
         raise DeskError("the decision is not JSON") from None
     if not isinstance(decision, dict):
         raise DeskError('the decision is a JSON object: {"action": ...}')
-    for name in ("action", "reason", "subject", "body", "feedback"):
+    for name in ("action", "reason", "subject", "body", "feedback", "token"):
         if name in decision and not isinstance(decision[name], str):
             raise DeskError(f"{name} must be text")
     exclude = decision.get("exclude", [])
@@ -327,6 +377,7 @@ def desk_view(modeladmin, request):
             "queue": reverse("admin:campaigns_generatedemail_desk_queue"),
             "cards": reverse("admin:campaigns_generatedemail_desk_cards"),
             "decide": reverse("admin:campaigns_generatedemail_desk_decide", args=[0]),
+            "bulk": reverse("admin:campaigns_generatedemail_desk_bulk"),
             "query": request.GET.urlencode(),
         },
     }

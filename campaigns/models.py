@@ -210,6 +210,7 @@ REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
 
 
 SUBJECT_MAX, BODY_MAX, REASON_MAX = 300, 20_000, 500
+BULK_CHUNK = 500  # drafts per transaction in a bulk decision
 
 
 class InvalidTransition(Exception):
@@ -292,6 +293,36 @@ class GeneratedEmail(TenantOwned):
             (EmailStatus.DRAFT, EmailStatus.APPROVED), event=EventKind.REJECTED, by=by, detail={"reason": reason},
             status=EmailStatus.REJECTED, reject_reason=reason, reviewed_by=by, reviewed_at=timezone.now(),
         )  # fmt: skip
+
+    @classmethod
+    def review_many(cls, pks, *, action: str, by: str, reason: str = "") -> list[int]:
+        """Approve or reject many drafts at once (the desk's bulk decision): in chunks, each locking its rows so
+        that a reviewer deciding one of them meanwhile either wins before (the row is no longer a draft and is
+        left out) or waits and then loses, as with single decisions. Returns the ids changed, each with its line
+        in the audit log."""
+        if action == "reject":
+            if not reason.strip():
+                raise ValidationError("a rejection needs a reason")
+            reason = reason.strip()[:REASON_MAX]
+            kind, status, detail = EventKind.REJECTED, EmailStatus.REJECTED, {"reason": reason}
+            changes = {"reject_reason": reason}
+        elif action == "approve":
+            kind, status, detail, changes = EventKind.APPROVED, EmailStatus.APPROVED, {}, {}
+        else:
+            raise ValueError(f"action must be approve or reject, not {action!r}")
+        pks, changed = sorted(set(pks)), []
+        for start in range(0, len(pks), BULK_CHUNK):
+            with transaction.atomic():
+                rows = cls.dangerously_unscoped.select_for_update().filter(
+                    pk__in=pks[start : start + BULK_CHUNK], status=EmailStatus.DRAFT
+                )
+                tenants = dict(rows.values_list("pk", "tenant_id"))
+                cls.dangerously_unscoped.filter(pk__in=tenants).update(
+                    status=status, reviewed_by=by, reviewed_at=timezone.now(), **changes
+                )
+                EmailEvent.record_many(tenants, kind, by=by, status=status, detail=detail)
+            changed.extend(tenants)
+        return changed
 
     def edit_and_approve(self, *, by: str, subject: str, body: str) -> None:
         """The person's text replaces the model's, which is kept (the first edit's original: a draft is edited
@@ -410,8 +441,10 @@ class EmailEvent(TenantOwned):
         )
 
     @classmethod
-    def record_many(cls, tenant_ids_by_email: dict[int, int], kind: str, *, status: str = "", detail=None) -> None:
+    def record_many(
+        cls, tenant_ids_by_email: dict[int, int], kind: str, *, by: str = "", status: str = "", detail=None
+    ) -> None:
         cls.dangerously_unscoped.bulk_create(
-            cls(tenant_id=tenant_id, email_id=pk, kind=kind, status=status, detail=detail or {})
+            cls(tenant_id=tenant_id, email_id=pk, kind=kind, actor=by, status=status, detail=detail or {})
             for pk, tenant_id in tenant_ids_by_email.items()
         )

@@ -170,3 +170,78 @@ def test_the_desk_page_names_its_filters_and_keys(rita, desks):
     assert 'src="/static/campaigns/desk.js"' in html and 'sandbox=""' in html
     bad = rita.get(reverse(DESK), {"status": "maybe"}).content.decode()
     assert "status must be one of" in bad
+
+
+BULK = "admin:campaigns_generatedemail_desk_bulk"
+
+
+def bulk(client, query, **decision):
+    return client.post(
+        reverse(BULK) + "?" + "&".join(f"{k}={v}" for k, v in query.items()),
+        json.dumps(decision),
+        content_type="application/json",
+    )
+
+
+def test_bulk_counts_the_drafts_in_view_and_decides_them_only_as_confirmed(rita, desks):
+    (tenant, run), (_, their_run) = desks
+    drafts = ids_of(run)
+    decide(rita, drafts[0], action="approve")
+    counted = rita.get(reverse(BULK), {"run": run.pk}).json()
+    assert counted["count"] == 5 and counted["not_reviewed"] == 0 and counted["reject_reasons"] == tenant.reject_reasons
+    # Someone else decides one meanwhile: the confirmed set is no longer the one in view, and nothing is changed.
+    decide(rita, drafts[1], action="reject", reason="Too long")
+    stale = bulk(rita, {"run": run.pk}, action="approve", token=counted["token"])
+    assert stale.status_code == 409 and stale.json()["count"] == 4 and "confirm again" in stale.json()["error"]
+    assert GeneratedEmail.dangerously_unscoped.filter(run=run, status=EmailStatus.DRAFT).count() == 4
+    done = bulk(rita, {"run": run.pk}, action="approve", token=stale.json()["token"])
+    assert done.json() == {"action": "approve", "changed": 4, "skipped": 0}
+    statuses = dict(GeneratedEmail.dangerously_unscoped.filter(run=run).values_list("pk", "status"))
+    assert statuses == {drafts[0]: "approved", drafts[1]: "rejected", **dict.fromkeys(drafts[2:], "approved")}
+    log = EmailEvent.dangerously_unscoped.filter(email_id__in=drafts[2:]).values_list("email_id", "kind", "actor")
+    assert sorted(log) == [(pk, "approved", "rita") for pk in drafts[2:]]
+    assert GeneratedEmail.dangerously_unscoped.get(pk=drafts[2]).reviewed_by == "rita"
+    # Nothing left: the count says so and a POST refuses.
+    assert rita.get(reverse(BULK), {"run": run.pk}).json()["count"] == 0
+    assert "no drafts here" in bulk(rita, {"run": run.pk}, action="approve", token="x").json()["error"]
+    # The other tenant's drafts were never part of it.
+    assert set(GeneratedEmail.dangerously_unscoped.filter(run=their_run).values_list("status", flat=True)) == {"draft"}
+
+
+def test_bulk_reject_needs_a_reason_and_keeps_it_on_each_draft(rita, desks):
+    (_, run), _ = desks
+    token = rita.get(reverse(BULK), {"run": run.pk}).json()["token"]
+    refused = bulk(rita, {"run": run.pk}, action="reject", token=token, reason=" ")
+    assert refused.status_code == 400 and refused.json()["error"] == "a rejection needs a reason"
+    assert bulk(rita, {"run": run.pk}, action="send", token=token).json()["error"].startswith("action must be")
+    done = bulk(rita, {"run": run.pk}, action="reject", token=token, reason="Off brand")
+    assert done.json()["changed"] == 6
+    rows = GeneratedEmail.dangerously_unscoped.filter(run=run).values_list("status", "reject_reason")
+    assert set(rows) == {("rejected", "Off brand")}
+    details = EmailEvent.dangerously_unscoped.filter(email__run=run).values_list("kind", "detail")
+    assert set((kind, detail["reason"]) for kind, detail in details) == {("rejected", "Off brand")}
+
+
+def test_bulk_follows_the_filters_and_never_reaches_another_tenant(rita, desks):
+    (_, run), (_, their_run) = desks
+    assert rita.get(reverse(BULK), {"run": their_run.pk}).status_code == 404
+    assert bulk(rita, {"run": their_run.pk}, action="approve", token="x").status_code == 404
+    assert rita.get(reverse(BULK), {"status": "nope"}).status_code == 400
+    # Across runs (no run chosen) it is still only this tenant's drafts; a problem filter narrows it.
+    assert rita.get(reverse(BULK)).json()["count"] == 6
+    narrowed = rita.get(reverse(BULK), {"problem": "not among the picks"}).json()
+    assert narrowed["count"] == 1
+    bulk(rita, {"problem": "not among the picks"}, action="approve", token=narrowed["token"])
+    assert GeneratedEmail.dangerously_unscoped.filter(run=run, status=EmailStatus.APPROVED).count() == 1
+    assert not EmailEvent.dangerously_unscoped.filter(email__run=their_run).exists()
+
+
+def test_bulk_refuses_malformed_bodies(rita, desks):
+    (_, run), _ = desks
+    url = reverse(BULK) + f"?run={run.pk}"
+    assert rita.post(url, "{oops", content_type="application/json").json()["error"] == "the decision is not JSON"
+    assert (
+        rita.post(url, json.dumps({"action": "approve", "token": 5}), content_type="application/json").json()["error"]
+        == "token must be text"
+    )
+    assert GeneratedEmail.dangerously_unscoped.filter(run=run, status=EmailStatus.DRAFT).count() == 6

@@ -16,7 +16,8 @@
   var asked = new Map();    // id -> promise of its card
   var rewriting = new Set();
   var view = "html";
-  var mode = null;          // null, "reject", "edit", "regenerate"
+  var mode = null;          // null, "reject", "edit", "regenerate", "bulk"
+  var bulkState = null;     // while a bulk decision waits for its confirmation: {action, count, token, reasons}
   var decided = 0;
   window.deskTimings = [];  // ms from a decision (or next/previous) to the next draft on screen: bench/review.py
 
@@ -175,7 +176,11 @@
     view = which;
     var panes = {html: "#desk-html", text: "#desk-text", diff: "#desk-diff", prompt: "#desk-prompt"};
     Object.keys(panes).forEach(function (key) { $(panes[key]).hidden = key !== which; });
-    root.querySelectorAll("[data-view]").forEach(function (tab) { tab.setAttribute("aria-selected", String(tab.dataset.view === which)); });
+    root.querySelectorAll("[data-bulk]").forEach(function (button) {
+    button.addEventListener("click", function () { bulkAsk(button.dataset.bulk); });
+  });
+
+  root.querySelectorAll("[data-view]").forEach(function (tab) { tab.setAttribute("aria-selected", String(tab.dataset.view === which)); });
   }
 
   function say(message) {
@@ -206,8 +211,9 @@
     render(started);
   }
 
+  var inflight = new Set();  // decisions posted and not yet answered
   function post(id, decision) {
-    fetch(config.decide.replace("/0/", "/" + id + "/"), {
+    var sent = fetch(config.decide.replace("/0/", "/" + id + "/"), {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
       body: JSON.stringify(decision)
@@ -226,7 +232,8 @@
     }).catch(function (error) {
       decided -= 1;
       say("Draft #" + id + ": the decision did not reach the server (" + error.message + "). Press k to go back and try again.");
-    });
+    }).then(function () { inflight.delete(sent); });
+    inflight.add(sent);
   }
 
   function renderPosition() {
@@ -254,8 +261,98 @@
   }
   var lastRewritten = null;
 
+  // Bulk: every draft the filters select, after a confirmation that says how many. The count comes with a token
+  // naming that exact set; if the set changes before Enter (someone decided one), the server says so and the
+  // question is asked again with the new count.
+  function bulkURL() { return config.bulk + (config.query ? "?" + config.query : ""); }
+
+  function bulkAsk(action) {
+    closePanels();
+    say("");
+    bulkDone("");
+    // The decisions this page has posted land first, or the count would include drafts decided a moment ago.
+    Promise.all(Array.from(inflight)).then(function () { return getJSON(bulkURL()); }).then(function (counted) {
+      if (!counted.count) { bulkDone("No drafts in this view to " + action + "."); return; }
+      bulkShow(action, counted, "");
+    }, function (error) { bulkDone("Could not count the drafts in this view: " + error.message); });
+  }
+
+  function plural(n, word) { return n.toLocaleString() + " " + word + (n === 1 ? "" : "s"); }
+
+  function bulkShow(action, counted, note) {
+    closePanels();
+    mode = "bulk";
+    bulkState = {action: action, count: counted.count, token: counted.token, reasons: counted.reject_reasons};
+    var form = $("#desk-bulk");
+    var question = (note ? note + " " : "") + (action === "approve" ? "Approve" : "Reject") + " all " +
+      plural(counted.count, "draft") + " in this view?";
+    if (action === "reject") { question += " Press the number of a reason, or type one and Enter."; }
+    if (counted.not_reviewed) { question += " (" + plural(counted.not_reviewed, "draft") + " in tenants where your role does not review are left alone.)"; }
+    form.querySelector(".desk-bulk-question").textContent = question;
+    form.dataset.action = action;
+    form.querySelector(".desk-bulk-reason").hidden = action !== "reject";
+    var reasons = $("#desk-bulk-reasons");
+    reasons.replaceChildren();
+    counted.reject_reasons.forEach(function (reason, index) {
+      var item = li("");
+      var key = document.createElement("kbd");
+      key.textContent = String(index + 1);
+      item.appendChild(key);
+      item.appendChild(document.createTextNode(" " + reason));
+      reasons.appendChild(item);
+    });
+    form.reason.value = "";
+    form.hidden = false;
+    if (action === "reject") { form.reason.focus(); }
+  }
+
+  function bulkDone(message) {
+    var note = $("#desk-bulk-done");
+    note.textContent = message;
+    note.hidden = !message;
+  }
+
+  function bulkSend(reason) {
+    var state = bulkState;
+    var form = $("#desk-bulk");
+    form.querySelector(".desk-bulk-question").textContent = (state.action === "approve" ? "Approving " : "Rejecting ") + plural(state.count, "draft") + "…";
+    mode = "sending";
+    fetch(bulkURL(), {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
+      body: JSON.stringify({action: state.action, token: state.token, reason: reason})
+    }).then(function (r) {
+      return r.json().then(function (data) { return {status: r.status, data: data}; });
+    }).then(function (answer) {
+      if (answer.status === 409 && answer.data.count) {
+        bulkShow(state.action, answer.data, "The drafts in this view changed meanwhile.");
+        return;
+      }
+      closePanels();
+      if (answer.status !== 200) { bulkDone("Nothing was " + state.action + "d: " + answer.data.error); return; }
+      decided += answer.data.changed;
+      bulkDone((state.action === "approve" ? "Approved " : "Rejected ") + plural(answer.data.changed, "draft") +
+        (reason ? " (" + reason + ")" : "") + (answer.data.skipped ? "; " + answer.data.skipped + " had been decided meanwhile" : "") + ".");
+      reload();
+    }).catch(function (error) {
+      closePanels();
+      bulkDone("The bulk decision did not reach the server (" + error.message + "). Press Shift+" + state.action[0].toUpperCase() + " to count again.");
+    });
+  }
+
+  function reload() {
+    cards.clear();
+    return getJSON(config.queue + (config.query ? "?" + config.query : "")).then(function (data) {
+      ids = data.ids;
+      position = 0;
+      render();
+    }, function (error) { say("Could not read the queue: " + error.message); });
+  }
+
   function closePanels() {
     mode = null;
+    bulkState = null;
+    $("#desk-bulk").hidden = true;
     ["#desk-edit", "#desk-reject", "#desk-regenerate"].forEach(function (selector) { $(selector).hidden = true; });
     if (document.activeElement && document.activeElement !== document.body) { document.activeElement.blur(); }
   }
@@ -308,6 +405,21 @@
   document.addEventListener("keydown", function (event) {
     if (event.target.closest && event.target.closest("#desk-filters")) { return; }
     if (event.key === "Escape" && mode) { event.preventDefault(); closePanels(); return; }
+    if (mode === "sending") { event.preventDefault(); return; }
+    if (mode === "bulk") {
+      var bulkForm = $("#desk-bulk");
+      var bulkReasons = bulkState.reasons;
+      if (bulkState.action === "reject" && /^[1-9]$/.test(event.key) && bulkForm.reason.value === "" && Number(event.key) <= bulkReasons.length) {
+        event.preventDefault();
+        bulkSend(bulkReasons[Number(event.key) - 1]);
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        if (bulkState.action === "approve") { bulkSend(""); }
+        else if (bulkForm.reason.value.trim()) { bulkSend(bulkForm.reason.value.trim()); }
+        else { bulkForm.querySelector(".desk-bulk-question").textContent = "A rejection needs a reason: press its number, or type one and Enter."; }
+      }
+      return;
+    }
     if (mode === "reject") {
       var form = $("#desk-reject");
       var reasons = cards.get(ids[position]).reject_reasons;
@@ -341,6 +453,8 @@
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     var actions = {
       a: function () { decide({action: "approve"}); },
+      A: function () { bulkAsk("approve"); },
+      R: function () { bulkAsk("reject"); },
       r: function () { open("reject"); },
       e: function () { open("edit"); },
       g: function () { open("regenerate"); },

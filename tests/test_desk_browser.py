@@ -1,0 +1,59 @@
+"""The desk's bulk decision in real headless Chromium: Shift+A / Shift+R ask about every draft in view and say how
+many, Enter confirms, and a set that changed before Enter is counted and asked about again, not decided blind."""
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from bench.desk_seed import seed
+from campaigns.models import EmailEvent, GeneratedEmail
+from tests.test_admin_browser import page  # noqa: F401 (the fixture)
+
+
+@pytest.fixture
+def desk(transactional_db, live_server, page):  # noqa: F811
+    tenant, run = seed(n_drafts=6, slug="bulk", username="rita")
+    page.goto(live_server.url + reverse("admin:campaigns_generatedemail_desk") + f"?run={run.pk}")
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", "pw-rita-123")
+    page.click("input[type=submit]")
+    expect(page.locator("#desk")).to_have_attribute("data-state", "ready")
+    return tenant, run
+
+
+def statuses(run):
+    return sorted(GeneratedEmail.dangerously_unscoped.filter(run=run).values_list("status", flat=True))
+
+
+def test_shift_a_approves_every_draft_in_view_once_confirmed_and_recounts_a_changed_set(desk, page):  # noqa: F811
+    tenant, run = desk
+    question = page.locator("#desk-bulk .desk-bulk-question")
+    page.keyboard.press("Shift+A")
+    expect(question).to_have_text("Approve all 6 drafts in this view?")
+    first = GeneratedEmail.dangerously_unscoped.filter(run=run).order_by("pk").first()
+    first.reject(by="someone else", reason="Too long")  # decided elsewhere before the marketer confirms
+    page.keyboard.press("Enter")
+    expect(question).to_have_text("The drafts in this view changed meanwhile. Approve all 5 drafts in this view?")
+    assert statuses(run) == ["draft"] * 5 + ["rejected"]  # nothing decided on the stale count
+    page.keyboard.press("Enter")
+    expect(page.locator("#desk-bulk-done")).to_have_text("Approved 5 drafts.")
+    expect(page.locator("#desk-empty")).to_be_visible()
+    expect(page.locator("#desk-card")).to_be_hidden()  # not the last draft's card under "nothing left"
+    assert statuses(run) == ["approved"] * 5 + ["rejected"]
+    assert EmailEvent.dangerously_unscoped.filter(email__run=run, kind="approved", actor="rita").count() == 5
+
+
+def test_shift_r_rejects_with_a_reason_by_its_number_and_esc_changes_nothing(desk, page):  # noqa: F811
+    tenant, run = desk
+    page.keyboard.press("Shift+R")
+    expect(page.locator("#desk-bulk .desk-bulk-question")).to_contain_text("Reject all 6 drafts in this view?")
+    page.keyboard.press("Escape")
+    expect(page.locator("#desk-bulk")).to_be_hidden()
+    page.keyboard.press("a")  # a plain key acts on the open draft again
+    page.keyboard.press("Shift+R")
+    expect(page.locator("#desk-bulk .desk-bulk-question")).to_contain_text("Reject all 5 drafts in this view?")
+    expect(page.locator("#desk-bulk-reasons li").first).to_have_text(f"1 {tenant.reject_reasons[0]}")
+    page.keyboard.press("1")
+    expect(page.locator("#desk-bulk-done")).to_have_text(f"Rejected 5 drafts ({tenant.reject_reasons[0]}).")
+    rows = GeneratedEmail.dangerously_unscoped.filter(run=run).values_list("status", "reject_reason")
+    assert sorted(rows) == [("approved", "")] + [("rejected", tenant.reject_reasons[0])] * 5
