@@ -2,6 +2,7 @@
 owners also manage members and keys. Every tenant-scoped admin page and every admin action is checked for each
 role by real requests; the lists are read from the admin's registry, so a new page or action cannot skip them."""
 
+import json
 import re
 
 import pytest
@@ -314,6 +315,57 @@ def test_every_row_view_answers_404_for_another_tenants_row(rows, tenant, other_
     assert client.get(url).status_code == 404
     assert client.post(url, {"kind": "interval", "every": 1, "period": "days"}).status_code == 404
     assert snapshot() == before
+
+
+# How each admin view that is not about one row (the desk and its JSON views) is asked for another tenant's rows:
+# by the filters naming their run or campaign (a 404), or by their ids (not found). A new such view fails
+# test_every_list_view_has_a_cross_tenant_probe until it is given one here.
+LIST_VIEW_PROBES = {
+    "campaigns_generatedemail_desk": "filters",
+    "campaigns_generatedemail_desk_queue": "filters",
+    "campaigns_generatedemail_desk_bulk": "filters",
+    "campaigns_generatedemail_desk_cards": "ids",
+}
+
+
+def list_views() -> list[str]:
+    found = []
+    for label in TENANT_ADMINS:
+        for pattern in admin.site._registry[apps.get_model(label)].get_urls():
+            name = pattern.name or ""
+            if name and "object_id" not in pattern.pattern.converters and not name.endswith(DEFAULT_VIEWS):
+                found.append(name)
+    return found
+
+
+def test_every_list_view_has_a_cross_tenant_probe():
+    assert sorted(list_views()) == sorted(LIST_VIEW_PROBES)
+
+
+@pytest.mark.parametrize("name", list_views())
+def test_every_list_view_keeps_to_the_users_tenant(rows, tenant, other_tenant, name):
+    """As a marketer of `tenant`: the other tenant's runs, campaigns and emails are not there, asked for by GET or
+    POST, filtered or not, and nothing of theirs changes."""
+    client, url = login(tenant, Role.MARKETER), reverse(f"admin:{name}")
+    their_email = GeneratedEmail.dangerously_unscoped.filter(tenant=other_tenant).select_related("run").first()
+    theirs = lambda: list(GeneratedEmail.dangerously_unscoped.filter(tenant=other_tenant).values())  # noqa: E731
+    before, decision = theirs(), json.dumps({"action": "approve", "token": "x"})
+    if LIST_VIEW_PROBES[name] == "filters":
+        for query in (f"run={their_email.run_id}", f"campaign={their_email.run.campaign_id}"):
+            assert client.get(f"{url}?{query}").status_code == 404
+            assert client.post(f"{url}?{query}", decision, content_type="application/json").status_code == 404
+        unfiltered = client.get(url)
+        assert unfiltered.status_code == 200 and other_tenant.name not in unfiltered.content.decode()
+        answer = unfiltered.json() if unfiltered["Content-Type"] == "application/json" else {}
+        if "token" in answer:  # a bulk decision over everything in view leaves theirs alone
+            client.post(
+                url, json.dumps({"action": "approve", "token": answer["token"]}), content_type="application/json"
+            )
+        assert their_email.pk not in answer.get("ids", [])
+    else:
+        answer = client.get(url, {"ids": str(their_email.pk)}).json()
+        assert answer == {"cards": [], "missing": [their_email.pk]}
+    assert theirs() == before
 
 
 def test_the_preview_refuses_another_tenants_contact(rows, tenant, other_tenant):
