@@ -354,6 +354,7 @@ def test_every_list_view_keeps_to_the_users_tenant(rows, tenant, other_tenant, n
         for query in (f"run={their_email.run_id}", f"campaign={their_email.run.campaign_id}"):
             assert client.get(f"{url}?{query}").status_code == 404
             assert client.post(f"{url}?{query}", decision, content_type="application/json").status_code == 404
+        mine = GeneratedEmail.dangerously_unscoped.filter(tenant=tenant, status="draft").count()
         unfiltered = client.get(url)
         assert unfiltered.status_code == 200 and other_tenant.name not in unfiltered.content.decode()
         answer = unfiltered.json() if unfiltered["Content-Type"] == "application/json" else {}
@@ -362,6 +363,7 @@ def test_every_list_view_keeps_to_the_users_tenant(rows, tenant, other_tenant, n
                 url, json.dumps({"action": "approve", "token": answer["token"]}), content_type="application/json"
             )
         assert their_email.pk not in answer.get("ids", [])
+        assert (answer.get("count", mine), answer.get("not_reviewed", 0)) == (mine, 0)  # theirs are not even counted
     else:
         answer = client.get(url, {"ids": str(their_email.pk)}).json()
         assert answer == {"cards": [], "missing": [their_email.pk]}
