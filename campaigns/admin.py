@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -232,8 +233,11 @@ class CampaignAdmin(TenantScopedAdmin):
                         "progress": progress_figures(run),
                         "url": reverse("admin:campaigns_campaignrun_change", args=[run.pk]),
                         "progress_url": reverse("admin:campaigns_campaignrun_progress", args=[run.pk]),
+                        "desk_url": reverse("admin:campaigns_generatedemail_desk") + f"?run={run.pk}",
                     }
-                    for run in runs.order_by("-created_at", "-pk")[: self.RUNS_SHOWN]
+                    for run in runs.annotate(
+                        drafts=Count("emails", filter=Q(emails__status=EmailStatus.DRAFT))
+                    ).order_by("-created_at", "-pk")[: self.RUNS_SHOWN]
                 ],  # fmt: skip
                 runs_count=runs.count(),
                 runs_url=reverse("admin:campaigns_campaignrun_changelist"),

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from bench.desk_seed import seed
 from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
 from campaigns.schedules import campaign_schedule, campaign_schedule_get
 from datasets.models import Contact
@@ -214,3 +215,13 @@ def test_in_the_browser_a_marketer_previews_launches_and_watches_the_run(
     expect(row.locator('[data-field="done_text"]')).to_have_text("4 / 4 (100.0%)")
     assert page.evaluate("window.stillTheSamePage") is True
     page.screenshot(path=str(tmp_path / "campaign.png"), full_page=True)
+
+
+def test_each_run_on_the_campaign_page_links_to_its_drafts_on_the_desk(db):
+    tenant, run = seed(n_drafts=4, slug="runs-desk", username="rita")
+    client = Client()
+    client.login(username="rita", password="pw-rita-123")
+    GeneratedEmail.dangerously_unscoped.filter(run=run).order_by("pk").first().approve(by="rita")
+    html = client.get(page_url(run.campaign)).content.decode()
+    desk = reverse("admin:campaigns_generatedemail_desk") + f"?run={run.pk}"
+    assert f'<a class="button" href="{desk}">Review 3 drafts</a>' in html
