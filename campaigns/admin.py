@@ -348,7 +348,7 @@ class ReviewForm(forms.ModelForm):
 @admin.register(GeneratedEmail)
 class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
     form = ReviewForm
-    list_display = ("pk", "contact", "subject", "status", "model_key", "input_tokens", "output_tokens", "run")
+    list_display = ("pk", "contact", "subject", "status", "model_key", "tokens", "cost", "run_short")
     list_filter = ("tenant", "status", "run")
     list_select_related = ("contact", "run__campaign")
     search_fields = ("subject", "contact__email")
@@ -358,6 +358,19 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
                        "send_error", "send_resolved_by", "send_resolved_at", "prompt", "original_subject",
                        "original_body", "feedback", "checks", "screened")  # fmt: skip
     actions = ["approve", "regenerate", "send_now", "mark_sent", "send_again"]
+
+    @admin.display(description="tokens in / out")
+    def tokens(self, email):
+        return f"{email.input_tokens:,} / {email.output_tokens:,}"
+
+    @admin.display(description="cost (USD)", ordering="cost_usd")
+    def cost(self, email):
+        return f"{email.cost_usd:.4f}"
+
+    @admin.display(description="run", ordering="run_id")
+    def run_short(self, email):
+        return f"#{email.run_id} {email.run.campaign.name}"
+
     change_capability = Capability.REVIEW  # its page is the review screen: edit, approve, reject
 
     @tenant_action(Capability.REVIEW, description="Regenerate selected failed, rejected or draft emails")
