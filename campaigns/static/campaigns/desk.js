@@ -357,6 +357,11 @@
     if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
   });
 
+  // Enter in a panel's only text field would submit its form, reloading the desk with the email in the URL.
+  ["#desk-edit", "#desk-reject", "#desk-regenerate"].forEach(function (selector) {
+    $(selector).addEventListener("submit", function (event) { event.preventDefault(); });
+  });
+
   root.querySelectorAll("[data-view]").forEach(function (tab) {
     tab.addEventListener("click", function () { show(tab.dataset.view); });
   });
