@@ -221,6 +221,15 @@ def test_a_campaign_from_template_to_reviewed_drafts_in_the_browser(
     expect(position).to_contain_text("9 decided here")  # one was a rewrite
     expect(message).to_be_hidden()
     shoot(page, tmp_path, "desk.png")
+    press("j", 4)  # not edited: the email again, not an empty "Changes" pane whose tab is gone
+    expect(page.locator("[data-view=diff]")).to_be_hidden()
+    expect(page.locator("#desk-diff")).to_be_hidden()
+    expect(page.locator("#desk-html")).to_be_visible()
+    page.keyboard.press("t")
+    expect(page.locator("#desk-text")).to_contain_text(drafts[4].contact.first_name)
+    expect(page.locator("#desk-html")).to_be_hidden()
+    page.keyboard.press("t")
+    expect(page.locator("#desk-html")).to_be_visible()
 
     # ... and the database holds each decision, the model's text beside the person's, and who did what.
     by_id = {e.pk: e for e in GeneratedEmail.dangerously_unscoped.filter(run=run)}

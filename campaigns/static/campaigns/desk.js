@@ -136,7 +136,7 @@
       var detail = row.detail && (row.detail.reason || row.detail.feedback);
       return li(row.kind + (row.actor ? " by " + row.actor : "") + " · " + row.at.slice(0, 16).replace("T", " ") + (detail ? " — " + detail : ""));
     });
-    show(view);
+    show(view === "diff" && !card.edited ? "html" : view);  // no changes to show: the email, not an empty pane
     root.dataset.state = "ready";
     root.dataset.emailId = String(id);
     root.dataset.status = card.status;
