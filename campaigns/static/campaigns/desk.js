@@ -74,7 +74,7 @@
 
   function render(started) {
     $("#desk-position").textContent = ids.length
-      ? "Draft " + (position + 1) + " of " + ids.length + " · " + decided + " decided here" + (rewriting.size ? " · " + rewriting.size + " being rewritten" : "")
+      ? "Draft " + Math.min(position + 1, ids.length) + " of " + ids.length + " · " + decided + " decided here" + (rewriting.size ? " · " + rewriting.size + " being rewritten" : "")
       : "";
     if (position >= ids.length) {
       root.dataset.state = "empty";
