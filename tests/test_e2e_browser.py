@@ -366,3 +366,8 @@ def test_a_campaign_from_template_to_reviewed_drafts_in_the_browser(
         assert answer.status == 404 or ("doesn’t exist" in outsider.content() and answer.url == base + "/admin/"), url
         assert "Cozy nights" not in outsider.content() and drafts[0].subject not in outsider.content()
     assert outsider.goto(base + reverse("admin:campaigns_campaign_preview", args=[campaign.pk])).status == 404
+    decide = base + reverse("admin:campaigns_generatedemail_desk_decide", args=[ids[0]])
+    assert csrf_post(outsider, decide).status == 404
+    cards = outsider.request.get(base + reverse("admin:campaigns_generatedemail_desk_cards") + f"?ids={ids[0]}")
+    assert cards.json() == {"cards": [], "missing": [ids[0]]}
+    assert EmailEvent.dangerously_unscoped.filter(email_id=ids[0]).count() == 1  # rita's approval, nothing of B's
