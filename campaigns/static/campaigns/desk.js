@@ -75,7 +75,7 @@
 
   function render(started) {
     $("#desk-position").textContent = ids.length
-      ? "Draft " + (position + 1) + " of " + ids.length + " · " + decided + " decided here" + (rewriting.size ? " · " + rewriting.size + " being rewritten" : "")
+      ? "Draft " + Math.min(position + 1, ids.length) + " of " + ids.length + " · " + decided + " decided here" + (rewriting.size ? " · " + rewriting.size + " being rewritten" : "")
       : "";
     if (position >= ids.length) {
       root.dataset.state = "empty";
@@ -137,7 +137,7 @@
       var detail = row.detail && (row.detail.reason || row.detail.feedback);
       return li(row.kind + (row.actor ? " by " + row.actor : "") + " · " + row.at.slice(0, 16).replace("T", " ") + (detail ? " — " + detail : ""));
     });
-    show(view);
+    show(view === "diff" && !card.edited ? "html" : view);  // no changes to show: the email, not an empty pane
     root.dataset.state = "ready";
     root.dataset.emailId = String(id);
     root.dataset.status = card.status;
@@ -469,6 +469,11 @@
       }
     };
     if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
+  });
+
+  // Enter in a panel's only text field would submit its form, reloading the desk with the email in the URL.
+  ["#desk-edit", "#desk-reject", "#desk-regenerate"].forEach(function (selector) {
+    $(selector).addEventListener("submit", function (event) { event.preventDefault(); });
   });
 
   root.querySelectorAll("[data-view]").forEach(function (tab) {
