@@ -472,7 +472,7 @@
   });
 
   // Enter in a panel's only text field would submit its form, reloading the desk with the email in the URL.
-  ["#desk-edit", "#desk-reject", "#desk-regenerate"].forEach(function (selector) {
+  ["#desk-edit", "#desk-reject", "#desk-regenerate", "#desk-bulk"].forEach(function (selector) {
     $(selector).addEventListener("submit", function (event) { event.preventDefault(); });
   });
 
