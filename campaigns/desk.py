@@ -9,6 +9,7 @@ decision (approve, reject, edit, regenerate), which goes through the email's own
 import difflib
 import hashlib
 import json
+import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -36,6 +37,7 @@ ORDERS = {
     "attention": ("-attempts", "pk"),
 }
 STATUSES = {choice.value for choice in EmailStatus}
+WORDS = re.compile(r"\s+|\S+")
 
 
 class DeskError(Exception):
@@ -339,17 +341,31 @@ def guardrail_text(email: GeneratedEmail, tenant: Tenant) -> str:
 
 
 def word_diff(before: str, after: str) -> list[list[str]]:
-    """[op, text] runs, op one of "=", "-", "+": what the person changed, word by word."""
-    old, new = before.split(" "), after.split(" ")
+    """[op, text] runs, op one of "=", "-", "+": what the person changed, word by word. Spaces and line breaks are
+    tokens of their own, so joining the runs gives back both texts, paragraphs and all; two changes with only
+    spaces between them are one change ("-Fresh picks +Your cozy", not "-Fresh +Your = -picks +cozy")."""
+    old, new = WORDS.findall(before), WORDS.findall(after)
+    merged: list[list[str]] = []  # [tag, old text, new text]
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        part = ["=" if tag == "equal" else "~", "".join(old[i1:i2]), "".join(new[j1:j2])]
+        if (
+            part[0] == "~"
+            and len(merged) > 1
+            and merged[-1][0] == "="
+            and merged[-1][1].isspace()
+            and merged[-2][0] == "~"
+        ):
+            space = merged.pop()[1]
+            merged[-1][1] += space + part[1]
+            merged[-1][2] += space + part[2]
+        else:
+            merged.append(part)
     runs = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if op == "equal":
-            runs.append(["=", " ".join(old[i1:i2])])
+    for tag, was, now in merged:
+        if tag == "=":
+            runs.append(["=", was])
             continue
-        if i2 > i1:
-            runs.append(["-", " ".join(old[i1:i2])])
-        if j2 > j1:
-            runs.append(["+", " ".join(new[j1:j2])])
+        runs.extend([op, text] for op, text in (("-", was), ("+", now)) if text)
     return runs
 
 

@@ -245,3 +245,17 @@ def test_bulk_refuses_malformed_bodies(rita, desks):
         == "token must be text"
     )
     assert GeneratedEmail.dangerously_unscoped.filter(run=run, status=EmailStatus.DRAFT).count() == 6
+
+
+def test_the_word_diff_keeps_the_lines_and_spaces_of_both_texts():
+    from campaigns.desk import word_diff
+
+    before, after = "Hi Ana,\n\nThree picks for you.\nMaya", "Hi Ana,\n\nTwo picks for you.\nMaya\nP.S. Popcorn!"
+    runs = word_diff(before, after)
+    assert "".join(text for op, text in runs if op != "+") == before
+    assert "".join(text for op, text in runs if op != "-") == after
+    assert ["-", "Three"] in runs and ["+", "Two"] in runs and runs[0] == ["=", "Hi Ana,\n\n"]
+    # Changes with only spaces between them read as one.
+    assert word_diff("Fresh picks for you, Ana", "Your cozy weekend, Ana") == [
+        ["-", "Fresh picks for you,"], ["+", "Your cozy weekend,"], ["=", " Ana"]
+    ]  # fmt: skip

@@ -165,7 +165,7 @@
       var para = document.createElement("p");
       part[1].forEach(function (run) {
         var el = document.createElement(run[0] === "-" ? "del" : run[0] === "+" ? "ins" : "span");
-        el.textContent = run[1] + " ";
+        el.textContent = run[1];
         para.appendChild(el);
       });
       box.appendChild(para);
