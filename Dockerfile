@@ -4,7 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml ./
 COPY . .
-RUN pip install --no-cache-dir -e . gunicorn==23.0.0
+RUN pip install --no-cache-dir -e .
 # The admin's CSS and scripts, served by WhiteNoise from the app (the settings need these set to load at all).
 RUN DJANGO_DEBUG=false SECRET_KEY=collectstatic-only SITE_URL=http://build.invalid \
     python manage.py collectstatic --noinput -v0

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/review.py [--drafts 500] [--server auto|gunicorn|runserver]
 
-Seeds a finished run of N drafts (bench/desk_seed.py) into the database in DATABASE_URL (default
+Seeds a finished run of N drafts (bench/desk_seed.py) into the database in BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/ms_bench_review, created and migrated if missing), serves the app as it is
 deployed (gunicorn, DEBUG off, WhiteNoise serving the collected static files; runserver --noreload when gunicorn is
 not installed), signs in headless Chromium (Debian's package, driven by Playwright) as the marketer rita, opens the
@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE_URL = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_review"
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_review"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 USERNAME, PASSWORD = "rita", "pw-rita-123"  # made by bench/desk_seed.py, on the bench database only
 CHROMIUM = Path("/usr/bin/chromium")
@@ -166,7 +166,7 @@ def create_database(url: str) -> None:
                 conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         raise BenchError(f"PostgreSQL at {server} did not answer ({' '.join(str(exc).split())}): start it "
-                         "(e.g. `service postgresql start`) or set DATABASE_URL to one that runs") from None  # fmt: skip
+                         "(e.g. `service postgresql start`) or set BENCH_DATABASE_URL to one that runs") from None  # fmt: skip
 
 
 def free_port() -> int:
