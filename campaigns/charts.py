@@ -49,9 +49,13 @@ def count(value: float) -> str:
 
 
 def dollars(value: float) -> str:
+    """Cents from a dollar up; below that two significant digits, however small (emails cost $0.00004)."""
     if value == 0:
         return "$0"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}".rstrip("0").rstrip(".")
+    if value >= 1:
+        return f"${value:,.2f}"
+    places = 1 - math.floor(math.log10(value))
+    return f"${value:.{places}f}".rstrip("0").rstrip(".")
 
 
 def day_label(day: date) -> str:

@@ -239,3 +239,12 @@ def test_count_axes_step_by_whole_numbers():
 def test_a_chart_escapes_its_labels():
     svg = charts.bars("Reasons", [("<script>alert(1)</script>", 2)])
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_money_on_the_axes_keeps_two_significant_digits_however_small():
+    # A cost axis for emails at $0.00004 each read "$0 $0 $0 $0.0001 $0.0001".
+    ticks = [charts.dollars(charts.axis_top(0.000042) / 4 * n) for n in range(5)]
+    assert ticks == ["$0", "$0.00002", "$0.00004", "$0.00006", "$0.00008"] and len(set(ticks)) == 5
+    assert [charts.dollars(v) for v in (0.000042, 0.00075, 0.075, 0.5, 1, 1234.5)] == [
+        "$0.000042", "$0.00075", "$0.075", "$0.5", "$1.00", "$1,234.50"
+    ]  # fmt: skip
