@@ -57,3 +57,23 @@ def test_shift_r_rejects_with_a_reason_by_its_number_and_esc_changes_nothing(des
     expect(page.locator("#desk-bulk-done")).to_have_text(f"Rejected 5 drafts ({tenant.reject_reasons[0]}).")
     rows = GeneratedEmail.dangerously_unscoped.filter(run=run).values_list("status", "reject_reason")
     assert sorted(rows) == [("approved", "")] + [("rejected", tenant.reject_reasons[0])] * 5
+
+
+def test_a_draft_gone_before_its_card_is_read_is_skipped_not_left_loading(transactional_db, live_server, page):  # noqa: F811
+    tenant, run = seed(n_drafts=4, slug="gone", username="rita")
+    first, second = GeneratedEmail.dangerously_unscoped.filter(run=run).order_by("pk")[:2]
+
+    def queue_then_delete(route):
+        answer = route.fetch()  # the queue names the first draft; it is deleted before its card is asked for
+        GeneratedEmail.dangerously_unscoped.filter(pk=first.pk).delete()
+        route.fulfill(response=answer)
+
+    page.route("**/desk/queue/**", queue_then_delete)
+    page.goto(live_server.url + reverse("admin:campaigns_generatedemail_desk") + f"?run={run.pk}")
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", "pw-rita-123")
+    page.click("input[type=submit]")
+    desk = page.locator("#desk")
+    expect(desk).to_have_attribute("data-email-id", str(second.pk))
+    expect(desk).to_have_attribute("data-state", "ready")
+    expect(page.locator("#desk-position")).to_contain_text("Draft 1 of 3")

@@ -41,10 +41,19 @@
     var request = getJSON(config.cards + "?ids=" + missing.join(",")).then(function (data) {
       data.cards.forEach(function (card) { cards.set(card.id, card); });
       missing.forEach(function (id) { asked.delete(id); });
-      data.missing.forEach(function (id) { ids = ids.filter(function (other) { return other !== id; }); });
+      // Gone since the queue was read (deleted, or moved out of reach): out of the queue, and the draft on
+      // screen stays the one on screen.
+      data.missing.forEach(function (id) {
+        var at = ids.indexOf(id);
+        if (at < 0) { return; }
+        ids.splice(at, 1);
+        if (at < position) { position -= 1; }
+      });
+      return true;
     }, function (error) {
       missing.forEach(function (id) { asked.delete(id); });
       say("Could not read the drafts: " + error.message + ". Press j to try again.");
+      return false;
     });
     missing.forEach(function (id) { asked.set(id, request); });
     return request;
@@ -88,8 +97,10 @@
     var card = cards.get(id);
     if (!card) {
       root.dataset.state = "loading";
-      fetchCards(ids.slice(position, position + AHEAD + 1)).then(function () {
-        if (ids[position] === id) { render(started); }
+      fetchCards(ids.slice(position, position + AHEAD + 1)).then(function (read) {
+        // Drawn again once read; also when this draft turned out to be gone (the next one is in its place).
+        // Not after a failed read: that waits for a key, rather than asking the server again and again.
+        if (read !== false && (ids[position] === id || ids.indexOf(id) < 0)) { render(started); }
       });
       return;
     }
