@@ -317,6 +317,24 @@ def test_every_row_view_answers_404_for_another_tenants_row(rows, tenant, other_
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("label", TENANT_ADMINS)
+def test_another_tenants_row_is_a_404_on_its_own_pages(rows, tenant, other_tenant, label):
+    """Not Django's redirect to the index saying "doesn't exist": a 404, as the API and every other page answer.
+    What no one may do at all (delete an audit line, change a run) is a 403 whatever the id, so that is alike too."""
+    client, (app, model) = login(tenant, Role.OWNER), label.split(".")
+    theirs = apps.get_model(label).dangerously_unscoped.filter(tenant=other_tenant).first()
+    before = snapshot()
+    for view in ("change", "history"):
+        assert client.get(reverse(f"admin:{app}_{model}_{view}", args=[theirs.pk])).status_code == 404
+        assert client.get(reverse(f"admin:{app}_{model}_{view}", args=[987654321])).status_code == 404
+    for method, view in (("get", "delete"), ("post", "delete"), ("post", "change")):
+        call = getattr(client, method)
+        hidden = call(reverse(f"admin:{app}_{model}_{view}", args=[theirs.pk]), {"post": "yes"}).status_code
+        missing = call(reverse(f"admin:{app}_{model}_{view}", args=[987654321]), {"post": "yes"}).status_code
+        assert hidden == missing and hidden in (403, 404), (method, view, hidden, missing)
+    assert snapshot() == before
+
+
 # How each admin view that is not about one row (the desk and its JSON views) is asked for another tenant's rows:
 # by the filters naming their run or campaign (a 404), or by their ids (not found). A new such view fails
 # test_every_list_view_has_a_cross_tenant_probe until it is given one here.
