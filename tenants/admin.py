@@ -7,7 +7,7 @@ import secrets
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 
 from tenants.models import ApiKey, Membership, QuotaUsage, Tenant, _digest
 from tenants.roles import Capability, role_can
@@ -84,7 +84,15 @@ class UserTenantsFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class MissingIs404:
+    """A row that is not there (another tenant's, or no such id) is a 404 on its change, delete and history pages,
+    as in the API and on the desk, instead of Django's redirect to the index saying it "doesn't exist"."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(f"no {opts.verbose_name} {str(object_id)[:40]} here")
+
+
+class TenantScopedAdmin(MissingIs404, admin.ModelAdmin):
     """Staff see and pick only the tenants they belong to; another tenant's object is simply not there. Every
     member sees the rows; adding, changing and deleting one, and each action, need the capability its role has
     in that row's tenant (tenants.roles)."""
@@ -201,7 +209,7 @@ def owned_tenant_ids(user) -> list[int] | None:
     return capable_tenant_ids(user, Capability.MANAGE_ACCOUNT)
 
 
-class OwnersOnlyAdmin(admin.ModelAdmin):
+class OwnersOnlyAdmin(MissingIs404, admin.ModelAdmin):
     """Tenants, memberships and API keys: visible to members, changed only by owners (superusers: all)."""
 
     tenant_field = "tenant_id"

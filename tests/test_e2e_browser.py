@@ -363,7 +363,7 @@ def test_a_campaign_from_template_to_reviewed_drafts_in_the_browser(
                 reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
                 reverse("admin:campaigns_campaignrun_change", args=[run.pk])):  # fmt: skip
         answer = outsider.goto(base + url)
-        assert answer.status == 404 or ("doesn’t exist" in outsider.content() and answer.url == base + "/admin/"), url
+        assert answer.status == 404, url
         assert "Cozy nights" not in outsider.content() and drafts[0].subject not in outsider.content()
     assert outsider.goto(base + reverse("admin:campaigns_campaign_preview", args=[campaign.pk])).status == 404
     decide = base + reverse("admin:campaigns_generatedemail_desk_decide", args=[ids[0]])
