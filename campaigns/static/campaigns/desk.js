@@ -302,16 +302,7 @@
     form.querySelector(".desk-bulk-question").textContent = question;
     form.dataset.action = action;
     form.querySelector(".desk-bulk-reason").hidden = action !== "reject";
-    var reasons = $("#desk-bulk-reasons");
-    reasons.replaceChildren();
-    counted.reject_reasons.forEach(function (reason, index) {
-      var item = li("");
-      var key = document.createElement("kbd");
-      key.textContent = String(index + 1);
-      item.appendChild(key);
-      item.appendChild(document.createTextNode(" " + reason));
-      reasons.appendChild(item);
-    });
+    listReasons($("#desk-bulk-reasons"), counted.reject_reasons);
     form.reason.value = "";
     form.hidden = false;
     if (action === "reject") { form.reason.focus(); }
@@ -368,22 +359,26 @@
     if (document.activeElement && document.activeElement !== document.body) { document.activeElement.blur(); }
   }
 
+  // The tenant's reasons, each with the number key that picks it.
+  function listReasons(list, reasons) {
+    list.replaceChildren();
+    reasons.forEach(function (reason, index) {
+      var item = li("");
+      var key = document.createElement("kbd");
+      key.textContent = String(index + 1);
+      item.appendChild(key);
+      item.appendChild(document.createTextNode(" " + reason));
+      list.appendChild(item);
+    });
+  }
+
   function open(which) {
     var card = cards.get(ids[position]);
     if (!card) { return; }
     closePanels();
     mode = which;
     if (which === "reject") {
-      var reasons = $("#desk-reasons");
-      reasons.replaceChildren();
-      card.reject_reasons.forEach(function (reason, index) {
-        var item = li("");
-        var key = document.createElement("kbd");
-        key.textContent = String(index + 1);
-        item.appendChild(key);
-        item.appendChild(document.createTextNode(" " + reason));
-        reasons.appendChild(item);
-      });
+      listReasons($("#desk-reasons"), card.reject_reasons);
       var form = $("#desk-reject");
       form.hidden = false;
       form.reason.value = "";
