@@ -19,9 +19,8 @@ from django.http import Http404, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from campaigns import services
+from campaigns import sending, services
 from campaigns.models import Campaign, CampaignRun, EmailEvent, EmailStatus, GeneratedEmail, InvalidTransition
-from campaigns.sending import message_parts
 from datasets.models import Interaction, Item
 from tenants.admin import user_can, user_tenant_ids
 from tenants.models import Tenant
@@ -121,6 +120,8 @@ def decide_view(modeladmin, request, object_id):
         return JsonResponse({"error": "your role in this tenant does not review emails"}, status=403)
     try:
         decision = decision_read(request)
+        if decision.get("action") == "test":
+            return test_send(request, email)
         decide(email, decision, by=str(request.user))
     except DeskError as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
@@ -132,6 +133,21 @@ def decide_view(modeladmin, request, object_id):
         return JsonResponse({"error": message}, status=400)
     email.refresh_from_db()
     return JsonResponse({"card": cards_for([email], request.user)[0]})
+
+
+def test_send(request, email: GeneratedEmail) -> JsonResponse:
+    """The draft to the reviewer's own address, marked as a test; the email itself does not change."""
+    to = (request.user.email or "").strip()
+    if not to:
+        said = "your user has no email address to send a test to; an owner or administrator can add one to it"
+        return JsonResponse({"error": said}, status=400)
+    try:
+        sending.email_test_send(email=email, to=to, by=str(request.user))
+    except sending.InvalidMessage as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except sending.TestSendRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=502)
+    return JsonResponse({"sent_to": to, "card": cards_for([email], request.user)[0]})
 
 
 def bulk_view(modeladmin, request):
@@ -213,7 +229,7 @@ def decide(email: GeneratedEmail, decision: dict, *, by: str) -> None:
             email=email, feedback=decision.get("feedback", ""), exclude=tuple(decision.get("exclude", ())), by=by
         )
     else:
-        raise DeskError(f"action must be approve, reject, edit or regenerate, not {str(action)[:40]!r}")
+        raise DeskError(f"action must be approve, reject, edit, regenerate or test, not {str(action)[:40]!r}")
 
 
 def cards_for(emails: list[GeneratedEmail], user) -> list[dict]:
@@ -257,7 +273,7 @@ def recent_items(contacts) -> dict[int, list[dict]]:
 
 def card(email: GeneratedEmail, items: dict, recent: list, events: list, reviewer: dict) -> dict:
     contact, tenant = email.contact, email.tenant
-    parts = message_parts(email) if email.subject or email.body else {"text": "", "html": ""}
+    parts = sending.message_parts(email) if email.subject or email.body else {"text": "", "html": ""}
     return {
         "id": email.pk,
         "status": email.status,

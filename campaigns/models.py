@@ -414,6 +414,7 @@ class EventKind(models.TextChoices):
     SUPPRESSED = "suppressed"
     MARKED_SENT = "marked_sent", "Marked sent"
     SENT_AGAIN = "sent_again", "Sent again"
+    TEST_SENT = "test_sent", "Test sent"
 
 
 class EmailEvent(TenantOwned):

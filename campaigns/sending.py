@@ -196,21 +196,28 @@ def _said(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def build_message(email: GeneratedEmail) -> EmailMultiAlternatives:
-    """The email as Django sends it. Raises InvalidMessage when it cannot be sent as it is."""
+def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlternatives:
+    """The email as Django sends it. Raises InvalidMessage when it cannot be sent as it is.
+
+    With test_to, the same email as a test for a reviewer: to that address, its subject marked, a note on top, and
+    neither the contact's unsubscribe link nor the unsubscribe headers (a click on a test must not unsubscribe
+    the contact)."""
     tenant, contact = email.tenant, email.contact
     context = message_context(email)
     sender = tenant.sender_email or settings.DEFAULT_FROM_EMAIL
+    headers = {"Message-ID": make_msgid(domain=sender.rsplit("@", 1)[-1])}
+    if test_to:
+        context.update(test_for=contact.full_name or contact.email, unsubscribe_url="")
+        headers["X-Test-Send"] = "yes"
+    else:
+        headers.update({"List-Unsubscribe": f"<{email.unsubscribe_url}>",
+                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})  # fmt: skip
     message = EmailMultiAlternatives(
-        subject=one_line(email.subject),
+        subject=f"[Test] {one_line(email.subject)}" if test_to else one_line(email.subject),
         body=render_to_string("emails/campaign_email.txt", context),
         from_email=mailbox(tenant.sender_name or tenant.brand, sender),
-        to=[mailbox(contact.full_name, contact.email)],
-        headers={
-            "Message-ID": make_msgid(domain=sender.rsplit("@", 1)[-1]),
-            "List-Unsubscribe": f"<{email.unsubscribe_url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
+        to=[mailbox("", test_to) if test_to else mailbox(contact.full_name, contact.email)],
+        headers=headers,
     )
     message.attach_alternative(render_to_string("emails/campaign_email.html", context), "text/html")
     try:  # Django's own checks, here rather than half-way through an SMTP conversation
@@ -220,6 +227,22 @@ def build_message(email: GeneratedEmail) -> EmailMultiAlternatives:
     except ValueError as exc:
         raise InvalidMessage(f"invalid address or header: {exc}") from exc
     return message
+
+
+class TestSendRefused(Exception):
+    """The mail server did not take a test send; the message says what it answered."""
+
+
+def email_test_send(*, email: GeneratedEmail, to: str, by: str) -> None:
+    """Send the email as a test to a reviewer's own address. Nothing about the email changes; the audit log
+    records who sent a test, and to where. Raises InvalidMessage (nothing to send, a bad address) or
+    TestSendRefused."""
+    if not (email.subject and email.body):
+        raise InvalidMessage("this email has no text yet: nothing to send")
+    status, said = _deliver(build_message(email, test_to=to))
+    if status != EmailStatus.SENT:
+        raise TestSendRefused(f"the mail server did not take the test: {said}")
+    EmailEvent.record(email, EventKind.TEST_SENT, by=by, status=email.status, detail={"to": to})
 
 
 def message_context(email: GeneratedEmail) -> dict:

@@ -2,6 +2,7 @@
 many, Enter confirms, and a set that changed before Enter is counted and asked about again, not decided blind."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -77,3 +78,17 @@ def test_a_draft_gone_before_its_card_is_read_is_skipped_not_left_loading(transa
     expect(desk).to_have_attribute("data-email-id", str(second.pk))
     expect(desk).to_have_attribute("data-state", "ready")
     expect(page.locator("#desk-position")).to_contain_text("Draft 1 of 3")
+
+
+def test_s_sends_the_open_draft_to_the_reviewer_as_a_test_and_stays_on_it(desk, page, smtp_server):  # noqa: F811
+    tenant, run = desk
+    get_user_model().objects.filter(username="rita").update(email="rita@northwind.example")
+    shown = page.locator("#desk").get_attribute("data-email-id")
+    page.keyboard.press("s")
+    expect(page.locator("#desk-message")).to_have_text(
+        f"Test of draft #{shown} sent to rita@northwind.example; the draft is unchanged."
+    )
+    expect(page.locator("#desk")).to_have_attribute("data-email-id", shown)
+    expect(page.locator("#desk-events")).to_contain_text("Test sent by rita")
+    assert [received.rcpt_tos for received in smtp_server.received] == [["rita@northwind.example"]]
+    assert statuses(run) == ["draft"] * 6

@@ -222,6 +222,27 @@
     render(started);
   }
 
+  // A test send: the open draft to the reviewer's own address; the desk stays on it, and nothing about it changes.
+  function testSend() {
+    var id = ids[position];
+    var card = cards.get(id);
+    if (!card) { return; }
+    if (!card.can_review) { say("Your role in " + card.tenant + " does not review emails."); return; }
+    say("Sending a test of draft #" + id + " to you…");
+    fetch(config.decide.replace("/0/", "/" + id + "/"), {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
+      body: JSON.stringify({action: "test"})
+    }).then(function (r) {
+      return r.json().then(function (data) { return {ok: r.ok, data: data}; });
+    }).then(function (answer) {
+      if (answer.data.card) { cards.set(id, answer.data.card); }
+      if (ids[position] === id) { render(); }
+      say(answer.ok ? "Test of draft #" + id + " sent to " + answer.data.sent_to + "; the draft is unchanged."
+                    : "No test sent: " + answer.data.error);
+    }).catch(function (error) { say("No test sent: " + error.message); });
+  }
+
   var inflight = new Set();  // decisions posted and not yet answered
   function post(id, decision) {
     var sent = fetch(config.decide.replace("/0/", "/" + id + "/"), {
@@ -464,6 +485,7 @@
       r: function () { open("reject"); },
       e: function () { open("edit"); },
       g: function () { open("regenerate"); },
+      s: testSend,
       j: function () { move(1); }, ArrowRight: function () { move(1); },
       k: function () { move(-1); }, ArrowLeft: function () { move(-1); },
       t: function () { show(view === "text" ? "html" : "text"); },
