@@ -376,3 +376,31 @@ def test_a_worker_killed_mid_send_leaves_an_unknown_email_not_a_resend(start_wor
     unknown = GeneratedEmail.dangerously_unscoped.filter(pk=email.pk, status=EmailStatus.SEND_UNKNOWN)
     wait_for(unknown.exists, worker=second, what="the redelivered task to mark the email unknown")
     assert len(smtp_server.received) == 1
+
+
+def test_the_tenant_names_its_reply_to_and_its_list(scoped, tenant, smtp_server):
+    """Replies go where the tenant reads them, and mail clients see one list per tenant (RFC 2919 List-Id),
+    non-ASCII brand names encoded."""
+    tenant.brand_name, tenant.reply_to_email = "Zoë's Films", "replies@acme.example"
+    tenant.save()
+    assert sending.email_send(email=one_email(tenant)) == EmailStatus.SENT
+    (received,) = smtp_server.received
+    message = received.message
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["replies@acme.example"]
+    assert message["List-Id"] == f"Zoë's Films <{tenant.slug}.acme.example>"
+    assert received.data.split(b"\r\n\r\n", 1)[0].isascii()
+    assert received.rcpt_tos == ["person1@example.com"]  # a Reply-To is not a recipient
+
+
+def test_without_a_reply_to_replies_go_to_the_sender(scoped, tenant, smtp_server):
+    assert sending.email_send(email=one_email(tenant)) == EmailStatus.SENT
+    message = smtp_server.received[0].message
+    assert message["Reply-To"] is None and message["List-Id"].endswith(f"<{tenant.slug}.acme.example>")
+
+
+def test_a_reply_to_that_is_not_an_address_is_refused_on_the_tenant(tenant):
+    from django.core.exceptions import ValidationError
+
+    tenant.reply_to_email = "replies at acme"
+    with pytest.raises(ValidationError, match="reply_to_email"):
+        tenant.full_clean()
