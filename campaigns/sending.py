@@ -6,6 +6,7 @@ import logging
 import smtplib
 import unicodedata
 from datetime import datetime, timedelta
+from email.header import Header
 from email.headerregistry import Address
 
 from django.conf import settings
@@ -205,7 +206,10 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
     tenant, contact = email.tenant, email.contact
     context = message_context(email)
     sender = tenant.sender_email or settings.DEFAULT_FROM_EMAIL
-    headers = {"Message-ID": make_msgid(domain=sender.rsplit("@", 1)[-1])}
+    domain = sender.rsplit("@", 1)[-1]
+    headers = {"Message-ID": make_msgid(domain=domain), "List-Id": list_id(tenant, domain)}
+    if tenant.reply_to_email:
+        headers["Reply-To"] = mailbox(tenant.sender_name or tenant.brand, tenant.reply_to_email)
     if test_to:
         context.update(test_for=contact.full_name or contact.email, unsubscribe_url="")
         headers["X-Test-Send"] = "yes"
@@ -243,6 +247,17 @@ def email_test_send(*, email: GeneratedEmail, to: str, by: str) -> None:
     if status != EmailStatus.SENT:
         raise TestSendRefused(f"the mail server did not take the test: {said}")
     EmailEvent.record(email, EventKind.TEST_SENT, by=by, status=email.status, detail={"to": to})
+
+
+def list_id(tenant, domain: str) -> str:
+    """RFC 2919: one list per tenant, `Brand <slug.sending-domain>`; a non-ASCII brand as an RFC 2047 word, so that
+    only the phrase is encoded and the id stays as it is."""
+    brand = one_line(tenant.brand)
+    if not brand.isascii():
+        brand = Header(brand, "utf-8").encode()
+    elif any(c in brand for c in '()<>[]:;@\\,."'):
+        brand = '"' + brand.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{brand} <{tenant.slug}.{domain}>"
 
 
 def message_context(email: GeneratedEmail) -> dict:

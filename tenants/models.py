@@ -41,6 +41,7 @@ class Tenant(models.Model):
     brand_name = models.CharField(max_length=200, blank=True)
     sender_name = models.CharField(max_length=200, blank=True)
     sender_email = models.EmailField(blank=True)
+    reply_to_email = models.EmailField(blank=True, help_text="Where replies go. Blank: the sender address.")
     postal_address = models.CharField(max_length=400, blank=True, help_text="Shown in every email footer.")
     recommender = models.CharField(
         max_length=20, choices=[("embedded", "Embedded"), ("personalize", "Amazon Personalize")], default="embedded"
