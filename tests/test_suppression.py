@@ -1,0 +1,102 @@
+"""The suppression list: addresses a tenant must not email (unsubscribed, hard-bounced, complained, added by hand),
+each with its reason, source and time. Checked when a run picks its audience and again at send time, against a
+real SMTP server; another tenant's list is its own."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from campaigns import sending
+from campaigns.audiences import audience_contacts
+from campaigns.models import Campaign, EmailStatus, GeneratedEmail
+from datasets.consent import contact_resubscribe, contact_unsubscribe
+from datasets.models import ConsentSource, Contact, Suppression, SuppressionReason
+from datasets.suppression import address_suppress, addresses_suppressed
+from tenants.models import Role
+from tenants.services import membership_add
+from tests.test_sending import approved_run, contact
+
+
+def test_an_unsubscribe_puts_the_address_on_the_list_once(tenant):
+    person = contact(tenant, 1, email="Pat.Doe@Example.com")
+    assert contact_unsubscribe(contact=person, source=ConsentSource.UNSUBSCRIBE_LINK, by="link")
+    contact_unsubscribe(contact=person, source=ConsentSource.ADMIN, by="admin:rita")  # already: nothing new
+    (row,) = Suppression.objects.for_tenant(tenant).all()
+    assert (row.address, row.reason, row.source, row.actor) == (
+        "pat.doe@example.com", SuppressionReason.UNSUBSCRIBED, ConsentSource.UNSUBSCRIBE_LINK, "link"
+    )  # fmt: skip
+
+
+def test_a_suppressed_address_is_never_sent_whatever_its_case(tenant, other_tenant, smtp_server):
+    address_suppress(tenant_id=tenant.pk, address="bounced@example.com", reason=SuppressionReason.HARD_BOUNCE,
+                     source="smtp", by="mail server", note="550 5.1.1 no such user")  # fmt: skip
+    address_suppress(tenant_id=other_tenant.pk, address="fine@example.com", reason=SuppressionReason.COMPLAINT,
+                     source="ses", by="ses")  # fmt: skip
+    run = approved_run(
+        tenant, [contact(tenant, 1, email="Bounced@Example.com"), contact(tenant, 2, email="fine@example.com")]
+    )
+    emails = {
+        e.contact.email: e
+        for e in GeneratedEmail.dangerously_unscoped.filter(run=run).select_related("contact", "tenant")
+    }
+    assert sending.email_send(email=emails["Bounced@Example.com"]) == EmailStatus.SUPPRESSED
+    assert sending.email_send(email=emails["fine@example.com"]) == EmailStatus.SENT  # the other tenant's list
+    assert [r.rcpt_tos for r in smtp_server.received] == [["fine@example.com"]]
+    suppressed = GeneratedEmail.dangerously_unscoped.get(pk=emails["Bounced@Example.com"].pk)
+    assert "suppression list" in suppressed.send_error and "hard bounce" in suppressed.send_error
+
+
+def test_a_run_never_picks_a_suppressed_address(tenant):
+    kept = [contact(tenant, n) for n in range(1, 4)]
+    address_suppress(tenant_id=tenant.pk, address="PERSON2@example.com", reason=SuppressionReason.MANUAL,
+                     source="admin", by="admin:rita")  # fmt: skip
+    campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="all")
+    assert list(audience_contacts(campaign)) == [kept[0], kept[2]]
+    assert addresses_suppressed(tenant_id=tenant.pk, addresses=["person2@EXAMPLE.com", "person1@example.com"]) == {
+        "person2@example.com"
+    }
+
+
+def test_a_resubscribe_lifts_the_unsubscribe_but_never_a_complaint(tenant):
+    person, other = contact(tenant, 1), contact(tenant, 2)
+    for who in (person, other):
+        contact_unsubscribe(contact=who, source=ConsentSource.ADMIN, by="admin:rita")
+    address_suppress(tenant_id=tenant.pk, address=other.email, reason=SuppressionReason.COMPLAINT, source="ses",
+                     by="ses")  # fmt: skip
+    contact_resubscribe(contact=person, source=ConsentSource.ADMIN, by="admin:rita", consent="double opt-in 2026-12-01")
+    contact_resubscribe(contact=other, source=ConsentSource.ADMIN, by="admin:rita", consent="asked by phone")
+    rows = dict(Suppression.objects.for_tenant(tenant).values_list("address", "reason"))
+    assert rows == {other.email: SuppressionReason.COMPLAINT}  # a complaint outranks the unsubscribe it joined
+
+
+def test_a_marketer_adds_an_address_by_hand_and_a_reviewer_cannot(tenant, other_tenant):
+    membership_add(tenant=tenant, username="rita", role=Role.MARKETER, password="pw-rita-123")
+    membership_add(tenant=tenant, username="rev", role=Role.REVIEWER, password="pw-rev-12345")
+    rita, rev = Client(), Client()
+    rita.login(username="rita", password="pw-rita-123")
+    rev.login(username="rev", password="pw-rev-12345")
+    add = reverse("admin:datasets_suppression_add")
+    form = {"tenant": tenant.pk, "address": "  Someone@Example.COM ", "reason": "manual", "note": "asked us by phone"}
+    assert rita.post(add, form).status_code == 302
+    row = Suppression.objects.for_tenant(tenant).get()
+    assert (row.address, row.source, row.actor, row.note) == ("someone@example.com", "admin", "admin:rita",
+                                                              "asked us by phone")  # fmt: skip
+    again = rita.post(add, form)
+    assert again.status_code == 200 and "already on the suppression list" in again.content.decode()
+    bad = rita.post(add, {**form, "address": "not an address"})
+    assert bad.status_code == 200 and "Enter a valid email address" in bad.content.decode()
+    assert rev.get(add).status_code == 403 and rev.post(add, {**form, "address": "x@example.com"}).status_code == 403
+    assert Suppression.dangerously_unscoped.count() == 1
+    # The other tenant's marketer sees none of it.
+    membership_add(tenant=other_tenant, username="otto", role=Role.MARKETER, password="pw-otto-123")
+    otto = Client()
+    otto.login(username="otto", password="pw-otto-123")
+    assert "someone@example.com" not in otto.get(reverse("admin:datasets_suppression_changelist")).content.decode()
+    assert otto.get(reverse("admin:datasets_suppression_change", args=[row.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("address", ["", "no-at-sign", "a@b@c"])
+def test_a_malformed_address_is_refused_by_the_service(tenant, address):
+    with pytest.raises(ValueError, match="not an email address"):
+        address_suppress(tenant_id=tenant.pk, address=address, reason=SuppressionReason.MANUAL, source="api", by="x")
+    assert not Contact.dangerously_unscoped.exists() and not Suppression.dangerously_unscoped.exists()
