@@ -16,10 +16,11 @@ the key's name and what it should be.
 
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from datasets.models import Contact, Interaction
+from datasets.models import Contact, Interaction, Suppression
 
 KINDS = ("everyone", "filter", "not_emailed", "active_since_last_run")
 FILTERS = ("min_age", "max_age", "gender", "locale", "attributes", "favorite_genre")
@@ -124,7 +125,8 @@ def audience_contacts(campaign, *, now=None):
 
     tenant, now = campaign.tenant, now or timezone.now()
     rules = audience_check(campaign.audience or {})
-    qs = Contact.objects.for_tenant(tenant).filter(unsubscribed=False)
+    listed = Suppression.objects.for_tenant(tenant).filter(address=Lower(OuterRef("email")))
+    qs = Contact.objects.for_tenant(tenant).filter(unsubscribed=False).exclude(Exists(listed))
     if "min_age" in rules:
         qs = qs.filter(age__gte=rules["min_age"])
     if "max_age" in rules:

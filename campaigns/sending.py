@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from campaigns.models import CampaignRun, EmailEvent, EmailStatus, EventKind, GeneratedEmail
 from datasets.models import Contact
+from datasets.suppression import suppression_of
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ def email_send(*, email: GeneratedEmail) -> str:
     email.contact = contact = Contact.objects.for_tenant(email.tenant).get(pk=email.contact_id)
     if contact.unsubscribed:
         return _finish(email, claimed_at, EmailStatus.SUPPRESSED)
+    listed = suppression_of(tenant_id=email.tenant_id, address=contact.email)
+    if listed is not None:
+        said = f"the address is on the suppression list ({listed.get_reason_display().lower()}, {listed.source})"
+        return _finish(email, claimed_at, EmailStatus.SUPPRESSED, send_error=said)
     try:
         message = build_message(email)
     except InvalidMessage as exc:

@@ -1,10 +1,12 @@
 """Admin pages for contacts, items and interactions, scoped to the user's tenants. A contact's consent is read-only
 here: the action unsubscribes on record, and its history is listed on the contact's page."""
 
+from django import forms
 from django.contrib import admin
 
 from datasets.consent import contacts_unsubscribe
-from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item
+from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item, Suppression, SuppressionReason
+from datasets.suppression import address_normal
 from tenants.admin import TenantScopedAdmin, tenant_action
 from tenants.roles import Capability
 
@@ -66,6 +68,52 @@ class ConsentEventAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class SuppressionForm(forms.ModelForm):
+    address = forms.EmailField(max_length=254)
+    reason = forms.ChoiceField(choices=[(SuppressionReason.MANUAL, "Added by hand"),
+                                        (SuppressionReason.HARD_BOUNCE, "Hard bounce"),
+                                        (SuppressionReason.COMPLAINT, "Complaint")])  # fmt: skip
+
+    class Meta:
+        model = Suppression
+        fields = ("tenant", "address", "reason", "note")
+
+    def clean_address(self):
+        return address_normal(self.cleaned_data["address"])
+
+    def clean(self):
+        data = super().clean()
+        tenant, address = data.get("tenant"), data.get("address")
+        if tenant and address and Suppression.objects.for_tenant(tenant).filter(address=address).exists():
+            self.add_error("address", f"{address} is already on the suppression list")
+        return data
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(TenantScopedAdmin):
+    """Addresses the tenant never emails. Added here by hand (or by unsubscribes, bounces, complaints and imports);
+    a row is a record: it is not edited, and an unsubscribe is lifted only by re-subscribing the contact, with the
+    consent it rests on."""
+
+    form = SuppressionForm
+    list_display = ("address", "reason", "source", "actor", "at", "tenant")
+    list_filter = ("tenant", "reason", "source")
+    search_fields = ("address", "note")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", "address", "reason", "source", "actor", "note", "at") if obj else ()
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.source, obj.actor = "admin", f"admin:{request.user.get_username()}"
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Item)

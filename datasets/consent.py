@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from django.db import transaction
 from django.utils import timezone
 
-from datasets.models import ConsentEvent, Contact
+from datasets.models import ConsentEvent, Contact, SuppressionReason
+from datasets.suppression import address_suppress, unsubscribe_lift
 
 
 def contacts_unsubscribe(
@@ -33,6 +34,12 @@ def contacts_unsubscribe(
             )
             for pk in changed
         )
+        for pk, address in Contact.objects.for_tenant(tenant_id).filter(pk__in=changed).values_list("pk", "email"):
+            try:
+                address_suppress(tenant_id=tenant_id, address=address, reason=SuppressionReason.UNSUBSCRIBED,
+                                 source=source, by=by, note=notes.get(pk, ""))  # fmt: skip
+            except ValueError:  # not an address anyone can send to: there is nothing to suppress
+                pass
     return changed
 
 
@@ -56,5 +63,6 @@ def contact_resubscribe(*, contact: Contact, source: str, by: str, consent: str)
             ConsentEvent.objects.for_tenant(contact.tenant_id).create(
                 tenant_id=contact.tenant_id, contact=contact, subscribed=True, source=source, actor=by, note=consent
             )
+            unsubscribe_lift(tenant_id=contact.tenant_id, address=contact.email)
     contact.refresh_from_db(fields=["unsubscribed", "unsubscribed_at"])
     return bool(changed)

@@ -69,6 +69,34 @@ class ConsentEvent(TenantOwned):
         return f"{'subscribed' if self.subscribed else 'unsubscribed'} via {self.source} by {self.actor}"
 
 
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual", "Added by hand"
+    IMPORTED = "imported"
+
+
+class Suppression(TenantOwned):
+    """An address the tenant must not email, whoever it belongs to now (a contact imported again under another id
+    is still not emailed), with why, from where, by whom and when. Written by datasets.suppression."""
+
+    address = models.CharField(max_length=254, help_text="Lower-cased.")
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    source = models.CharField(max_length=40, help_text="Where it came from: the unsubscribe link, an import, SES…")
+    actor = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True, help_text="What the mail server said, or why it was added.")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "address"], name="suppression_unique_address")]
+        ordering = ["-at", "-pk"]
+        verbose_name, verbose_name_plural = "suppressed address", "suppression list"
+
+    def __str__(self):
+        return f"{self.address} ({self.get_reason_display().lower()})"
+
+
 class Item(TenantOwned):
     external_id = models.CharField(max_length=100, help_text="ITEM_ID")
     title = models.CharField(max_length=300)

@@ -51,6 +51,12 @@ MATRIX = {
     "campaigns.batchrecord": dict.fromkeys(ROLES, (False, False, False)),
     # The audit log: written by the product, never edited or removed by anyone.
     "campaigns.emailevent": dict.fromkeys(ROLES, (False, False, False)),
+    # The suppression list: who changes data adds an address by hand; a row is a record, never edited or removed.
+    "datasets.suppression": {
+        Role.OWNER: (True, False, False),
+        Role.MARKETER: (True, False, False),
+        Role.REVIEWER: (False, False, False),
+    },  # fmt: skip
     # What each firing of a campaign's schedule did: a record, for every role to read only.
     "campaigns.campaigntick": dict.fromkeys(ROLES, (False, False, False)),
 }
@@ -98,7 +104,7 @@ def rows(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         BatchRecord.dangerously_unscoped.create(tenant=t, run=run, contact=waiting, fields={})
         CampaignTick.dangerously_unscoped.create(tenant=t, campaign=campaign, outcome="launched", run=run)
         RecommenderConfig.dangerously_unscoped.create(tenant=t)
-        contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
+        contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")  # also a Suppression
         EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
 
 

@@ -101,6 +101,7 @@ ADMIN_MODELS = [
     ("datasets", "item"),
     ("datasets", "interaction"),
     ("datasets", "consentevent"),
+    ("datasets", "suppression"),
     ("recommendations", "recommendermodel"),
     ("recommendations", "recommenderconfig"),
     ("campaigns", "prompttemplate"),

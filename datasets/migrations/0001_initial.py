@@ -5,76 +5,102 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text="USER_ID in the tenant's systems", max_length=100)),
-                ('email', models.EmailField(max_length=254)),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(blank=True, max_length=100)),
-                ('age', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('gender', models.CharField(blank=True, max_length=20)),
-                ('locale', models.CharField(blank=True, max_length=20)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('unsubscribed', models.BooleanField(default=False)),
-                ('unsubscribed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(help_text="USER_ID in the tenant's systems", max_length=100)),
+                ("email", models.EmailField(max_length=254)),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(blank=True, max_length=100)),
+                ("age", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("gender", models.CharField(blank=True, max_length=20)),
+                ("locale", models.CharField(blank=True, max_length=20)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("unsubscribed", models.BooleanField(default=False)),
+                ("unsubscribed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text='ITEM_ID', max_length=100)),
-                ('title', models.CharField(max_length=300)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('genres', models.JSONField(blank=True, default=list)),
-                ('plot', models.TextField(blank=True)),
-                ('imdb_rating', models.FloatField(blank=True, null=True)),
-                ('imdb_votes', models.PositiveIntegerField(blank=True, null=True)),
-                ('maturity_rating', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('maturity_rating_string', models.CharField(blank=True, max_length=20)),
-                ('promotion', models.BooleanField(default=False)),
-                ('creation_timestamp', models.DateTimeField(blank=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(help_text="ITEM_ID", max_length=100)),
+                ("title", models.CharField(max_length=300)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("genres", models.JSONField(blank=True, default=list)),
+                ("plot", models.TextField(blank=True)),
+                ("imdb_rating", models.FloatField(blank=True, null=True)),
+                ("imdb_votes", models.PositiveIntegerField(blank=True, null=True)),
+                ("maturity_rating", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("maturity_rating_string", models.CharField(blank=True, max_length=20)),
+                ("promotion", models.BooleanField(default=False)),
+                ("creation_timestamp", models.DateTimeField(blank=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(default='watch', max_length=50)),
-                ('timestamp', models.DateTimeField()),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='datasets.contact')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='datasets.item')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("event_type", models.CharField(default="watch", max_length=50)),
+                ("timestamp", models.DateTimeField()),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="interactions", to="datasets.contact"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="interactions", to="datasets.item"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='contact',
-            constraint=models.UniqueConstraint(fields=('tenant', 'external_id'), name='contact_unique_external_id'),
+            model_name="contact",
+            constraint=models.UniqueConstraint(fields=("tenant", "external_id"), name="contact_unique_external_id"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.UniqueConstraint(fields=('tenant', 'external_id'), name='item_unique_external_id'),
+            model_name="item",
+            constraint=models.UniqueConstraint(fields=("tenant", "external_id"), name="item_unique_external_id"),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['tenant', 'contact', 'timestamp'], name='datasets_in_tenant__0a863a_idx'),
+            model_name="interaction",
+            index=models.Index(fields=["tenant", "contact", "timestamp"], name="datasets_in_tenant__0a863a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='interaction',
-            constraint=models.UniqueConstraint(fields=('tenant', 'contact', 'item', 'event_type', 'timestamp'), name='interaction_unique_event'),
+            model_name="interaction",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "contact", "item", "event_type", "timestamp"), name="interaction_unique_event"
+            ),
         ),
     ]
