@@ -3,7 +3,8 @@
 import pytest
 
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, PromptTemplate
-from datasets.models import Contact, Interaction
+from datasets.models import Contact, Interaction, Suppression
+from datasets.suppression import address_suppress
 from saas.urls import router
 
 API = "/api/v1"
@@ -27,9 +28,13 @@ def theirs(other_tenant, other_catalog):
         status=EmailStatus.DRAFT,
     )
     interaction = Interaction.dangerously_unscoped.filter(tenant=other_tenant).first()
+    address_suppress(tenant_id=other_tenant.pk, address="secret@theirs.example", reason="complaint", source="ses",
+                     by="ses")  # fmt: skip
+    suppression = Suppression.dangerously_unscoped.get(tenant=other_tenant)
     return {
         "contacts": contacts[0].external_id, "items": items[0].external_id, "interactions": interaction.pk,
         "templates": template.pk, "campaigns": campaign.pk, "runs": run.pk, "emails": email.pk,
+        "suppressions": suppression.pk,
     }  # fmt: skip
 
 
@@ -58,7 +63,7 @@ def test_the_ownership_walk_covers_every_endpoint_and_action():
     assert walked >= {"mark_sent", "send_again", "unsubscribe", "resubscribe", "consent"}
 
 
-ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails"]
+ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions"]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

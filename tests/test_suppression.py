@@ -100,3 +100,36 @@ def test_a_malformed_address_is_refused_by_the_service(tenant, address):
     with pytest.raises(ValueError, match="not an email address"):
         address_suppress(tenant_id=tenant.pk, address=address, reason=SuppressionReason.MANUAL, source="api", by="x")
     assert not Contact.dangerously_unscoped.exists() and not Suppression.dangerously_unscoped.exists()
+
+
+API = "/api/v1/suppressions/"
+
+
+def test_a_crm_adds_addresses_one_or_many_and_reads_the_list(owner_api, tenant, other_tenant):
+    one = owner_api.post(API, {"address": " Gone@Example.com ", "reason": "hard_bounce", "note": "550"}, format="json")
+    assert one.status_code == 201 and one.json()["address"] == "gone@example.com"
+    assert one.json()["source"] == "api" and one.json()["actor"]
+    many = owner_api.post(API, [{"address": "a@example.com"}, {"address": "nope"}, {"address": "GONE@example.com"},
+                                {"address": "b@example.com", "reason": "complaint"}], format="json")  # fmt: skip
+    assert many.status_code == 207
+    body = many.json()
+    assert body["added"] == ["a@example.com", "b@example.com"] and body["already"] == ["gone@example.com"]
+    assert [(e["row"], "not an email address" in e["error"]) for e in body["errors"]] == [(1, True)]
+    rows = dict(Suppression.objects.for_tenant(tenant).values_list("address", "reason"))
+    assert rows == {"gone@example.com": "hard_bounce", "a@example.com": "imported", "b@example.com": "complaint"}
+    listing = owner_api.get(API, {"reason": "complaint"}).json()
+    assert [row["address"] for row in listing["results"]] == ["b@example.com"]
+    assert not Suppression.objects.for_tenant(other_tenant).exists()
+
+
+def test_the_api_refuses_what_it_cannot_keep(owner_api, reviewer_api, outsider_api, tenant):
+    assert owner_api.post(API, {"address": "x@example.com", "reason": "unsubscribed"}, format="json").status_code == 400
+    assert owner_api.post(API, [{"address": "x@example.com"}] * 1001, format="json").status_code == 400
+    assert owner_api.post(API, "[[[", content_type="application/json").status_code == 400
+    assert reviewer_api.post(API, {"address": "x@example.com"}, format="json").status_code == 403
+    mine = owner_api.post(API, {"address": "mine@example.com"}, format="json").json()
+    assert owner_api.patch(f"{API}{mine['id']}/", {"reason": "manual"}, format="json").status_code == 405
+    assert owner_api.delete(f"{API}{mine['id']}/").status_code == 405
+    assert outsider_api.get(f"{API}{mine['id']}/").status_code == 404
+    assert outsider_api.get(API).json()["results"] == []
+    assert list(Suppression.objects.for_tenant(tenant).values_list("address", flat=True)) == ["mine@example.com"]
