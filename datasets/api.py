@@ -8,7 +8,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from datasets.consent import contact_resubscribe, contact_unsubscribe
-from datasets.models import ConsentSource, Contact, Interaction, Item
+from datasets.models import ConsentSource, Contact, Interaction, Item, Suppression
 from datasets.serializers import (
     ConsentEventSerializer,
     ConsentNoteSerializer,
@@ -16,7 +16,10 @@ from datasets.serializers import (
     InteractionSerializer,
     ItemSerializer,
     ResubscribeSerializer,
+    SuppressionAddSerializer,
+    SuppressionSerializer,
 )
+from datasets.suppression import address_suppress
 from tenants.api import TenantScopedViewSet
 
 MAX_BULK = 1000
@@ -137,3 +140,41 @@ class InteractionViewSet(
                 return stored
             raise
         return None
+
+
+class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The tenant's suppression list: read it (?reason= narrows it), add one address or a list of up to 1,000
+    (an import: bad rows reported by their index, the good ones kept, those already there named). Never changed
+    or removed here: an unsubscribe is lifted by re-subscribing the contact, with its consent."""
+
+    scope_model = Suppression
+    serializer_class = SuppressionSerializer
+    list_ordering = ("-at", "-pk")
+    parser_classes = PARSERS
+    pagination_class = Pages
+
+    def filter_queryset(self, queryset):
+        reason = self.request.query_params.get("reason")
+        return queryset.filter(reason=reason[:20]) if reason else queryset
+
+    def create(self, request, *args, **kwargs):
+        rows = request.data if isinstance(request.data, list) else None
+        if rows is not None and len(rows) > MAX_BULK:
+            return Response({"detail": f"at most {MAX_BULK} addresses per request"}, status.HTTP_400_BAD_REQUEST)
+        added, already, errors = [], [], []
+        for index, row in enumerate(rows if rows is not None else [request.data]):
+            body = SuppressionAddSerializer(data=row if isinstance(row, dict) else {"address": row})
+            if not body.is_valid():
+                if rows is None:
+                    return Response(body.errors, status.HTTP_400_BAD_REQUEST)
+                said = "; ".join(f"{name}: {' '.join(map(str, why))}" for name, why in body.errors.items())
+                errors.append({"row": index, "error": said})
+                continue
+            data = body.validated_data
+            new = address_suppress(tenant_id=self.tenant.pk, address=data["address"], reason=data["reason"],
+                                   source="api", by=str(request.user), note=data["note"])  # fmt: skip
+            (added if new else already).append(data["address"])
+        if rows is not None:
+            return Response({"added": added, "already": already, "errors": errors}, status=207)
+        row = Suppression.objects.for_tenant(self.tenant).get(address=(added or already)[0])
+        return Response(self.get_serializer(row).data, status.HTTP_201_CREATED if added else status.HTTP_200_OK)

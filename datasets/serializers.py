@@ -4,7 +4,17 @@ from django.db import transaction
 from rest_framework import serializers
 
 from datasets.consent import contact_unsubscribe
-from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item, moment_problem
+from datasets.models import (
+    ConsentEvent,
+    ConsentSource,
+    Contact,
+    Interaction,
+    Item,
+    Suppression,
+    SuppressionReason,
+    moment_problem,
+)
+from datasets.suppression import address_normal
 from tenants.serializers import TenantExternalIdField, TenantModelSerializer
 
 MAX_DEPTH = 20
@@ -128,3 +138,30 @@ class InteractionSerializer(TenantModelSerializer):
 
     def validate_timestamp(self, value):
         return _plausible(value)
+
+
+API_REASONS = [
+    SuppressionReason.IMPORTED,
+    SuppressionReason.MANUAL,
+    SuppressionReason.HARD_BOUNCE,
+    SuppressionReason.COMPLAINT,
+]  # fmt: skip  (an unsubscribe goes through the contact, with its consent)
+
+
+class SuppressionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suppression
+        fields = ["id", "address", "reason", "source", "actor", "note", "at"]
+        read_only_fields = ["id", "address", "reason", "source", "actor", "note", "at"]
+
+
+class SuppressionAddSerializer(serializers.Serializer):
+    address = serializers.CharField(max_length=254)
+    reason = serializers.ChoiceField(choices=API_REASONS, default=SuppressionReason.IMPORTED)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate_address(self, value):
+        try:
+            return address_normal(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None

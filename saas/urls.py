@@ -9,13 +9,14 @@ from rest_framework.routers import DefaultRouter
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
 from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
-from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet
+from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
 from tenants import switcher
 
 router = DefaultRouter()
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("items", ItemViewSet, basename="item")
 router.register("interactions", InteractionViewSet, basename="interaction")
+router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("templates", PromptTemplateViewSet, basename="template")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("runs", CampaignRunViewSet, basename="run")
