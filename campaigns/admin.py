@@ -21,6 +21,7 @@ from campaigns.models import (
     Campaign,
     CampaignRun,
     CampaignTick,
+    DeliveryReport,
     EmailEvent,
     EmailStatus,
     GeneratedEmail,
@@ -472,6 +473,25 @@ class EmailEventAdmin(Untouchable, TenantScopedAdmin):
     def email_link(self, event):
         url = reverse("admin:campaigns_generatedemail_change", args=[event.email_id])
         return format_html('<a href="{}">#{}</a>', url, event.email_id)
+
+
+@admin.register(DeliveryReport)
+class DeliveryReportAdmin(Untouchable, TenantScopedAdmin):
+    """What providers reported after taking a message (delivered, bounces, complaints): a record, read only."""
+
+    list_display = ("at", "kind", "address", "provider", "email_link", "tenant")
+    list_filter = ("tenant", "kind", "provider")
+    list_select_related = ("tenant",)
+    search_fields = ("address", "message_id")
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in DeliveryReport._meta.fields]
+
+    @admin.display(description="email", ordering="email")
+    def email_link(self, report):
+        if report.email_id is None:
+            return "—"
+        url = reverse("admin:campaigns_generatedemail_change", args=[report.email_id])
+        return format_html('<a href="{}">#{}</a>', url, report.email_id)
 
 
 @admin.register(BatchRecord)

@@ -59,6 +59,9 @@ class Campaign(TenantOwned):
         default=0, help_text="Skip items sent to the contact in the last N days."
     )
     promotion_share = models.FloatField(default=0.0, help_text="Share of the picks for promoted items (0 to 1).")
+    # The hours emails go out, in each contact's own time (an end before the start spans midnight); blank: any time.
+    send_window_start = models.TimeField(null=True, blank=True)
+    send_window_end = models.TimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -204,6 +207,7 @@ class EmailStatus(models.TextChoices):
     # whether it was delivered cannot be known, so a person marks it sent or sends it again.
     SEND_UNKNOWN = "send_unknown", "Send unknown"
     REGENERATING = "regenerating"  # being written again by a task; regenerating_since says since when
+    SKIPPED = "skipped"  # not sent by a rule the tenant chose (the frequency cap); send_error says why
 
 
 REGENERATABLE = (EmailStatus.FAILED, EmailStatus.REJECTED, EmailStatus.DRAFT)
@@ -249,6 +253,12 @@ class GeneratedEmail(TenantOwned):
     regenerating_since = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=300, blank=True)
+    provider_message_id = models.CharField(
+        max_length=200, blank=True, db_index=True, help_text="The id the provider gave the message (SES's MessageId)."
+    )
+    send_after = models.DateTimeField(
+        null=True, blank=True, help_text="Approved, waiting for its send window or the frequency cap until then."
+    )
     send_error = models.TextField(blank=True)
     send_resolved_by = models.CharField(max_length=150, blank=True, help_text="Who marked it sent or sent it again.")
     send_resolved_at = models.DateTimeField(null=True, blank=True)
@@ -415,6 +425,12 @@ class EventKind(models.TextChoices):
     MARKED_SENT = "marked_sent", "Marked sent"
     SENT_AGAIN = "sent_again", "Sent again"
     TEST_SENT = "test_sent", "Test sent"
+    SEND_WAITING = "send_waiting", "Waiting to send"  # outside its window, or over the frequency cap
+    SKIPPED = "skipped"
+    DELIVERED = "delivered"  # the provider's reports, after the send
+    SOFT_BOUNCED = "soft_bounced", "Soft bounce"
+    BOUNCED = "bounced", "Hard bounce"
+    COMPLAINED = "complained", "Complaint"
 
 
 class EmailEvent(TenantOwned):
@@ -449,3 +465,41 @@ class EmailEvent(TenantOwned):
             cls(tenant_id=tenant_id, email_id=pk, kind=kind, actor=by, status=status, detail=detail or {})
             for pk, tenant_id in tenant_ids_by_email.items()
         )
+
+
+class ReportKind(models.TextChoices):
+    DELIVERED = "delivered"
+    SOFT_BOUNCE = "soft_bounce", "Soft bounce"
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    COMPLAINT = "complaint"
+
+
+class DeliveryReport(TenantOwned):
+    """What a provider said about a message after it took it: delivered, bounced (soft or hard) or complained of,
+    through SES's notifications (SNS) or the plain report endpoint. One row per provider event (a notification
+    delivered twice is stored once); a hard bounce or complaint suppresses the address, soft bounces are counted."""
+
+    email = models.ForeignKey(
+        GeneratedEmail, null=True, blank=True, on_delete=models.SET_NULL, related_name="delivery_reports"
+    )
+    address = models.CharField(max_length=254, help_text="Lower-cased.")
+    kind = models.CharField(max_length=20, choices=ReportKind.choices)
+    provider = models.CharField(max_length=40, help_text="ses, or the name the reporting system gave.")
+    event_id = models.CharField(max_length=200, blank=True, help_text="The provider's id of this event.")
+    message_id = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True, help_text="What the provider said (diagnostic, type).")
+    at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When the provider says it happened.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "event_id"], condition=~models.Q(event_id=""),
+                name="delivery_report_once_per_event",
+            )
+        ]  # fmt: skip
+        indexes = [models.Index(fields=["tenant", "address", "kind"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.address}"

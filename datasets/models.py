@@ -29,6 +29,10 @@ class Contact(TenantOwned):
     age = models.PositiveSmallIntegerField(null=True, blank=True)
     gender = models.CharField(max_length=20, blank=True)
     locale = models.CharField(max_length=20, blank=True)
+    timezone = models.CharField(
+        max_length=64, blank=True, help_text="IANA name, for send windows. Blank: guessed from the locale, else the "
+        "tenant's.",
+    )  # fmt: skip
     attributes = models.JSONField(default=dict, blank=True)
     unsubscribed = models.BooleanField(default=False)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,27 @@ class GuardrailUse(models.TextChoices):
     DRAFTS = "drafts", "on every validated draft (ApplyGuardrail), whatever model wrote it"
 
 
+class EmailProvider(models.TextChoices):
+    DEFAULT = "", "The platform's (EMAIL_BACKEND)"
+    SMTP = "smtp", "SMTP"
+    SES = "ses", "Amazon SES"
+
+
+class CapAction(models.TextChoices):
+    WAIT = "wait", "Wait until the contact is under the cap"
+    SKIP = "skip", "Skip the email, with the reason"
+
+
+def validate_timezone(name: str) -> None:
+    """An IANA time zone name (Europe/Paris), as zoneinfo knows it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not a time zone name (e.g. Europe/Paris, America/New_York).") from None
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     MARKETER = "marketer", "Marketer"
@@ -74,6 +95,26 @@ class Tenant(models.Model):
         default=default_reject_reasons, blank=True,
         help_text="The reasons a reviewer picks from when rejecting a draft (one key each, 1 to 9); free text too.",
     )  # fmt: skip
+    # Delivery (issue 11): which provider sends, from where, how fast, when and how often.
+    email_provider = models.CharField(max_length=10, choices=EmailProvider.choices, blank=True)
+    sending_domain = models.CharField(
+        max_length=253, blank=True, help_text="The domain mail is sent from (SPF, DKIM); List-Id names it. "
+        "Blank: the sender address's domain.",
+    )  # fmt: skip
+    send_rate_per_second = models.PositiveIntegerField(
+        default=0, help_text="Emails handed to the provider per second at most. 0: the platform's rate."
+    )
+    timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_timezone],
+        help_text="For send windows, when a contact's own time zone is not known.",
+    )  # fmt: skip
+    frequency_cap = models.PositiveSmallIntegerField(
+        default=0, help_text="At most this many marketing emails per contact per period, across campaigns. 0: none."
+    )
+    frequency_period_days = models.PositiveSmallIntegerField(default=7)
+    frequency_cap_action = models.CharField(max_length=4, choices=CapAction.choices, default=CapAction.WAIT)
+    sending_paused_at = models.DateTimeField(null=True, blank=True, help_text="Set by the complaint guard.")
+    sending_paused_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -17,6 +17,7 @@ from campaigns.models import (
     Campaign,
     CampaignRun,
     CampaignTick,
+    DeliveryReport,
     EmailEvent,
     EventKind,
     GeneratedEmail,
@@ -51,6 +52,8 @@ MATRIX = {
     "campaigns.batchrecord": dict.fromkeys(ROLES, (False, False, False)),
     # The audit log: written by the product, never edited or removed by anyone.
     "campaigns.emailevent": dict.fromkeys(ROLES, (False, False, False)),
+    # What providers reported (delivered, bounced, complained of): a record, for every role to read only.
+    "campaigns.deliveryreport": dict.fromkeys(ROLES, (False, False, False)),
     # The suppression list: who changes data adds an address by hand; a row is a record, never edited or removed.
     "datasets.suppression": {
         Role.OWNER: (True, False, False),
@@ -106,6 +109,9 @@ def rows(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         RecommenderConfig.dangerously_unscoped.create(tenant=t)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")  # also a Suppression
         EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
+        DeliveryReport.dangerously_unscoped.create(
+            tenant=email.tenant, email=email, address=email.contact.email, kind="soft_bounce", provider="test"
+        )
 
 
 def login(tenant, role, username=None) -> Client:

@@ -12,6 +12,7 @@ from campaigns.models import (
     BatchRecord,
     Campaign,
     CampaignTick,
+    DeliveryReport,
     EmailEvent,
     EmailStatus,
     EventKind,
@@ -93,6 +94,9 @@ def admin_rows(both_emails):
         RecommenderConfig.dangerously_unscoped.create(tenant=email.tenant)
         contact_unsubscribe(contact=waiting, source=ConsentSource.ADMIN, by="admin:test")
         EmailEvent.record(email, EventKind.REGENERATE_REQUESTED, by="admin:test")
+        DeliveryReport.dangerously_unscoped.create(
+            tenant=email.tenant, email=email, address=email.contact.email, kind="soft_bounce", provider="test"
+        )
     return both_emails
 
 
@@ -110,6 +114,7 @@ ADMIN_MODELS = [
     ("campaigns", "generatedemail"),
     ("campaigns", "batchrecord"),
     ("campaigns", "emailevent"),
+    ("campaigns", "deliveryreport"),
     ("campaigns", "campaigntick"),
     ("routing", "llmcall"),
 ]
