@@ -9,7 +9,7 @@ from django.urls import reverse
 from campaigns import sending
 from campaigns.audiences import audience_contacts
 from campaigns.models import Campaign, EmailStatus, GeneratedEmail
-from datasets.consent import contact_resubscribe, contact_unsubscribe
+from datasets.consent import contact_resubscribe, contact_unsubscribe, contacts_unsubscribe
 from datasets.models import ConsentSource, Contact, Suppression, SuppressionReason
 from datasets.suppression import address_suppress, addresses_suppressed
 from tenants.models import Role
@@ -24,6 +24,25 @@ def test_an_unsubscribe_puts_the_address_on_the_list_once(tenant):
     (row,) = Suppression.objects.for_tenant(tenant).all()
     assert (row.address, row.reason, row.source, row.actor) == (
         "pat.doe@example.com", SuppressionReason.UNSUBSCRIBED, ConsentSource.UNSUBSCRIBE_LINK, "link"
+    )  # fmt: skip
+
+
+def test_unsubscribing_many_contacts_writes_the_list_in_a_few_statements(tenant, django_assert_max_num_queries):
+    """An import that unsubscribes thousands must not write the list one INSERT (and savepoint) per contact."""
+    people = [contact(tenant, n) for n in range(1, 41)]
+    address_suppress(tenant_id=tenant.pk, address=people[0].email, reason=SuppressionReason.COMPLAINT,
+                     source="ses", by="ses")  # fmt: skip
+    with django_assert_max_num_queries(12):
+        changed = contacts_unsubscribe(
+            tenant_id=tenant.pk, contact_ids=[p.pk for p in people], source=ConsentSource.IMPORT, by="import",
+            notes={people[1].pk: "row 2 said unsubscribed"},
+        )  # fmt: skip
+    assert len(changed) == 40
+    rows = {row.address: row for row in Suppression.objects.for_tenant(tenant)}
+    assert set(rows) == {p.email.lower() for p in people}
+    assert rows[people[0].email.lower()].reason == SuppressionReason.COMPLAINT  # the stronger reason stays
+    assert (rows[people[1].email.lower()].reason, rows[people[1].email.lower()].note) == (
+        SuppressionReason.UNSUBSCRIBED, "row 2 said unsubscribed"
     )  # fmt: skip
 
 
