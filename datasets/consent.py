@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from datasets.models import ConsentEvent, Contact, SuppressionReason
-from datasets.suppression import address_suppress, unsubscribe_lift
+from datasets.suppression import addresses_suppress, unsubscribe_lift
 
 
 def contacts_unsubscribe(
@@ -34,12 +34,9 @@ def contacts_unsubscribe(
             )
             for pk in changed
         )
-        for pk, address in Contact.objects.for_tenant(tenant_id).filter(pk__in=changed).values_list("pk", "email"):
-            try:
-                address_suppress(tenant_id=tenant_id, address=address, reason=SuppressionReason.UNSUBSCRIBED,
-                                 source=source, by=by, note=notes.get(pk, ""))  # fmt: skip
-            except ValueError:  # not an address anyone can send to: there is nothing to suppress
-                pass
+        addresses = Contact.objects.for_tenant(tenant_id).filter(pk__in=changed).values_list("pk", "email")
+        addresses_suppress(tenant_id=tenant_id, notes={address: notes.get(pk, "") for pk, address in addresses},
+                           reason=SuppressionReason.UNSUBSCRIBED, source=source, by=by)  # fmt: skip
     return changed
 
 
