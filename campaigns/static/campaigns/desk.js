@@ -35,6 +35,20 @@
     });
   }
 
+  // A JSON POST with the session's CSRF token; resolves to {ok, status, data} whatever the status, so each caller
+  // says what a refusal means for it.
+  function postJSON(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (data) { return {ok: r.ok, status: r.status, data: data}; });
+    });
+  }
+
+  function decideURL(id) { return config.decide.replace("/0/", "/" + id + "/"); }
+
   function fetchCards(wanted) {
     var missing = wanted.filter(function (id) { return !cards.has(id) && !asked.has(id); });
     if (!missing.length) { return Promise.all(wanted.map(function (id) { return asked.get(id) || Promise.resolve(); })); }
@@ -229,13 +243,7 @@
     if (!card) { return; }
     if (!card.can_review) { say("Your role in " + card.tenant + " does not review emails."); return; }
     say("Sending a test of draft #" + id + " to you…");
-    fetch(config.decide.replace("/0/", "/" + id + "/"), {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
-      body: JSON.stringify({action: "test"})
-    }).then(function (r) {
-      return r.json().then(function (data) { return {ok: r.ok, data: data}; });
-    }).then(function (answer) {
+    postJSON(decideURL(id), {action: "test"}).then(function (answer) {
       if (answer.data.card) { cards.set(id, answer.data.card); }
       if (ids[position] === id) { render(); }
       say(answer.ok ? "Test of draft #" + id + " sent to " + answer.data.sent_to + "; the draft is unchanged."
@@ -245,13 +253,7 @@
 
   var inflight = new Set();  // decisions posted and not yet answered
   function post(id, decision) {
-    var sent = fetch(config.decide.replace("/0/", "/" + id + "/"), {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
-      body: JSON.stringify(decision)
-    }).then(function (r) {
-      return r.json().then(function (data) { return {ok: r.ok, data: data}; });
-    }).then(function (answer) {
+    var sent = postJSON(decideURL(id), decision).then(function (answer) {
       if (answer.data.card) { cards.set(id, answer.data.card); }
       if (!answer.ok) {
         decided -= 1;
@@ -340,13 +342,7 @@
     var form = $("#desk-bulk");
     form.querySelector(".desk-bulk-question").textContent = (state.action === "approve" ? "Approving " : "Rejecting ") + plural(state.count, "draft") + "…";
     mode = "sending";
-    fetch(bulkURL(), {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
-      body: JSON.stringify({action: state.action, token: state.token, reason: reason})
-    }).then(function (r) {
-      return r.json().then(function (data) { return {status: r.status, data: data}; });
-    }).then(function (answer) {
+    postJSON(bulkURL(), {action: state.action, token: state.token, reason: reason}).then(function (answer) {
       if (answer.status === 409 && answer.data.count) {
         bulkShow(state.action, answer.data, "The drafts in this view changed meanwhile.");
         return;
