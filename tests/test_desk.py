@@ -259,3 +259,18 @@ def test_the_word_diff_keeps_the_lines_and_spaces_of_both_texts():
     assert word_diff("Fresh picks for you, Ana", "Your cozy weekend, Ana") == [
         ["-", "Fresh picks for you,"], ["+", "Your cozy weekend,"], ["=", " Ana"]
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [("Hi  Ana", "Hi Ana"), ("Hi Ana\n\nBye", "Hi Ana\nBye"), ("a b", "a b "), ("", "x"), ("x", ""), (" \n", "")],
+)
+def test_the_word_diff_keeps_whitespace_only_changes(before, after):
+    """A person who only fixed spacing or paragraphs sees that change, and both texts come back from the runs."""
+    from campaigns.desk import word_diff
+
+    runs = word_diff(before, after)
+    assert "".join(text for op, text in runs if op != "+") == before
+    assert "".join(text for op, text in runs if op != "-") == after
+    assert any(op != "=" for op, _ in runs)
+    assert all(text for _, text in runs)  # no empty run for the page to draw
