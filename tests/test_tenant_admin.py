@@ -16,6 +16,9 @@ def change_post(tenant: Tenant, **changes) -> dict:
     data = {"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan, "brand_name": "Acme Prime",
             "recommender": tenant.recommender, "guardrail_use": tenant.guardrail_use, "model_overrides": "{}",
             "monthly_email_quota": str(tenant.monthly_email_quota), "personalize_exported_through": "0",
+            "timezone": tenant.timezone, "send_rate_per_second": str(tenant.send_rate_per_second),
+            "frequency_cap": str(tenant.frequency_cap), "frequency_period_days": str(tenant.frequency_period_days),
+            "frequency_cap_action": tenant.frequency_cap_action,
             "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}  # fmt: skip
     return {**data, **changes}
 
