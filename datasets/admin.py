@@ -1,13 +1,22 @@
 """Admin pages for contacts, items and interactions, scoped to the user's tenants. A contact's consent is read-only
 here: the action unsubscribes on record, and its history is listed on the contact's page."""
 
+import tempfile
+from pathlib import Path
+
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from datasets.consent import contacts_unsubscribe
+from datasets.csvfile import max_bytes
+from datasets.importers import import_suppressions
 from datasets.models import ConsentEvent, ConsentSource, Contact, Interaction, Item, Suppression, SuppressionReason
 from datasets.suppression import address_normal
-from tenants.admin import TenantScopedAdmin, tenant_action
+from tenants.admin import TenantScopedAdmin, capable_tenant_ids, tenant_action
+from tenants.models import Tenant
 from tenants.roles import Capability
 
 CONSENT_FIELDS = ("subscribed", "source", "actor", "note", "at")
@@ -91,6 +100,27 @@ class SuppressionForm(forms.ModelForm):
         return data
 
 
+class SuppressionImportForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), empty_label=None)
+    file = forms.FileField(help_text="CSV with a header: EMAIL, and optionally REASON (unsubscribed, hard_bounce, "
+                           "complaint; blank: imported) and NOTE.")  # fmt: skip
+
+    def __init__(self, *args, tenant_ids, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenants = Tenant.objects.order_by("name")
+        self.fields["tenant"].queryset = tenants if tenant_ids is None else tenants.filter(pk__in=tenant_ids)
+        if tenant_ids and len(tenant_ids) == 1:
+            self.fields["tenant"].initial = tenant_ids[0]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > max_bytes():
+            raise forms.ValidationError(
+                f"The file is {upload.size:,} bytes; the limit is {max_bytes():,} bytes: split it."
+            )
+        return upload
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(TenantScopedAdmin):
     """Addresses the tenant never emails. Added here by hand (or by unsubscribes, bounces, complaints and imports);
@@ -114,6 +144,30 @@ class SuppressionAdmin(TenantScopedAdmin):
     def save_model(self, request, obj, form, change):
         obj.source, obj.actor = "admin", f"admin:{request.user.get_username()}"
         super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="datasets_suppression_import"), *super().get_urls()]
+
+    def import_view(self, request):
+        """Upload a suppression file (another platform's export, a list of the tenant's own) into one of the tenants
+        where the user's role changes data; the report lists every row refused and why, the good rows landed."""
+        tenant_ids = capable_tenant_ids(request.user, Capability.CHANGE_DATA)
+        if tenant_ids == []:
+            raise PermissionDenied("your role does not change data in this tenant")
+        form = SuppressionImportForm(request.POST or None, request.FILES or None, tenant_ids=tenant_ids)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload, tenant = form.cleaned_data["file"], form.cleaned_data["tenant"]
+            with tempfile.TemporaryDirectory() as folder:
+                target = Path(folder) / (Path(upload.name).name or "upload.csv")
+                with open(target, "wb") as out:
+                    for chunk in upload.chunks():
+                        out.write(chunk)
+                report = import_suppressions(target, tenant=tenant, by=f"admin:{request.user.get_username()}")
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "report": report,
+                   "title": "Import a suppression file", "shown": 50}  # fmt: skip
+        return TemplateResponse(request, "admin/datasets/suppression/import.html", context)
 
 
 @admin.register(Item)

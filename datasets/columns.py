@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from datasets.models import Contact, Interaction, Item, moment_problem
+from datasets.models import Contact, Interaction, Item, Suppression, SuppressionReason, moment_problem
 
 PLOT_LIMIT = 20_000
 INT_MAX = 2_147_483_647
@@ -194,6 +194,29 @@ INTERACTIONS = Kind(
         "TIMESTAMP": ("timestamp", _timestamp),
         "EVENT_TYPE": ("event_type", _text(50)),
     },
+)
+
+
+# A suppression file from another platform: why each address is there; blank is "imported". A hand-added reason
+# is for people in the admin, not for files.
+IMPORTED_REASONS = (SuppressionReason.IMPORTED, SuppressionReason.UNSUBSCRIBED, SuppressionReason.HARD_BOUNCE,
+                    SuppressionReason.COMPLAINT)  # fmt: skip
+
+
+def _reason(column: str, raw: str) -> str:
+    value = raw.strip().lower().replace(" ", "_").replace("-", "_")
+    if not value:
+        return SuppressionReason.IMPORTED
+    if value not in IMPORTED_REASONS:
+        raise RowError(f"{column} {raw.strip()[:40]!r} is not one of {', '.join(IMPORTED_REASONS)} (blank: imported)")
+    return value
+
+
+SUPPRESSIONS = Kind(
+    "suppressions",
+    Suppression,
+    ("EMAIL",),
+    {"EMAIL": ("address", _email), "REASON": ("reason", _reason), "NOTE": ("note", _text(1000))},
 )
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from django.db import DatabaseError, transaction
 
-from datasets.columns import INTERACTIONS, ITEMS, USERS, Kind, RowError, parse_row
+from datasets.columns import INTERACTIONS, ITEMS, SUPPRESSIONS, USERS, Kind, RowError, parse_row
 from datasets.consent import contacts_unsubscribe
 from datasets.csvfile import FileProblem, check_file, detect_encoding, records
-from datasets.models import ConsentSource, Contact, Interaction, Item
+from datasets.models import ConsentSource, Contact, Interaction, Item, Suppression, SuppressionReason
 
 BATCH = 2000
 
@@ -259,4 +259,54 @@ def _insert_interactions(tenant, rows: list[tuple[int, Interaction]]) -> _Outcom
     fresh = [i for line, i in rows if first_line.get(_key(i)) == line and _key(i) not in stored]
     # ignore_conflicts: an import running at the same time may have stored the same event a moment ago
     Interaction.objects.for_tenant(tenant).bulk_create(fresh, ignore_conflicts=True)
+    return _Outcome(len(fresh), duplicates=duplicates)
+
+
+# --- the suppression list ---------------------------------------------------------------------------------------
+
+
+def import_suppressions(path: Path, *, tenant, by: str = "") -> ImportReport:
+    """EMAIL[,REASON,NOTE]: addresses the tenant must never email, from another platform's export or a list of its
+    own. An address already on the list keeps its row (a hard bounce or complaint in the file replaces an
+    unsubscribe: the stronger reason); it is reported as skipped with the reason it has."""
+    report = ImportReport("suppressions")
+    by = by or f"import:{path.name}"
+    batch: dict[str, tuple[int, dict]] = {}  # by lower-cased address: a later row in the same file wins
+    for line, row in _rows(path, SUPPRESSIONS, report):
+        try:
+            parsed = parse_row(SUPPRESSIONS, row)
+        except RowError as exc:
+            report.errors.append((line, str(exc)))
+            continue
+        parsed["address"] = parsed["address"].lower()
+        parsed.setdefault("reason", SuppressionReason.IMPORTED)
+        if earlier := batch.get(parsed["address"]):
+            report.notices.append(
+                (line, f"EMAIL {parsed['address']!r} is also on line {earlier[0]}: this later row wins")
+            )
+        batch[parsed["address"]] = (line, parsed)
+        if len(batch) >= BATCH:
+            _store(lambda rows: _suppress(tenant, rows, by=by), list(batch.values()), report)
+            batch = {}
+    _store(lambda rows: _suppress(tenant, rows, by=by), list(batch.values()), report)
+    return report
+
+
+def _suppress(tenant, rows: list[tuple[int, dict]], *, by: str) -> _Outcome:
+    listed = Suppression.objects.for_tenant(tenant)
+    wanted = {v["address"]: (line, v) for line, v in rows}
+    stored = dict(listed.filter(address__in=list(wanted)).values_list("address", "reason"))
+    duplicates = []
+    for address, was in stored.items():
+        line, v = wanted[address]
+        said = f"{address} is already on the list ({was.replace('_', ' ')})"
+        if was == SuppressionReason.UNSUBSCRIBED and v["reason"] in (SuppressionReason.HARD_BOUNCE,
+                                                                     SuppressionReason.COMPLAINT):  # fmt: skip
+            listed.filter(address=address).update(reason=v["reason"], source="import", actor=by[:200])
+            said += f"; now a {v['reason'].replace('_', ' ')}, the stronger reason"
+        duplicates.append((line, said))
+    fresh = [Suppression(tenant=tenant, address=address, reason=v["reason"], source="import", actor=by[:200],
+                         note=v.get("note", "")) for address, (_, v) in wanted.items() if address not in stored]  # fmt: skip
+    # ignore_conflicts: an unsubscribe or a bounce may have listed one of them a moment ago
+    listed.bulk_create(fresh, ignore_conflicts=True)
     return _Outcome(len(fresh), duplicates=duplicates)

@@ -132,6 +132,8 @@ class TenantScopedAdmin(MissingIs404, admin.ModelAdmin):
         related = db_field.related_model
         if db_field.name == "tenant" and ids is not None:
             kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+            if len(ids) == 1:  # one tenant to write into (the switcher's, or the user's only one): chosen already
+                kwargs.setdefault("initial", ids[0])
         elif hasattr(related, "dangerously_unscoped"):
             qs = related.dangerously_unscoped.all()
             kwargs["queryset"] = qs if ids is None else qs.filter(tenant_id__in=ids)

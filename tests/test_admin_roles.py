@@ -8,6 +8,7 @@ import re
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -24,7 +25,7 @@ from campaigns.models import (
     PromptTemplate,
 )
 from datasets.consent import contact_unsubscribe
-from datasets.models import ConsentSource, Contact
+from datasets.models import ConsentSource, Contact, Suppression
 from recommendations.models import RecommenderConfig
 from tenants.admin import OwnersOnlyAdmin, TenantScopedAdmin
 from tenants.models import Role
@@ -355,6 +356,7 @@ LIST_VIEW_PROBES = {
     "campaigns_generatedemail_desk_queue": "filters",
     "campaigns_generatedemail_desk_bulk": "filters",
     "campaigns_generatedemail_desk_cards": "ids",
+    "datasets_suppression_import": "tenant",  # an upload names the tenant it writes into
 }
 
 
@@ -394,6 +396,15 @@ def test_every_list_view_keeps_to_the_users_tenant(rows, tenant, other_tenant, n
             )
         assert their_email.pk not in answer.get("ids", [])
         assert (answer.get("count", mine), answer.get("not_reviewed", 0)) == (mine, 0)  # theirs are not even counted
+    elif LIST_VIEW_PROBES[name] == "tenant":
+        listed = lambda: list(Suppression.dangerously_unscoped.filter(tenant=other_tenant).values())  # noqa: E731
+        was = listed()
+        page = client.get(url).content.decode()
+        assert other_tenant.name not in page and f'value="{other_tenant.pk}"' not in page
+        upload = SimpleUploadedFile("list.csv", b"EMAIL\nnew@example.com\n", content_type="text/csv")
+        refused = client.post(url, {"tenant": other_tenant.pk, "file": upload})
+        assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+        assert listed() == was
     else:
         answer = client.get(url, {"ids": str(their_email.pk)}).json()
         assert answer == {"cards": [], "missing": [their_email.pk]}

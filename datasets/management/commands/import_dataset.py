@@ -1,11 +1,11 @@
-"""python manage.py import_dataset --tenant SLUG [--users F] [--items F] [--interactions F]"""
+"""python manage.py import_dataset --tenant SLUG [--users F] [--items F] [--interactions F] [--suppressions F]"""
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from datasets.csvfile import FileProblem, check_file
-from datasets.importers import ImportReport, import_interactions, import_items, import_users
+from datasets.importers import ImportReport, import_interactions, import_items, import_suppressions, import_users
 from tenants.models import Tenant
 
 SHOWN = 20
@@ -14,7 +14,8 @@ ALL_LANDED, SOME_REJECTED, NOTHING_IMPORTED = 0, 1, 2
 
 class Command(BaseCommand):
     help = (
-        "Import contacts, items and interactions from CSV files in Amazon Personalize's bulk format. "
+        "Import contacts, items and interactions from CSV files in Amazon Personalize's bulk format, and "
+        "addresses for the suppression list. "
         "Each rejected row is listed with its line and what to fix; the good rows around it are imported. "
         f"The exit status is {ALL_LANDED} when every row landed (rows already stored count as landed), "
         f"{SOME_REJECTED} when some rows were rejected or a file could not be read (the rest landed), "
@@ -28,14 +29,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--items", type=Path, help="CSV: ITEM_ID,TITLE[,YEAR,GENRES,PLOT,…]")
         parser.add_argument("--interactions", type=Path, help="CSV: USER_ID,ITEM_ID,TIMESTAMP[,EVENT_TYPE]")
+        parser.add_argument(
+            "--suppressions", type=Path, help="CSV: EMAIL[,REASON,NOTE]; REASON unsubscribed, hard_bounce, complaint "
+            "or imported (blank)",
+        )  # fmt: skip
 
-    def handle(self, *args, tenant, users, items, interactions, **options):
+    def handle(self, *args, tenant, users, items, interactions, suppressions, **options):
         tenant_obj = self._tenant(tenant)
         # Order matters: interactions refer to users and items.
-        given = ((users, import_users), (items, import_items), (interactions, import_interactions))
+        given = ((users, import_users), (items, import_items), (interactions, import_interactions),
+                 (suppressions, import_suppressions))  # fmt: skip
         files = [(path, importer) for path, importer in given if path is not None]
         if not files:
-            raise CommandError("Nothing to import: give at least one of --users, --items, --interactions")
+            raise CommandError(
+                "Nothing to import: give at least one of --users, --items, --interactions, --suppressions"
+            )
         self._refuse_missing([path for path, _ in files])
         reports = []
         for path, importer in files:
