@@ -215,3 +215,29 @@ def test_the_catalog_titles_a_run_checks_against_are_never_older_than_the_run_or
     for run in runs:
         generation.catalog_titles(run)
     assert len(generation._titles) == generation.TITLES_KEPT
+
+
+def test_a_tenant_template_in_the_seed_articles_shape_writes_good_drafts_on_the_emulator(
+    bedrock_settings, scoped, tenant, campaign
+):
+    """The seed article's prompt (free-text user, the picks as one JSON list) is a tenant template like any other:
+    on the emulator it greets each contact by name and names each pick, and the drafts pass validation."""
+    from campaigns.models import PromptTemplate
+
+    campaign.template = PromptTemplate.dangerously_unscoped.create(
+        tenant=tenant, name="seed article",
+        body="Write a personalised marketing email for this user, recommending the movies.\n"
+        "<user>a {{ contact.age }} year old {{ contact.gender }} called {{ contact.first_name }}</user>\n"
+        "<movie>{{ items | tojson }}</movie>\n<signoff>{{ signoff }}</signoff>\n"
+        "Put the subject in <subject></subject> and the email in <body></body>.",
+    )  # fmt: skip
+    campaign.save()
+    run = run_all(services.campaign_launch(campaign=campaign))
+    assert (run.generated, run.failed) == (6, 0)
+    for email in GeneratedEmail.objects.filter(run=run).select_related("contact"):
+        assert email.status == EmailStatus.DRAFT, email.failure_reason
+        assert email.body.startswith(
+            tuple(f"{hi} {email.contact.first_name}," for hi in ("Hi", "Hello", "Hey", "Dear"))
+        )
+        assert all(email.body.count(item["title"]) == 1 for item in email.items), email.body
+        assert '"title"' in email.prompt and "called " + email.contact.first_name in email.prompt
