@@ -27,6 +27,7 @@ from routing.errors import ProviderError
 from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, screens_drafts
 from routing.models import LLMCall
 from routing.types import LLMRequest, LLMResponse
+from webhooks.events import emails_generated
 
 TITLES_FRESH_SECONDS, TITLES_KEPT = 60, 4  # catalog_titles: how long a run's read holds, and for how many runs
 _titles: dict[tuple[int, int], tuple[float, frozenset[str]]] = {}  # (tenant, run) → (read at, titles)
@@ -102,6 +103,7 @@ def drafts_store(*, run: CampaignRun, drafts: list[Draft]) -> None:
     LLMCall.objects.for_tenant(tenant).bulk_create(records, batch_size=STORE_BATCH)
     emails = [GeneratedEmail(tenant=tenant, run=run, contact=d.contact, **d.fields) for d in drafts if not d.stored]
     GeneratedEmail.objects.for_tenant(tenant).bulk_create(emails, ignore_conflicts=True, batch_size=STORE_BATCH)
+    emails_generated(run, [email.contact_id for email in emails])  # webhooks: one event for the chunk
 
 
 def chunk_fail(*, run: CampaignRun, contact_ids: list[int], reason: str) -> int:

@@ -453,18 +453,29 @@ class EmailEvent(TenantOwned):
 
     @classmethod
     def record(cls, email: GeneratedEmail, kind: str, *, by: str = "", status: str = "", detail=None) -> "EmailEvent":
-        return cls.dangerously_unscoped.create(
+        from webhooks.events import email_events
+
+        event = cls.dangerously_unscoped.create(
             tenant_id=email.tenant_id, email_id=email.pk, kind=kind, actor=by, status=status, detail=detail or {}
         )
+        email_events(email.tenant_id, kind, [email.pk], by=by, detail=detail)  # delivered once this commits
+        return event
 
     @classmethod
     def record_many(
         cls, tenant_ids_by_email: dict[int, int], kind: str, *, by: str = "", status: str = "", detail=None
     ) -> None:
+        from webhooks.events import email_events
+
         cls.dangerously_unscoped.bulk_create(
             cls(tenant_id=tenant_id, email_id=pk, kind=kind, actor=by, status=status, detail=detail or {})
             for pk, tenant_id in tenant_ids_by_email.items()
         )
+        by_tenant: dict[int, list[int]] = {}
+        for pk, tenant_id in tenant_ids_by_email.items():
+            by_tenant.setdefault(tenant_id, []).append(pk)
+        for tenant_id, pks in by_tenant.items():
+            email_events(tenant_id, kind, pks, by=by, detail=detail)
 
 
 class ReportKind(models.TextChoices):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns.models import ACTIVE_RUN_STATUSES, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from routing.providers.bedrock_batch import OVER
 from tenants.services import quota_charge, quota_month, quota_release
+from webhooks.events import run_completed
 
 
 def run_refresh(*, run: CampaignRun) -> CampaignRun:
@@ -42,6 +43,7 @@ def run_refresh(*, run: CampaignRun) -> CampaignRun:
             changes.update(rate_per_s=rate, eta_at=None if ended else eta)
             if ended:
                 changes.update(status=RunStatus.COMPLETED, finished_at=now)
+                transaction.on_commit(lambda: run_completed(CampaignRun.objects.for_tenant(run.tenant).get(pk=run.pk)))
         if ended:
             changes.update(_quota_settle(run=row, tenant=run.tenant, written=processed))
         runs.filter(pk=run.pk).update(**changes)

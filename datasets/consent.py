@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from datasets.models import ConsentEvent, Contact, SuppressionReason
 from datasets.suppression import addresses_suppress, unsubscribe_lift
+from webhooks.events import contacts_unsubscribed
 
 
 def contacts_unsubscribe(
@@ -37,6 +38,7 @@ def contacts_unsubscribe(
         addresses = Contact.objects.for_tenant(tenant_id).filter(pk__in=changed).values_list("pk", "email")
         addresses_suppress(tenant_id=tenant_id, notes={address: notes.get(pk, "") for pk, address in addresses},
                            reason=SuppressionReason.UNSUBSCRIBED, source=source, by=by)  # fmt: skip
+        contacts_unsubscribed(tenant_id, changed, source=source, at=now)  # webhooks, once this commits
     return changed
 
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "recommendations",
     "routing",
     "campaigns",
+    "webhooks",
     "awsemu",
 ]
 
@@ -150,6 +151,19 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)  # seconds per SMTP step
 # email becomes "send unknown" for a person to resolve, never resent by itself.
 EMAIL_SEND_LEASE_SECONDS = env_int("EMAIL_SEND_LEASE_SECONDS", 900, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campaigns@localhost")
+
+# Webhooks (webhooks.services): the wait before each retry (seconds, ±20 % jitter; the last failure ends the
+# delivery), the time allowed per attempt, and when an endpoint that keeps failing is disabled.
+WEBHOOK_RETRY_SCHEDULE = [
+    float(wait) for wait in env_str("WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,10800,21600").split(",") if wait
+]
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_QUEUE_RETRY_BELOW_SECONDS = 900  # shorter waits are queued with a countdown; longer ones wait for the sweep
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 24 * 3600, minimum=0)
+WEBHOOK_DISABLE_MIN_FAILURES = env_int("WEBHOOK_DISABLE_MIN_FAILURES", 10, minimum=1)
+# Posting to private networks (loopback, 10/8, the metadata service) is refused unless this is set: for local
+# development and the tests' receivers only.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", DEBUG)
 
 # AWS: region and optional endpoints (the local emulator in tests and offline development).
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))

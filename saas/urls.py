@@ -11,6 +11,7 @@ from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
 from tenants import switcher
+from webhooks.api import WebhookEndpointViewSet
 
 router = DefaultRouter()
 router.register("contacts", ContactViewSet, basename="contact")
@@ -21,6 +22,7 @@ router.register("templates", PromptTemplateViewSet, basename="template")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("runs", CampaignRunViewSet, basename="run")
 router.register("emails", GeneratedEmailViewSet, basename="email")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     *switcher.urlpatterns,

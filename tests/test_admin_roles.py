@@ -30,6 +30,7 @@ from recommendations.models import RecommenderConfig
 from tenants.admin import OwnersOnlyAdmin, TenantScopedAdmin
 from tenants.models import Role
 from tenants.services import membership_add
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 ROLES = (Role.OWNER, Role.MARKETER, Role.REVIEWER)
 DATA = {Role.OWNER: (True, True, True), Role.MARKETER: (True, True, True), Role.REVIEWER: (False, False, False)}
@@ -55,6 +56,10 @@ MATRIX = {
     "campaigns.emailevent": dict.fromkeys(ROLES, (False, False, False)),
     # What providers reported (delivered, bounced, complained of): a record, for every role to read only.
     "campaigns.deliveryreport": dict.fromkeys(ROLES, (False, False, False)),
+    # Webhook endpoints are the tenant's data; their deliveries and attempts a record, read only by everyone.
+    "webhooks.webhookendpoint": DATA,
+    "webhooks.webhookdelivery": dict.fromkeys(ROLES, (False, False, False)),
+    "webhooks.webhookattempt": dict.fromkeys(ROLES, (False, False, False)),
     # The suppression list: who changes data adds an address by hand; a row is a record, never edited or removed.
     "datasets.suppression": {
         Role.OWNER: (True, False, False),
@@ -77,6 +82,7 @@ ACTIONS = {
         "send_again": RUN,
     },  # fmt: skip
     "datasets.contact": {"unsubscribe_selected": DATA_ROLES},
+    "webhooks.webhookendpoint": {"ping_selected": DATA_ROLES, "enable_selected": DATA_ROLES},
 }
 
 TENANT_ADMINS = sorted(
@@ -113,6 +119,11 @@ def rows(bedrock_settings, tenant, other_tenant, catalog, other_catalog):
         DeliveryReport.dangerously_unscoped.create(
             tenant=email.tenant, email=email, address=email.contact.email, kind="soft_bounce", provider="test"
         )
+        hook = WebhookEndpoint.dangerously_unscoped.create(tenant=email.tenant, url="https://crm.example/hook")
+        delivery = WebhookDelivery.dangerously_unscoped.create(
+            tenant=email.tenant, endpoint=hook, event_type="email.sent", message_id=f"msg_{email.pk}", payload={}
+        )
+        WebhookAttempt.dangerously_unscoped.create(tenant=email.tenant, delivery=delivery, status_code=500)
 
 
 def login(tenant, role, username=None) -> Client:

@@ -6,6 +6,7 @@ from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail,
 from datasets.models import Contact, Interaction, Suppression
 from datasets.suppression import address_suppress
 from saas.urls import router
+from webhooks.models import WebhookEndpoint
 
 API = "/api/v1"
 
@@ -31,10 +32,11 @@ def theirs(other_tenant, other_catalog):
     address_suppress(tenant_id=other_tenant.pk, address="secret@theirs.example", reason="complaint", source="ses",
                      by="ses")  # fmt: skip
     suppression = Suppression.dangerously_unscoped.get(tenant=other_tenant)
+    webhook = WebhookEndpoint.dangerously_unscoped.create(tenant=other_tenant, url="https://theirs.example/hook")
     return {
         "contacts": contacts[0].external_id, "items": items[0].external_id, "interactions": interaction.pk,
         "templates": template.pk, "campaigns": campaign.pk, "runs": run.pk, "emails": email.pk,
-        "suppressions": suppression.pk,
+        "suppressions": suppression.pk, "webhooks": webhook.pk,
     }  # fmt: skip
 
 
@@ -63,7 +65,8 @@ def test_the_ownership_walk_covers_every_endpoint_and_action():
     assert walked >= {"mark_sent", "send_again", "unsubscribe", "resubscribe", "consent"}
 
 
-ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions"]
+ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions",
+             "webhooks"]  # fmt: skip
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -27,6 +27,7 @@ from tenants.admin import TenantScopedAdmin
 from tenants.models import Role
 from tenants.scoping import TenantOwned
 from tenants.services import membership_add, tenant_create
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 def test_unsubscribe_link_confirms_then_unsubscribes(client, tenant, catalog):
@@ -61,7 +62,7 @@ def test_forged_or_cross_tenant_unsubscribe_tokens_are_404(client, tenant, other
 def test_every_model_is_in_the_admin():
     from django.apps import apps
 
-    for app in ("tenants", "datasets", "recommendations", "routing", "campaigns"):
+    for app in ("tenants", "datasets", "recommendations", "routing", "campaigns", "webhooks"):
         for model in apps.get_app_config(app).get_models():
             assert admin.site.is_registered(model), model
 
@@ -97,6 +98,11 @@ def admin_rows(both_emails):
         DeliveryReport.dangerously_unscoped.create(
             tenant=email.tenant, email=email, address=email.contact.email, kind="soft_bounce", provider="test"
         )
+        hook = WebhookEndpoint.dangerously_unscoped.create(tenant=email.tenant, url="https://crm.example/hook")
+        delivery = WebhookDelivery.dangerously_unscoped.create(
+            tenant=email.tenant, endpoint=hook, event_type="email.sent", message_id=f"msg_{email.pk}", payload={}
+        )
+        WebhookAttempt.dangerously_unscoped.create(tenant=email.tenant, delivery=delivery, status_code=500)
     return both_emails
 
 
@@ -115,6 +121,9 @@ ADMIN_MODELS = [
     ("campaigns", "batchrecord"),
     ("campaigns", "emailevent"),
     ("campaigns", "deliveryreport"),
+    ("webhooks", "webhookendpoint"),
+    ("webhooks", "webhookdelivery"),
+    ("webhooks", "webhookattempt"),
     ("campaigns", "campaigntick"),
     ("routing", "llmcall"),
 ]
