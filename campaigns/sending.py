@@ -20,8 +20,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from campaigns.models import CampaignRun, EmailEvent, EmailStatus, EventKind, GeneratedEmail
+from campaigns.unsubscribe import unsubscribe_mailto
 from datasets.models import Contact
 from datasets.suppression import suppression_of
+from tenants.aws import ses_client_params
+from tenants.aws_errors import AWS_ERRORS, aws_error, aws_reach
+from tenants.models import EmailProvider
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,8 @@ def email_send(*, email: GeneratedEmail) -> str:
     _finish(email, claimed_at, EmailStatus.SENDING, message_id=message.extra_headers["Message-ID"])
     status, reason = _deliver(message)
     if status == EmailStatus.SENT:
-        return _finish(email, claimed_at, status, sent_at=timezone.now(), send_error="")
+        return _finish(email, claimed_at, status, sent_at=timezone.now(), send_error="",
+                       provider_message_id=provider_message_id(message))  # fmt: skip
     _finish(email, claimed_at, status, send_error=reason[:2000])
     if status == EmailStatus.APPROVED:
         raise SendDeferred(reason, connecting=reason.startswith(CONNECTING))
@@ -132,11 +137,33 @@ SEND_EVENTS = {EmailStatus.SENT: EventKind.SENT, EmailStatus.SEND_FAILED: EventK
                EmailStatus.SUPPRESSED: EventKind.SUPPRESSED, EmailStatus.SENDING: EventKind.SENDING}  # fmt: skip
 
 
+SES_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def mail_connection(tenant):
+    """The connection for the tenant's provider (Tenant.email_provider: SMTP or SES; blank: the platform's
+    EMAIL_BACKEND). SES goes through django-anymail with the tenant's region and account (tenants.aws)."""
+    provider = getattr(tenant, "email_provider", "")
+    if provider == EmailProvider.SES or (not provider and settings.EMAIL_BACKEND == SES_BACKEND):
+        return get_connection(SES_BACKEND, client_params=ses_client_params(tenant))
+    if provider == EmailProvider.SMTP:
+        return get_connection(SMTP_BACKEND)
+    return get_connection()
+
+
+def provider_message_id(message: EmailMultiAlternatives) -> str:
+    """The id the provider gave the message it took (SES's MessageId, through anymail); blank for SMTP."""
+    status = getattr(message, "anymail_status", None)
+    return str(getattr(status, "message_id", None) or "")[:200]
+
+
 def _deliver(message: EmailMultiAlternatives) -> tuple[str, str]:
     """Hand the message over; the email's new status and why. The connection is opened here, not by send(), to
     know what failed: opening it (nothing sent), the conversation, or the goodbye after the server took the
-    message (delivered, whatever the goodbye says)."""
-    connection = get_connection()
+    message (delivered, whatever the goodbye says). The connection is the provider of the message's tenant
+    (build_message notes it on the message)."""
+    connection = mail_connection(getattr(message, "tenant", None))
     try:
         connection.open()
     except Exception as exc:  # the server is down or refuses us: nothing to do with this email, so not final
@@ -169,6 +196,8 @@ class _Handover:
 
 
 def _refusal(exc: Exception, *, handed_over: bool) -> tuple[str, str]:
+    if isinstance(exc.__cause__, AWS_ERRORS):  # anymail's SES backend: what botocore said
+        return _ses_refusal(exc.__cause__)
     code, said = _smtp_reply(exc)
     if code is not None:  # the server answered with a refusal: it did not take the message
         return (EmailStatus.SEND_FAILED if code >= 500 else EmailStatus.APPROVED), said
@@ -177,6 +206,19 @@ def _refusal(exc: Exception, *, handed_over: bool) -> tuple[str, str]:
     if handed_over:
         return EmailStatus.SEND_UNKNOWN, f"{UNKNOWN}: {said}"
     return EmailStatus.APPROVED, said
+
+
+def _ses_refusal(exc: Exception) -> tuple[str, str]:
+    """An answer from SES (throttled, refused) means it did not take the message: a retry, or failed for good. A
+    connection that never opened sent nothing; a reply lost after the request went may have sent it."""
+    error, reach = aws_error(exc, "sending through Amazon SES"), aws_reach(exc)
+    if reach == "answered":
+        return (EmailStatus.SEND_FAILED if error.permanent else EmailStatus.APPROVED), str(error)
+    if reach == "unreached":
+        return EmailStatus.APPROVED, f"{CONNECTING}: {error}"
+    if reach == "lost":
+        return EmailStatus.SEND_UNKNOWN, f"{UNKNOWN}: {error}"
+    return EmailStatus.SEND_FAILED, str(error)  # botocore refused the request before sending it
 
 
 def _smtp_reply(exc: Exception) -> tuple[int | None, str]:
@@ -211,7 +253,7 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
     tenant, contact = email.tenant, email.contact
     context = message_context(email)
     sender = tenant.sender_email or settings.DEFAULT_FROM_EMAIL
-    domain = sender.rsplit("@", 1)[-1]
+    domain = tenant.sending_domain or sender.rsplit("@", 1)[-1]
     headers = {"Message-ID": make_msgid(domain=domain), "List-Id": list_id(tenant, domain)}
     if tenant.reply_to_email:
         headers["Reply-To"] = mailbox(tenant.sender_name or tenant.brand, tenant.reply_to_email)
@@ -219,7 +261,7 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
         context.update(test_for=contact.full_name or contact.email, unsubscribe_url="")
         headers["X-Test-Send"] = "yes"
     else:
-        headers.update({"List-Unsubscribe": f"<{email.unsubscribe_url}>",
+        headers.update({"List-Unsubscribe": list_unsubscribe(context["unsubscribe_url"]),
                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})  # fmt: skip
     message = EmailMultiAlternatives(
         subject=f"[Test] {one_line(email.subject)}" if test_to else one_line(email.subject),
@@ -229,6 +271,7 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
         headers=headers,
     )
     message.attach_alternative(render_to_string("emails/campaign_email.html", context), "text/html")
+    message.tenant = tenant  # whose provider _deliver hands it to
     try:  # Django's own checks, here rather than half-way through an SMTP conversation
         message.message()
         for address in message.recipients():
@@ -252,6 +295,15 @@ def email_test_send(*, email: GeneratedEmail, to: str, by: str) -> None:
     if status != EmailStatus.SENT:
         raise TestSendRefused(f"the mail server did not take the test: {said}")
     EmailEvent.record(email, EventKind.TEST_SENT, by=by, status=email.status, detail={"to": to})
+
+
+def list_unsubscribe(url: str) -> str:
+    """RFC 2369: the one-click https link and, when the inbound path exists (UNSUBSCRIBE_MAILTO_DOMAIN), a mailto
+    carrying the same token, which campaigns.inbound reads back. Without an inbound path, no mailto."""
+    header = f"<{url}>"
+    if settings.UNSUBSCRIBE_MAILTO_DOMAIN:
+        header += f", <mailto:{unsubscribe_mailto(url.rstrip('/').rsplit('/', 1)[-1])}?subject=unsubscribe>"
+    return header
 
 
 def list_id(tenant, domain: str) -> str:

@@ -129,6 +129,18 @@ class Tenant(models.Model):
             raise ValidationError({"reject_reasons": "A list of reasons, each a non-empty text."})
         if len(reasons) > 9 or any(len(r) > 200 for r in reasons):
             raise ValidationError({"reject_reasons": "At most 9 reasons (keys 1 to 9), each at most 200 characters."})
+        self.sending_domain = (self.sending_domain or "").strip().rstrip(".").lower()
+        if self.sending_domain:
+            domain = self.sending_domain
+            sender = (self.sender_email or "").strip().lower()
+            if not sender:
+                raise ValidationError({"sender_email": f"With the sending domain {domain}, set a sender address "
+                                       f"in it (e.g. hello@{domain}): the platform's address is not in it."})  # fmt: skip
+            at = sender.rpartition("@")[2]
+            if at != domain and not at.endswith("." + domain):
+                raise ValidationError({"sender_email": f"{self.sender_email} is not in the sending domain {domain}: "
+                                       f"use an address @{domain} or @a subdomain of it (SPF and DKIM vouch only "
+                                       "for that domain)."})  # fmt: skip
 
     @property
     def brand(self) -> str:
