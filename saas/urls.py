@@ -1,5 +1,5 @@
-"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links and a
-health check."""
+"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links, SES's
+webhooks and a health check."""
 
 from django.contrib import admin
 from django.http import JsonResponse
@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
 from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
+from campaigns.webhooks import SesInboundWebhookView, SesTrackingWebhookView
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
 from tenants import switcher
 
@@ -28,5 +29,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
+    # Amazon SES's notifications through SNS: delivery reports, and mail to the List-Unsubscribe mailto address.
+    path("webhooks/ses/tracking/", SesTrackingWebhookView.as_view(), name="ses_tracking"),
+    path("webhooks/ses/inbound/", SesInboundWebhookView.as_view(), name="ses_inbound"),
     path("healthz", lambda request: JsonResponse({"ok": True})),
 ]
