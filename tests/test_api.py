@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import Campaign, CampaignRun, DeliveryReport, EmailStatus, GeneratedEmail, PromptTemplate
 from datasets.models import Contact, Interaction, Suppression
 from datasets.suppression import address_suppress
 from saas.urls import router
@@ -31,10 +31,13 @@ def theirs(other_tenant, other_catalog):
     address_suppress(tenant_id=other_tenant.pk, address="secret@theirs.example", reason="complaint", source="ses",
                      by="ses")  # fmt: skip
     suppression = Suppression.dangerously_unscoped.get(tenant=other_tenant)
+    report = DeliveryReport.dangerously_unscoped.create(
+        tenant=other_tenant, email=email, address="secret@theirs.example", kind="complaint", provider="theirs"
+    )
     return {
         "contacts": contacts[0].external_id, "items": items[0].external_id, "interactions": interaction.pk,
         "templates": template.pk, "campaigns": campaign.pk, "runs": run.pk, "emails": email.pk,
-        "suppressions": suppression.pk,
+        "suppressions": suppression.pk, "delivery-reports": report.pk,
     }  # fmt: skip
 
 
@@ -63,7 +66,8 @@ def test_the_ownership_walk_covers_every_endpoint_and_action():
     assert walked >= {"mark_sent", "send_again", "unsubscribe", "resubscribe", "consent"}
 
 
-ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions"]
+ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions",
+             "delivery-reports"]  # fmt: skip
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
