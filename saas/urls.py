@@ -6,7 +6,13 @@ from django.http import JsonResponse
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
+from campaigns.api import (
+    CampaignRunViewSet,
+    CampaignViewSet,
+    DeliveryReportViewSet,
+    GeneratedEmailViewSet,
+    PromptTemplateViewSet,
+)
 from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
 from campaigns.webhooks import SesInboundWebhookView, SesTrackingWebhookView
@@ -22,6 +28,7 @@ router.register("templates", PromptTemplateViewSet, basename="template")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("runs", CampaignRunViewSet, basename="run")
 router.register("emails", GeneratedEmailViewSet, basename="email")
+router.register("delivery-reports", DeliveryReportViewSet, basename="delivery-report")
 
 urlpatterns = [
     *switcher.urlpatterns,
