@@ -79,9 +79,10 @@ def report_record(*, provider: str, kind: str, address: str, tenant_id: int | No
                     at=at or timezone.now(),
                 )  # fmt: skip
         except IntegrityError:
-            if not event_id:
+            same = reports.filter(provider=provider[:40], event_id=event_id[:200]).first() if event_id else None
+            if same is None:
                 raise
-            return Recorded(reports.get(provider=provider[:40], event_id=event_id[:200]), created=False)
+            return Recorded(same, created=False)
         if email is not None:
             EmailEvent.record(email, EVENTS[kind], by=provider[:150], status=email.status,
                               detail={"report": report.pk, "address": address, "diagnostic": diagnostic})  # fmt: skip

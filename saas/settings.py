@@ -155,14 +155,14 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campaigns@localhost")
 # List-Unsubscribe mailto, /webhooks/ses/inbound/; each is believed only with a valid SNS signature (and, when
 # set, HTTP basic auth with ANYMAIL_WEBHOOK_SECRET "user:password", and a TopicArn in SNS_TOPIC_ARNS).
 ANYMAIL = {
-    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET") or None,
-    # The SES backend's clients for mail Django sends outside campaigns (campaign sends pass the tenant's own).
-    "AMAZON_SES_CLIENT_PARAMS": {
-        "region_name": env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1")),
-        **({"endpoint_url": u} if (u := env_str("AWS_ENDPOINT_URL_SESV2")) else {}),
-    },
-    "AMAZON_SES_CONFIGURATION_SET_NAME": env_str("AMAZON_SES_CONFIGURATION_SET_NAME") or None,
+    # The SES backend's client for mail Django sends outside campaigns (campaign sends pass the tenant's own; boto3
+    # reads AWS_ENDPOINT_URL_SESV2 itself, and the webhooks' SNS and S3 clients must not get SES's endpoint).
+    "AMAZON_SES_CLIENT_PARAMS": {"region_name": env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))},
 }
+if env_str("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
+if env_str("AMAZON_SES_CONFIGURATION_SET_NAME"):  # the configuration set whose events SES publishes to SNS
+    ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env_str("AMAZON_SES_CONFIGURATION_SET_NAME")
 SNS_TOPIC_ARNS = env_list("SNS_TOPIC_ARNS")  # empty: any topic whose message AWS signed
 SNS_CERT_TIMEOUT = env_int("SNS_CERT_TIMEOUT", 5, minimum=1)  # seconds to fetch AWS's signing certificate
 # Set (e.g. "unsub.mail.example.com", with an SES receipt rule sending its mail to SNS → /webhooks/ses/inbound/):
