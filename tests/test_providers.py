@@ -157,6 +157,37 @@ def test_the_tenant_refuses_a_sender_outside_its_sending_domain(tenant, domain, 
     assert problem in " ".join(raised.value.message_dict["sender_email"])
 
 
+@pytest.mark.parametrize("domain", ["not a domain", "acme", "-acme.example", "acme..example", "a" * 64 + ".example"])
+def test_a_sending_domain_must_be_a_domain_name(tenant, domain):
+    tenant.sending_domain, tenant.sender_email = domain, "hello@acme.example"
+    with pytest.raises(ValidationError) as raised:
+        tenant.clean()
+    assert "is not a domain name" in raised.value.message_dict["sending_domain"][0]
+
+
+def test_the_tenant_page_says_why_a_sender_outside_the_domain_is_refused(tenant):
+    from django.test import Client
+    from django.urls import reverse
+
+    from tenants.models import Role, Tenant
+    from tenants.services import membership_add
+    from tests.test_tenant_admin import change_post
+
+    client = Client()
+    client.force_login(membership_add(tenant=tenant, username="olga", role=Role.OWNER).user)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    delivery = {"send_rate_per_second": "0", "timezone": "UTC", "frequency_cap": "0", "frequency_period_days": "7",
+                "frequency_cap_action": "wait"}  # fmt: skip
+    form = change_post(tenant, sending_domain="mail.acme.example", sender_email="hello@acme.example", **delivery)
+    page = client.post(url, form)
+    assert page.status_code == 200
+    assert "hello@acme.example is not in the sending domain mail.acme.example" in page.content.decode()
+    assert Tenant.objects.get(pk=tenant.pk).sending_domain == ""
+    form["sender_email"] = "hello@news.mail.acme.example"
+    assert client.post(url, form).status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).sending_domain == "mail.acme.example"
+
+
 def test_list_unsubscribe_offers_a_mailto_only_with_an_inbound_path(scoped, tenant, settings):
     email = one_email(tenant)
     settings.UNSUBSCRIBE_MAILTO_DOMAIN = ""
