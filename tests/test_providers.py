@@ -201,3 +201,15 @@ def test_list_unsubscribe_offers_a_mailto_only_with_an_inbound_path(scoped, tena
     address = mailto.removeprefix("<mailto:").removesuffix("?subject=unsubscribe>")
     assert ":" not in address and token_from_address(address) == token  # the link's own token
     assert sending.build_message(email, test_to="rev@acme.example").extra_headers.get("List-Unsubscribe") is None
+
+
+def test_a_tenant_with_its_own_account_sends_from_it_in_its_region(scoped, tenant, ses, emulator):
+    role = "arn:aws:iam::222233334444:role/MailsaasSend"
+    emulator.sts.add_role(role, "acme-external")
+    ses_tenant(tenant, aws_region="eu-west-1", aws_role_arn=role, aws_external_id="acme-external")
+    email = one_email(tenant)
+    assert sending.email_send(email=email) == EmailStatus.SENT
+    (sent,) = emulator.ses.messages()
+    assert (sent.region, sent.account) == ("eu-west-1", "222233334444")
+    (call,) = emulator.requests.filter(operation="SendEmail")
+    assert call.access_key.startswith("ASIA") and call.region == "eu-west-1"  # the role's session, not ours

@@ -217,11 +217,12 @@ def test_mail_to_the_unsubscribe_mailto_unsubscribes_the_contact(scoped, tenant,
 @pytest.mark.parametrize(
     "local", ["unsubscribe+WzEsMV0~1xaNFu~forgedforgedforgedforgedforgedforgedforge", "unsubscribe+", "someone"]
 )
-def test_a_forged_or_unknown_token_changes_nothing_and_is_answered_200(scoped, tenant, signer, mailto, local):
+def test_a_forged_or_unknown_token_changes_nothing_and_is_answered_200(scoped, tenant, signer, mailto, local, caplog):
     email = one_email(tenant)
     address = f"{local}@unsub.acme.example"
     message = signer.sign(aws.notification(aws.received(unsubscribe_mail(address), address)))
     assert aws.post(Client(), INBOUND, message).status_code == 200  # else SNS retries for ever
+    assert any("no valid token; nothing changed" in r.getMessage() for r in caplog.records)
     assert not Contact.objects.for_tenant(tenant).get(pk=email.contact_id).unsubscribed
     assert not ConsentEvent.objects.for_tenant(tenant).exists()
 
