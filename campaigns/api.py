@@ -1,4 +1,4 @@
-"""REST endpoints for prompt templates, campaigns (launch), runs (send), emails (review) and delivery reports."""
+"""REST endpoints for prompt templates, campaigns (launch), runs (send) and emails (review)."""
 
 from django.core.exceptions import ValidationError
 from rest_framework import mixins, serializers, status
@@ -6,22 +6,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from campaigns import schedules, sending, services, tasks
-from campaigns.models import (
-    Campaign,
-    CampaignRun,
-    CampaignTick,
-    DeliveryReport,
-    GeneratedEmail,
-    InvalidTransition,
-    PromptTemplate,
-)
-from campaigns.reports import report_record
+from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, InvalidTransition, PromptTemplate
 from campaigns.serializers import (
     CampaignRunSerializer,
     CampaignSerializer,
     CampaignTickSerializer,
-    DeliveryReportAddSerializer,
-    DeliveryReportSerializer,
     EditSerializer,
     GeneratedEmailSerializer,
     LaunchSerializer,
@@ -30,7 +19,7 @@ from campaigns.serializers import (
     RejectSerializer,
     ScheduleSerializer,
 )  # fmt: skip
-from datasets.api import MAX_BULK, PARSERS, CrudViewSet, Pages
+from datasets.api import CrudViewSet
 from tenants.api import TenantScopedViewSet
 from tenants.roles import Capability
 
@@ -211,47 +200,3 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         tasks.email_send.delay_on_commit(email.pk, email.tenant_id)
         email.refresh_from_db()
         return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)
-
-
-class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """What providers other than SES (whose reports arrive through its webhook) say about the tenant's mail: read
-    it (?kind= narrows it), report one event or a list of up to 1,000 (bad rows reported by their index, the good
-    ones kept). The same path as SES's: a hard bounce or complaint suppresses the address, soft bounces count to
-    the limit, complaints feed the complaint guard. Give event_id to make a retried report harmless. Never
-    changed or removed."""
-
-    scope_model = DeliveryReport
-    serializer_class = DeliveryReportSerializer
-    list_ordering = ("-at", "-pk")
-    parser_classes = PARSERS
-    pagination_class = Pages
-
-    def filter_queryset(self, queryset):
-        kind = self.request.query_params.get("kind")
-        return queryset.filter(kind=kind[:20]) if kind else queryset
-
-    def create(self, request, *args, **kwargs):
-        data = request.data
-        rows = data if isinstance(data, list) else None
-        if rows is None and not isinstance(data, dict):
-            return Response({"detail": "send one report (an object) or a list of them"}, status.HTTP_400_BAD_REQUEST)
-        if rows is not None and len(rows) > MAX_BULK:
-            return Response({"detail": f"at most {MAX_BULK} reports per request"}, status.HTTP_400_BAD_REQUEST)
-        recorded, already, errors = [], [], []
-        for index, row in enumerate(rows if rows is not None else [data]):
-            if not isinstance(row, dict):
-                errors.append({"row": index, "error": "each report must be an object"})
-                continue
-            body = DeliveryReportAddSerializer(data=row)
-            if not body.is_valid():
-                if rows is None:
-                    return Response(body.errors, status.HTTP_400_BAD_REQUEST)
-                said = "; ".join(f"{name}: {' '.join(map(str, why))}" for name, why in body.errors.items())
-                errors.append({"row": index, "error": said})
-                continue
-            done = report_record(tenant_id=self.tenant.pk, **body.validated_data)
-            (recorded if done.created else already).append(done.report.pk)
-            if rows is None:
-                code = status.HTTP_201_CREATED if done.created else status.HTTP_200_OK
-                return Response(self.get_serializer(done.report).data, code)
-        return Response({"recorded": recorded, "already": already, "errors": errors}, status=207)

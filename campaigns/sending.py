@@ -11,7 +11,7 @@ from email.headerregistry import Address
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid, sanitize_address
 from django.core.validators import validate_email
 from django.db import transaction
@@ -20,12 +20,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from campaigns.models import CampaignRun, EmailEvent, EmailStatus, EventKind, GeneratedEmail
-from campaigns.unsubscribe import unsubscribe_mailto
+from campaigns.providers import list_unsubscribe, mail_connection, provider_failure, provider_message_id
 from datasets.models import Contact
 from datasets.suppression import suppression_of
-from tenants.aws import ses_client_params
-from tenants.aws_errors import AWS_ERRORS, aws_error, aws_reach
-from tenants.models import EmailProvider
 
 log = logging.getLogger(__name__)
 
@@ -137,27 +134,6 @@ SEND_EVENTS = {EmailStatus.SENT: EventKind.SENT, EmailStatus.SEND_FAILED: EventK
                EmailStatus.SUPPRESSED: EventKind.SUPPRESSED, EmailStatus.SENDING: EventKind.SENDING}  # fmt: skip
 
 
-SES_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
-SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-
-
-def mail_connection(tenant):
-    """The connection for the tenant's provider (Tenant.email_provider: SMTP or SES; blank: the platform's
-    EMAIL_BACKEND). SES goes through django-anymail with the tenant's region and account (tenants.aws)."""
-    provider = getattr(tenant, "email_provider", "")
-    if provider == EmailProvider.SES or (not provider and settings.EMAIL_BACKEND == SES_BACKEND):
-        return get_connection(SES_BACKEND, client_params=ses_client_params(tenant))
-    if provider == EmailProvider.SMTP:
-        return get_connection(SMTP_BACKEND)
-    return get_connection()
-
-
-def provider_message_id(message: EmailMultiAlternatives) -> str:
-    """The id the provider gave the message it took (SES's MessageId, through anymail); blank for SMTP."""
-    status = getattr(message, "anymail_status", None)
-    return str(getattr(status, "message_id", None) or "")[:200]
-
-
 def _deliver(message: EmailMultiAlternatives) -> tuple[str, str]:
     """Hand the message over; the email's new status and why. The connection is opened here, not by send(), to
     know what failed: opening it (nothing sent), the conversation, or the goodbye after the server took the
@@ -196,8 +172,8 @@ class _Handover:
 
 
 def _refusal(exc: Exception, *, handed_over: bool) -> tuple[str, str]:
-    if isinstance(exc.__cause__, AWS_ERRORS):  # anymail's SES backend: what botocore said
-        return _ses_refusal(exc.__cause__)
+    if (failure := provider_failure(exc)) is not None:  # anymail's SES backend: what botocore said
+        return _provider_refusal(*failure)
     code, said = _smtp_reply(exc)
     if code is not None:  # the server answered with a refusal: it did not take the message
         return (EmailStatus.SEND_FAILED if code >= 500 else EmailStatus.APPROVED), said
@@ -208,10 +184,9 @@ def _refusal(exc: Exception, *, handed_over: bool) -> tuple[str, str]:
     return EmailStatus.APPROVED, said
 
 
-def _ses_refusal(exc: Exception) -> tuple[str, str]:
-    """An answer from SES (throttled, refused) means it did not take the message: a retry, or failed for good. A
-    connection that never opened sent nothing; a reply lost after the request went may have sent it."""
-    error, reach = aws_error(exc, "sending through Amazon SES"), aws_reach(exc)
+def _provider_refusal(reach: str, error) -> tuple[str, str]:
+    """SES answering (throttled, refused) took nothing: a retry, or failed for good. A connection never opened
+    sent nothing; one cut off after the request went may have sent it."""
     if reach == "answered":
         return (EmailStatus.SEND_FAILED if error.permanent else EmailStatus.APPROVED), str(error)
     if reach == "unreached":
@@ -295,15 +270,6 @@ def email_test_send(*, email: GeneratedEmail, to: str, by: str) -> None:
     if status != EmailStatus.SENT:
         raise TestSendRefused(f"the mail server did not take the test: {said}")
     EmailEvent.record(email, EventKind.TEST_SENT, by=by, status=email.status, detail={"to": to})
-
-
-def list_unsubscribe(url: str) -> str:
-    """RFC 2369: the one-click https link and, when the inbound path exists (UNSUBSCRIBE_MAILTO_DOMAIN), a mailto
-    carrying the same token, which campaigns.inbound reads back. Without an inbound path, no mailto."""
-    header = f"<{url}>"
-    if settings.UNSUBSCRIBE_MAILTO_DOMAIN:
-        header += f", <mailto:{unsubscribe_mailto(url.rstrip('/').rsplit('/', 1)[-1])}?subject=unsubscribe>"
-    return header
 
 
 def list_id(tenant, domain: str) -> str:

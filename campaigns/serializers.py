@@ -1,23 +1,10 @@
 """API representations of templates, campaigns, runs and generated emails."""
 
-import json
-
 from rest_framework import serializers
 
 from campaigns.audiences import AudienceError, audience_check
-from campaigns.models import (
-    Campaign,
-    CampaignRun,
-    CampaignTick,
-    DeliveryReport,
-    GeneratedEmail,
-    PromptTemplate,
-    ReportKind,
-)
+from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
 from campaigns.prompting import TemplateProblem, check_template
-from datasets.models import moment_problem
-from datasets.serializers import JSONObjectField
-from datasets.suppression import address_normal
 from tenants.serializers import TenantModelSerializer, TenantPrimaryKeyField
 
 
@@ -141,50 +128,3 @@ class CampaignTickSerializer(serializers.ModelSerializer):
         model = CampaignTick
         fields = ["id", "at", "outcome", "run", "detail"]
         read_only_fields = fields
-
-
-class DeliveryReportSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = DeliveryReport
-        fields = ["id", "address", "kind", "provider", "event_id", "message_id", "email", "detail", "at",
-                  "received_at"]  # fmt: skip
-        read_only_fields = fields
-
-
-DETAIL_MAX = 4000  # characters of a report's detail, as JSON
-
-
-class DeliveryReportAddSerializer(serializers.Serializer):
-    """One report from a provider: the address, what happened, who says so; optionally its own id for the event
-    (a report sent twice with it is stored once), the message's id (ours, or the provider's), when, and the
-    diagnostic (a text, or an object whose "diagnostic" is the text)."""
-
-    address = serializers.CharField(max_length=254)
-    kind = serializers.ChoiceField(choices=ReportKind.choices)
-    provider = serializers.RegexField(r"^[\w.+-]+$", max_length=40, error_messages={
-        "invalid": "letters, digits and . _ + - only, e.g. sendgrid"})  # fmt: skip
-    event_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    message_id = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    at = serializers.DateTimeField(required=False)
-    detail = serializers.JSONField(required=False)
-
-    def validate_address(self, value):
-        try:
-            return address_normal(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
-    def validate_at(self, value):
-        if problem := moment_problem(value):
-            raise serializers.ValidationError(f"{value:%Y-%m-%d} is {problem}")
-        return value
-
-    def validate_detail(self, value):
-        if isinstance(value, str):
-            value = {"diagnostic": value}
-        if not isinstance(value, dict):
-            raise serializers.ValidationError('a text (the diagnostic) or an object like {"diagnostic": "550 …"}')
-        JSONObjectField().run_validation(value)  # no NUL, not nested too deep
-        if len(json.dumps(value)) > DETAIL_MAX:
-            raise serializers.ValidationError(f"at most {DETAIL_MAX} characters as JSON")
-        return value

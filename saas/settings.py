@@ -151,27 +151,6 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)  # seconds per SMTP step
 # email becomes "send unknown" for a person to resolve, never resent by itself.
 EMAIL_SEND_LEASE_SECONDS = env_int("EMAIL_SEND_LEASE_SECONDS", 900, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campaigns@localhost")
-# Delivery reports (issue 11). SES's notifications arrive through SNS at /webhooks/ses/tracking/ and, for the
-# List-Unsubscribe mailto, /webhooks/ses/inbound/; each is believed only with a valid SNS signature (and, when
-# set, HTTP basic auth with ANYMAIL_WEBHOOK_SECRET "user:password", and a TopicArn in SNS_TOPIC_ARNS).
-ANYMAIL = {
-    # The SES backend's client for mail Django sends outside campaigns (campaign sends pass the tenant's own; boto3
-    # reads AWS_ENDPOINT_URL_SESV2 itself, and the webhooks' SNS and S3 clients must not get SES's endpoint).
-    "AMAZON_SES_CLIENT_PARAMS": {"region_name": env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))},
-}
-if env_str("ANYMAIL_WEBHOOK_SECRET"):
-    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
-if env_str("AMAZON_SES_CONFIGURATION_SET_NAME"):  # the configuration set whose events SES publishes to SNS
-    ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env_str("AMAZON_SES_CONFIGURATION_SET_NAME")
-SNS_TOPIC_ARNS = env_list("SNS_TOPIC_ARNS")  # empty: any topic whose message AWS signed
-SNS_CERT_TIMEOUT = env_int("SNS_CERT_TIMEOUT", 5, minimum=1)  # seconds to fetch AWS's signing certificate
-# Set (e.g. "unsub.mail.example.com", with an SES receipt rule sending its mail to SNS → /webhooks/ses/inbound/):
-# List-Unsubscribe also offers mailto:unsubscribe+TOKEN@that-domain. Unset: the https link only.
-UNSUBSCRIBE_MAILTO_DOMAIN = env_str("UNSUBSCRIBE_MAILTO_DOMAIN").strip().lower()
-SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, minimum=1)  # soft bounces since its last delivery: suppressed
-# The complaint guard: complaints on at least RATE × WINDOW of a tenant's last WINDOW sent emails pause its sending.
-COMPLAINT_GUARD_WINDOW = env_int("COMPLAINT_GUARD_WINDOW", 1000, minimum=1)
-COMPLAINT_GUARD_RATE = env_float("COMPLAINT_GUARD_RATE", 0.003, minimum=0.0)
 
 # AWS: region and optional endpoints (the local emulator in tests and offline development).
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
@@ -190,6 +169,28 @@ AWS_READ_TIMEOUT = env_int("AWS_READ_TIMEOUT", 120, minimum=1)
 # read it through this role; blank: the bucket policy alone grants Personalize access.
 PERSONALIZE_BUCKET = env_str("PERSONALIZE_BUCKET")
 PERSONALIZE_ROLE_ARN = env_str("PERSONALIZE_ROLE_ARN")
+
+# Delivery reports (issue 11). SES's notifications arrive through SNS at /webhooks/ses/tracking/ and, for the
+# List-Unsubscribe mailto, /webhooks/ses/inbound/; each is believed only with a valid SNS signature (and, when
+# set, HTTP basic auth with ANYMAIL_WEBHOOK_SECRET "user:password", and a TopicArn in SNS_TOPIC_ARNS).
+ANYMAIL = {
+    # The SES backend's client for mail Django sends outside campaigns (campaign sends pass the tenant's own; boto3
+    # reads AWS_ENDPOINT_URL_SESV2 itself, and the webhooks' SNS and S3 clients must not get SES's endpoint).
+    "AMAZON_SES_CLIENT_PARAMS": {"region_name": AWS_REGION},
+}
+if env_str("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
+if env_str("AMAZON_SES_CONFIGURATION_SET_NAME"):  # the configuration set whose events SES publishes to SNS
+    ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env_str("AMAZON_SES_CONFIGURATION_SET_NAME")
+SNS_TOPIC_ARNS = env_list("SNS_TOPIC_ARNS")  # empty: any topic whose message AWS signed
+SNS_CERT_TIMEOUT = env_int("SNS_CERT_TIMEOUT", 5, minimum=1)  # seconds to fetch AWS's signing certificate
+# Set (e.g. "unsub.mail.example.com", with an SES receipt rule sending its mail to SNS → /webhooks/ses/inbound/):
+# List-Unsubscribe also offers mailto:unsubscribe+TOKEN@that-domain. Unset: the https link only.
+UNSUBSCRIBE_MAILTO_DOMAIN = env_str("UNSUBSCRIBE_MAILTO_DOMAIN").strip().lower()
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, minimum=1)  # soft bounces since its last delivery: suppressed
+# The complaint guard: complaints on at least RATE × WINDOW of a tenant's last WINDOW sent emails pause its sending.
+COMPLAINT_GUARD_WINDOW = env_int("COMPLAINT_GUARD_WINDOW", 1000, minimum=1)
+COMPLAINT_GUARD_RATE = env_float("COMPLAINT_GUARD_RATE", 0.003, minimum=0.0)
 
 # LLM routing: which backend the plan policy uses by default, and per-plan model overrides
 # ("basic=<model key>,pro=<model key>", keys from routing.catalog).

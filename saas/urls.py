@@ -1,19 +1,14 @@
-"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links, SES's
-webhooks and a health check."""
+"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links and a
+health check."""
 
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from campaigns.api import (
-    CampaignRunViewSet,
-    CampaignViewSet,
-    DeliveryReportViewSet,
-    GeneratedEmailViewSet,
-    PromptTemplateViewSet,
-)
+from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
 from campaigns.dashboard import dashboard
+from campaigns.reports_api import DeliveryReportViewSet
 from campaigns.unsubscribe import unsubscribe_view
 from campaigns.webhooks import SesInboundWebhookView, SesTrackingWebhookView
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet

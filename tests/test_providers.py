@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from campaigns import sending
 from campaigns.models import EmailEvent, EmailStatus, EventKind, GeneratedEmail
+from campaigns.providers import SES_BACKEND
 from campaigns.unsubscribe import token_from_address
 from tests.test_sending import one_email
 
@@ -59,7 +60,7 @@ def test_a_tenant_on_ses_sends_through_boto3_to_the_emulator(scoped, tenant, ses
 
 
 def test_ses_is_also_the_platforms_choice_for_tenants_that_name_none(scoped, tenant, ses, emulator):
-    ses.EMAIL_BACKEND = sending.SES_BACKEND
+    ses.EMAIL_BACKEND = SES_BACKEND
     email = one_email(tenant)
     assert sending.email_send(email=email) == EmailStatus.SENT
     (sent,) = emulator.ses.messages()
@@ -81,7 +82,7 @@ def test_the_emulator_serves_the_messages_it_took_over_http(scoped, tenant, ses,
 
 
 def test_a_tenant_on_smtp_sends_through_smtp_whatever_the_platform_uses(scoped, tenant, ses, emulator, smtp_server):
-    ses.EMAIL_BACKEND = sending.SES_BACKEND
+    ses.EMAIL_BACKEND = SES_BACKEND
     tenant.email_provider = "smtp"
     tenant.save()
     email = one_email(tenant)
