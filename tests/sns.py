@@ -47,7 +47,7 @@ class Signer:
             keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
         else:
             keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-        text = "".join(f"{k}\n{message[k]}\n" for k in keys if k in message).encode()
+        text = "".join(f"{k}\n{message[k]}\n" for k in keys if message.get(k) is not None).encode()
         algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
         signature = (key or self.key).sign(text, padding.PKCS1v15(), algorithm)
         return {**message, "SignatureVersion": version, "Signature": base64.b64encode(signature).decode(),

@@ -190,6 +190,13 @@ def test_a_notification_with_a_subject_is_signed_over_it(sent, signer, tenant):
     assert reports(tenant).get().kind == ReportKind.DELIVERED
 
 
+def test_a_null_subject_is_left_out_of_the_signed_text_as_sns_does(sent, signer, tenant):
+    message = signer.sign({**aws.notification(aws.delivery(sent.provider_message_id, sent.contact.email)),
+                           "Subject": None})  # fmt: skip
+    assert aws.post(Client(), TRACKING, message).status_code == 200
+    assert reports(tenant).get().kind == ReportKind.DELIVERED
+
+
 def unsubscribe_mail(to: str) -> bytes:
     return (f"From: Pat <pat@example.com>\r\nTo: {to}\r\nSubject: unsubscribe\r\nMessage-ID: <1@example.com>\r\n"
             "\r\nunsubscribe\r\n").encode()  # fmt: skip
