@@ -47,7 +47,7 @@ def signed_text(message: dict) -> bytes:
         raise SnsRefused(f"unknown SNS message Type {str(kind)[:60]!r}")
     lines = []
     for key in SIGNED_KEYS[kind]:
-        if key not in message:
+        if message.get(key) is None:  # absent, or null (SNS's JSON for a message without a subject)
             if key in OPTIONAL:
                 continue
             raise SnsRefused(f"the SNS message has no {key}")
