@@ -147,3 +147,45 @@ def test_another_tenants_reports_are_invisible(owner_api, outsider_api, tenant, 
     assert owner_api.get(URL).json()["count"] == 0
     assert owner_api.get(f"{URL}{theirs.pk}/").status_code == 404
     assert ReportKind.COMPLAINT == theirs.kind
+
+
+@pytest.mark.django_db(transaction=True)
+def test_soft_bounces_of_one_address_are_counted_one_at_a_time(tenant, settings):
+    """Another report of the address still in its transaction holds the count back until it commits, so two
+    soft bounces at once cannot each miss the other (PostgreSQL's advisory lock on the tenant's address)."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from campaigns.reports import _lock_address, report_record
+
+    settings.SOFT_BOUNCE_LIMIT = 2
+    held, release, done = threading.Event(), threading.Event(), []
+
+    def other_report():
+        with transaction.atomic():
+            report_record(tenant_id=tenant.pk, provider="x", kind="soft_bounce", address="a@example.com")
+            _lock_address(tenant.pk, "a@example.com")
+            held.set()
+            release.wait(10)
+        connection.close()
+
+    def this_report():
+        report_record(tenant_id=tenant.pk, provider="x", kind="soft_bounce", address="a@example.com")
+        done.append(time.monotonic())
+        connection.close()
+
+    first = threading.Thread(target=other_report)
+    first.start()
+    assert held.wait(10)
+    second = threading.Thread(target=this_report)
+    second.start()
+    time.sleep(0.5)
+    assert done == []  # waiting for the other report's transaction
+    released = time.monotonic()
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert done and done[0] >= released
+    assert Suppression.objects.for_tenant(tenant).get().reason == "hard_bounce"  # it saw the other one
