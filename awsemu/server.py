@@ -3,7 +3,7 @@
 One port serves every emulated service. S3 is told apart by its signature (path-style `/bucket/key`), the
 Personalize control plane by `X-Amz-Target`, STS by its `Action=` form; the rest by path. Besides the AWS
 operations there is a side door under `/_emulator/` (knobs, reset, request log, Personalize data, STS roles,
-guardrails) so a separately started emulator process can be driven over HTTP.
+guardrails, the messages SES took) so a separately started emulator process can be driven over HTTP.
 """
 
 import json
@@ -18,7 +18,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from awsemu import bedrock, bedrock_batch, eventstream, personalize, personalize_control, s3, sts
+from awsemu import bedrock, bedrock_batch, eventstream, personalize, personalize_control, s3, ses, sts
 from awsemu.bedrock import BedrockRuntime
 from awsemu.bedrock_batch import BatchJobs
 from awsemu.knobs import Knobs
@@ -26,6 +26,7 @@ from awsemu.personalize import PersonalizeStore
 from awsemu.personalize_control import PersonalizeControl
 from awsemu.requestlog import RequestLog, RequestRecord
 from awsemu.s3 import S3Store
+from awsemu.ses import SesStore
 from awsemu.sts import StsStore
 from awsemu.wire import JSON11, AwsError, caller_of, error_response, json_response, xml_response
 
@@ -40,6 +41,7 @@ ROUTES = Map([
     Rule("/model-invocation-job/<path:job_id>", methods=["GET"], endpoint="GetModelInvocationJob"),
     Rule("/model-invocation-job/<path:job_id>/stop", methods=["POST"], endpoint="StopModelInvocationJob"),
     Rule("/recommendations", methods=["POST"], endpoint="GetRecommendations"),
+    Rule("/v2/email/outbound-emails", methods=["POST"], endpoint="SendEmail"),
     Rule("/", methods=["POST"], endpoint="rpc"),  # Personalize's control plane, or STS
     Rule("/_emulator/config", methods=["GET", "POST"], endpoint="door_config"),
     Rule("/_emulator/reset", methods=["POST"], endpoint="door_reset"),
@@ -47,17 +49,18 @@ ROUTES = Map([
     Rule("/_emulator/personalize/load", methods=["POST"], endpoint="door_personalize_load"),
     Rule("/_emulator/sts/roles", methods=["POST"], endpoint="door_sts_roles"),
     Rule("/_emulator/guardrails", methods=["POST"], endpoint="door_guardrails"),
+    Rule("/_emulator/ses/messages", methods=["GET"], endpoint="door_ses_messages"),
 ])  # fmt: skip
 SERVICE = {
     "Converse": "bedrock-runtime", "ConverseStream": "bedrock-runtime", "InvokeModel": "bedrock-runtime",
     "ApplyGuardrail": "bedrock-runtime", "CreateModelInvocationJob": "bedrock",
     "GetModelInvocationJob": "bedrock", "StopModelInvocationJob": "bedrock",
-    "GetRecommendations": "personalize-runtime",
+    "GetRecommendations": "personalize-runtime", "SendEmail": "sesv2",
 }  # fmt: skip
 PROTOCOL = {"bedrock-runtime": "rest-json", "bedrock": "rest-json", "personalize-runtime": "rest-json",
-            "personalize": "json", "s3": "rest-xml", "sts": "query"}  # fmt: skip
+            "personalize": "json", "s3": "rest-xml", "sts": "query", "sesv2": "rest-json"}  # fmt: skip
 FAULTS = {"bedrock-runtime": bedrock.FAULTS, "bedrock": bedrock_batch.FAULTS, "personalize-runtime": personalize.FAULTS,
-          "personalize": personalize_control.FAULTS, "s3": s3.FAULTS, "sts": sts.FAULTS}  # fmt: skip
+          "personalize": personalize_control.FAULTS, "s3": s3.FAULTS, "sts": sts.FAULTS, "sesv2": ses.FAULTS}  # fmt: skip
 MODEL_CALLS = ("Converse", "ConverseStream", "InvokeModel", "GetRecommendations")  # the global knobs apply
 
 
@@ -67,7 +70,7 @@ class QuietRequestHandler(WSGIRequestHandler):
 
 
 class Emulator:
-    """Bedrock (runtime and batch), Personalize (runtime and control plane), S3 and STS on one local HTTP port,
+    """Bedrock (runtime and batch), Personalize (runtime and control plane), S3, STS and SES v2 on one local HTTP port,
     for boto3's `endpoint_url` or the `AWS_ENDPOINT_URL_*` variables."""
 
     def __init__(self, *, seed: int = 0, **knobs):
@@ -80,6 +83,7 @@ class Emulator:
         self.batch = BatchJobs(self.bedrock, self.s3, self.knobs)
         self.personalize_control = PersonalizeControl(self.s3, self.knobs)
         self.personalize = PersonalizeStore(self.personalize_control)
+        self.ses = SesStore()
         self._server = None
         self._thread = None
 
@@ -126,7 +130,15 @@ class Emulator:
         """Knobs back to their construction values, an empty request log, and no data in any service."""
         self.knobs.reset()
         self.requests.clear()
-        for store in (self.s3, self.sts, self.bedrock, self.batch, self.personalize_control, self.personalize):
+        for store in (
+            self.s3,
+            self.sts,
+            self.bedrock,
+            self.batch,
+            self.personalize_control,
+            self.personalize,
+            self.ses,
+        ):
             store.clear()
 
     def __enter__(self) -> "Emulator":
@@ -206,6 +218,8 @@ class Emulator:
                 return Response(status=200, headers={"x-amzn-RequestId": str(uuid.uuid4())})  # and no body, as AWS
             case "GetRecommendations":
                 return json_response(self.personalize.get_recommendations(body, region, account))
+            case "SendEmail":
+                return json_response(self.ses.send_email(body, region, account))
         if service == "personalize":
             return json_response(self.personalize_control.handle(operation, body, region, account), 200, JSON11)
         if service == "sts":
@@ -257,6 +271,9 @@ class Emulator:
 
     def _door_requests(self, request: Request) -> Response:
         return json_response({"requests": [asdict(record) for record in self.requests]})
+
+    def _door_ses_messages(self, request: Request) -> Response:
+        return json_response({"messages": [sent.as_dict() for sent in self.ses.messages()]})
 
     def _door_personalize_load(self, request: Request) -> Response:
         data = _json_object(request)

@@ -228,6 +228,7 @@ def dashboard_context(filters: Filters) -> dict:
     emails = filters.emails()
     figures = headline(emails)
     context = {"filters": filters, "figures": figures, "ranges": RANGES, "scope_name": scope_name(filters)}
+    context["paused_tenants"] = paused_tenants()
     context["runs"] = CampaignRun.objects.select_related("campaign").order_by("-pk")[:50]
     context["campaigns"] = Campaign.objects.order_by("name")[:200]
     if not figures["total"]:
@@ -260,6 +261,13 @@ def dashboard_context(filters: Filters) -> dict:
         causes_chart=causes and charts.bars("Failures by cause", causes, colour=ORANGE),
     )
     return context
+
+
+def paused_tenants() -> list[Tenant]:
+    """The tenants in scope whose sending the complaint guard paused: the dashboard says so on top."""
+    paused = Tenant.objects.filter(sending_paused_at__isnull=False).order_by("name")
+    ids = getattr(current_tenant(), "ids", None)
+    return list(paused if ids is None else paused.filter(pk__in=ids))
 
 
 def scope_name(filters: Filters) -> str:

@@ -11,7 +11,7 @@ from email.headerregistry import Address
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid, sanitize_address
 from django.core.validators import validate_email
 from django.db import transaction
@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from campaigns.models import CampaignRun, EmailEvent, EmailStatus, EventKind, GeneratedEmail
+from campaigns.providers import list_unsubscribe, mail_connection, provider_failure, provider_message_id
 from datasets.models import Contact
 from datasets.suppression import suppression_of
 
@@ -65,7 +66,8 @@ def email_send(*, email: GeneratedEmail) -> str:
     _finish(email, claimed_at, EmailStatus.SENDING, message_id=message.extra_headers["Message-ID"])
     status, reason = _deliver(message)
     if status == EmailStatus.SENT:
-        return _finish(email, claimed_at, status, sent_at=timezone.now(), send_error="")
+        return _finish(email, claimed_at, status, sent_at=timezone.now(), send_error="",
+                       provider_message_id=provider_message_id(message))  # fmt: skip
     _finish(email, claimed_at, status, send_error=reason[:2000])
     if status == EmailStatus.APPROVED:
         raise SendDeferred(reason, connecting=reason.startswith(CONNECTING))
@@ -135,8 +137,9 @@ SEND_EVENTS = {EmailStatus.SENT: EventKind.SENT, EmailStatus.SEND_FAILED: EventK
 def _deliver(message: EmailMultiAlternatives) -> tuple[str, str]:
     """Hand the message over; the email's new status and why. The connection is opened here, not by send(), to
     know what failed: opening it (nothing sent), the conversation, or the goodbye after the server took the
-    message (delivered, whatever the goodbye says)."""
-    connection = get_connection()
+    message (delivered, whatever the goodbye says). The connection is the provider of the message's tenant
+    (build_message notes it on the message)."""
+    connection = mail_connection(getattr(message, "tenant", None))
     try:
         connection.open()
     except Exception as exc:  # the server is down or refuses us: nothing to do with this email, so not final
@@ -169,6 +172,8 @@ class _Handover:
 
 
 def _refusal(exc: Exception, *, handed_over: bool) -> tuple[str, str]:
+    if (failure := provider_failure(exc)) is not None:  # anymail's SES backend: what botocore said
+        return _provider_refusal(*failure)
     code, said = _smtp_reply(exc)
     if code is not None:  # the server answered with a refusal: it did not take the message
         return (EmailStatus.SEND_FAILED if code >= 500 else EmailStatus.APPROVED), said
@@ -177,6 +182,18 @@ def _refusal(exc: Exception, *, handed_over: bool) -> tuple[str, str]:
     if handed_over:
         return EmailStatus.SEND_UNKNOWN, f"{UNKNOWN}: {said}"
     return EmailStatus.APPROVED, said
+
+
+def _provider_refusal(reach: str, error) -> tuple[str, str]:
+    """SES answering (throttled, refused) took nothing: a retry, or failed for good. A connection never opened
+    sent nothing; one cut off after the request went may have sent it."""
+    if reach == "answered":
+        return (EmailStatus.SEND_FAILED if error.permanent else EmailStatus.APPROVED), str(error)
+    if reach == "unreached":
+        return EmailStatus.APPROVED, f"{CONNECTING}: {error}"
+    if reach == "lost":
+        return EmailStatus.SEND_UNKNOWN, f"{UNKNOWN}: {error}"
+    return EmailStatus.SEND_FAILED, str(error)  # botocore refused the request before sending it
 
 
 def _smtp_reply(exc: Exception) -> tuple[int | None, str]:
@@ -211,7 +228,7 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
     tenant, contact = email.tenant, email.contact
     context = message_context(email)
     sender = tenant.sender_email or settings.DEFAULT_FROM_EMAIL
-    domain = sender.rsplit("@", 1)[-1]
+    domain = tenant.sending_domain or sender.rsplit("@", 1)[-1]
     headers = {"Message-ID": make_msgid(domain=domain), "List-Id": list_id(tenant, domain)}
     if tenant.reply_to_email:
         headers["Reply-To"] = mailbox(tenant.sender_name or tenant.brand, tenant.reply_to_email)
@@ -219,7 +236,7 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
         context.update(test_for=contact.full_name or contact.email, unsubscribe_url="")
         headers["X-Test-Send"] = "yes"
     else:
-        headers.update({"List-Unsubscribe": f"<{email.unsubscribe_url}>",
+        headers.update({"List-Unsubscribe": list_unsubscribe(context["unsubscribe_url"]),
                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})  # fmt: skip
     message = EmailMultiAlternatives(
         subject=f"[Test] {one_line(email.subject)}" if test_to else one_line(email.subject),
@@ -229,6 +246,7 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
         headers=headers,
     )
     message.attach_alternative(render_to_string("emails/campaign_email.html", context), "text/html")
+    message.tenant = tenant  # whose provider _deliver hands it to
     try:  # Django's own checks, here rather than half-way through an SMTP conversation
         message.message()
         for address in message.recipients():

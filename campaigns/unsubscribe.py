@@ -21,6 +21,33 @@ def unsubscribe_url(tenant_id: int, contact_id: int) -> str:
     return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(tenant_id, contact_id)])
 
 
+MAILTO_LOCAL = "unsubscribe+"
+
+
+def unsubscribe_mailto(token: str) -> str:
+    """The List-Unsubscribe mailto address carrying the token: `unsubscribe+TOKEN@UNSUBSCRIBE_MAILTO_DOMAIN`. The
+    token's ":" is not allowed in an address's local part, so it travels as "~" (neither base64 nor the signer
+    uses that)."""
+    return f"{MAILTO_LOCAL}{token.replace(':', '~')}@{settings.UNSUBSCRIBE_MAILTO_DOMAIN}"
+
+
+def token_from_address(address: str) -> str:
+    """The token of an unsubscribe+TOKEN@domain address (the domain must be ours), or "" when it is not one."""
+    local, _, domain = (address or "").strip().rpartition("@")
+    wanted = settings.UNSUBSCRIBE_MAILTO_DOMAIN
+    if not wanted or domain.lower() != wanted or not local.lower().startswith(MAILTO_LOCAL):
+        return ""
+    return local[len(MAILTO_LOCAL) :].replace("~", ":")
+
+
+def contact_of_token(token: str) -> Contact | None:
+    """The contact a valid token names, or None (a forged, damaged or stale token)."""
+    try:
+        return _contact(token)
+    except Http404:
+        return None
+
+
 def _contact(token: str) -> Contact:
     try:
         tenant_id, contact_id = signing.loads(token, salt=SALT)

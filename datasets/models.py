@@ -54,6 +54,7 @@ class ConsentSource(models.TextChoices):
     API = "api"
     UNSUBSCRIBE_LINK = "unsubscribe-link"
     ADMIN = "admin"
+    MAILTO = "mailto"  # mail to the List-Unsubscribe mailto address (campaigns.webhooks)
 
 
 class ConsentEvent(TenantOwned):

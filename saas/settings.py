@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from saas.env import database_from_url, env_bool, env_choice, env_int, env_json, env_list, env_str
+from saas.env import database_from_url, env_bool, env_choice, env_float, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -138,6 +138,7 @@ _EMAIL_BACKENDS = {
     "console": "django.core.mail.backends.console.EmailBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "ses": "anymail.backends.amazon_ses.EmailBackend",  # SES v2 SendEmail (raw), through django-anymail
 }
 EMAIL_BACKEND = _EMAIL_BACKENDS[env_choice("EMAIL_BACKEND", "file", tuple(_EMAIL_BACKENDS))]
 EMAIL_FILE_PATH = VAR_DIR / "outbox"
@@ -174,6 +175,7 @@ AWS_ENDPOINT_URLS = {
     "bedrock": env_str("AWS_ENDPOINT_URL_BEDROCK"),
     "s3": env_str("AWS_ENDPOINT_URL_S3"),
     "sts": env_str("AWS_ENDPOINT_URL_STS"),
+    "sesv2": env_str("AWS_ENDPOINT_URL_SESV2"),
 }
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 4, minimum=1)
 AWS_READ_TIMEOUT = env_int("AWS_READ_TIMEOUT", 120, minimum=1)
@@ -181,6 +183,28 @@ AWS_READ_TIMEOUT = env_int("AWS_READ_TIMEOUT", 120, minimum=1)
 # read it through this role; blank: the bucket policy alone grants Personalize access.
 PERSONALIZE_BUCKET = env_str("PERSONALIZE_BUCKET")
 PERSONALIZE_ROLE_ARN = env_str("PERSONALIZE_ROLE_ARN")
+
+# Delivery reports (issue 11). SES's notifications arrive through SNS at /webhooks/ses/tracking/ and, for the
+# List-Unsubscribe mailto, /webhooks/ses/inbound/; each is believed only with a valid SNS signature (and, when
+# set, HTTP basic auth with ANYMAIL_WEBHOOK_SECRET "user:password", and a TopicArn in SNS_TOPIC_ARNS).
+ANYMAIL = {
+    # The SES backend's client for mail Django sends outside campaigns (campaign sends pass the tenant's own; boto3
+    # reads AWS_ENDPOINT_URL_SESV2 itself, and the webhooks' SNS and S3 clients must not get SES's endpoint).
+    "AMAZON_SES_CLIENT_PARAMS": {"region_name": AWS_REGION},
+}
+if env_str("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
+if env_str("AMAZON_SES_CONFIGURATION_SET_NAME"):  # the configuration set whose events SES publishes to SNS
+    ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env_str("AMAZON_SES_CONFIGURATION_SET_NAME")
+SNS_TOPIC_ARNS = env_list("SNS_TOPIC_ARNS")  # empty: any topic whose message AWS signed
+SNS_CERT_TIMEOUT = env_int("SNS_CERT_TIMEOUT", 5, minimum=1)  # seconds to fetch AWS's signing certificate
+# Set (e.g. "unsub.mail.example.com", with an SES receipt rule sending its mail to SNS → /webhooks/ses/inbound/):
+# List-Unsubscribe also offers mailto:unsubscribe+TOKEN@that-domain. Unset: the https link only.
+UNSUBSCRIBE_MAILTO_DOMAIN = env_str("UNSUBSCRIBE_MAILTO_DOMAIN").strip().lower()
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, minimum=1)  # soft bounces since its last delivery: suppressed
+# The complaint guard: complaints on at least RATE × WINDOW of a tenant's last WINDOW sent emails pause its sending.
+COMPLAINT_GUARD_WINDOW = env_int("COMPLAINT_GUARD_WINDOW", 1000, minimum=1)
+COMPLAINT_GUARD_RATE = env_float("COMPLAINT_GUARD_RATE", 0.003, minimum=0.0)
 
 # LLM routing: which backend the plan policy uses by default, and per-plan model overrides
 # ("basic=<model key>,pro=<model key>", keys from routing.catalog).

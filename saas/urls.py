@@ -8,7 +8,9 @@ from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
 from campaigns.dashboard import dashboard
+from campaigns.reports_api import DeliveryReportViewSet
 from campaigns.unsubscribe import unsubscribe_view
+from campaigns.webhooks import SesInboundWebhookView, SesTrackingWebhookView
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
 from tenants import switcher
 from webhooks.api import WebhookEndpointViewSet
@@ -23,6 +25,7 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("runs", CampaignRunViewSet, basename="run")
 router.register("emails", GeneratedEmailViewSet, basename="email")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("delivery-reports", DeliveryReportViewSet, basename="delivery-report")
 
 urlpatterns = [
     *switcher.urlpatterns,
@@ -30,5 +33,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
+    # Amazon SES's notifications through SNS: delivery reports, and mail to the List-Unsubscribe mailto address.
+    path("webhooks/ses/tracking/", SesTrackingWebhookView.as_view(), name="ses_tracking"),
+    path("webhooks/ses/inbound/", SesInboundWebhookView.as_view(), name="ses_inbound"),
     path("healthz", lambda request: JsonResponse({"ok": True})),
 ]

@@ -264,11 +264,14 @@ class MembershipInline(PickColleagues, admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(OwnersOnlyAdmin):
-    list_display = ("name", "slug", "plan", "recommender", "created_at")
+    list_display = ("name", "slug", "plan", "recommender", "sending_paused_at", "created_at")
     inlines = [MembershipInline]
     tenant_field = "pk"
     # What the tenant pays for and which models serve it: set by platform staff, shown to owners read-only.
     platform_fields = ("plan", "monthly_email_quota", "model_overrides")
+    # Set by the complaint guard and cleared only by the "Resume sending" action, which records who and when.
+    readonly_fields = ("sending_paused_at", "sending_paused_reason")
+    actions = ["resume_sending"]
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -276,6 +279,31 @@ class TenantAdmin(OwnersOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else fields + self.platform_fields
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        tenant = self.get_object(request, object_id)
+        if tenant is not None and tenant.sending_paused_at and request.method == "GET":
+            messages.error(request, f"Sending is paused for {tenant.name}: {tenant.sending_paused_reason} An owner "
+                           "resumes it with the action “Resume sending” on the tenants list.")  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Resume sending (paused by the complaint guard)", permissions=["change"])
+    def resume_sending(self, request, queryset):
+        from campaigns.guard import sending_resume
+
+        owned = owned_tenant_ids(request.user)
+        if owned is not None and queryset.exclude(pk__in=owned).exists():
+            refusal = "Only an owner of each selected tenant may resume its sending; nothing was changed."
+            self.message_user(request, refusal, messages.ERROR)
+            return
+        for tenant in queryset:
+            reason = tenant.sending_paused_reason
+            if sending_resume(tenant=tenant, by=request.user.get_username()):
+                # The admin's history records who resumed it, and when.
+                self.log_change(request, tenant, f"Resumed sending (it was paused: {reason})"[:1000])
+                self.message_user(request, f"{tenant.name}: sending resumed.")
+            else:
+                self.message_user(request, f"{tenant.name}: sending was not paused.", messages.WARNING)
 
 
 @admin.register(Membership)

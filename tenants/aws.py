@@ -102,6 +102,25 @@ def region_of(tenant) -> str:
     return (tenant.aws_region if tenant is not None else "") or settings.AWS_REGION
 
 
+def ses_client_params(tenant) -> dict:
+    """How django-anymail's SES backend builds its boto3 client for the tenant: its region, the emulator's
+    endpoint when configured, the tenant's role credentials when it brings its own account, and one attempt, so
+    that a send botocore would retry after a lost reply is never sent twice (the send path decides what a failure
+    means, and the Celery task retries)."""
+    params = {
+        "region_name": region_of(tenant),
+        "config": {"retries": {"mode": "standard", "total_max_attempts": 1}, "connect_timeout": CONNECT_TIMEOUT,
+                   "read_timeout": settings.EMAIL_TIMEOUT},
+    }  # fmt: skip
+    if endpoint := settings.AWS_ENDPOINT_URLS.get("sesv2"):
+        params["endpoint_url"] = endpoint
+    if tenant is not None and tenant.aws_role_arn:
+        credentials = assumed_credentials(tenant=tenant, region=params["region_name"])
+        params.update(aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
+                      aws_session_token=credentials.token)  # fmt: skip
+    return params
+
+
 def s3_uri_parts(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key

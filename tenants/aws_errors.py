@@ -14,6 +14,8 @@ from botocore.exceptions import (
     BotoCoreError,
     CapacityNotAvailableError,
     ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     IncompleteReadError,
 )
@@ -63,3 +65,14 @@ def aws_error(exc: Exception, doing: str) -> ProviderError:
 def retryable_status(status: int) -> bool:
     """Whether an HTTP status (or a batch record's errorCode) says a retry may help."""
     return status >= 500 or status in (408, 429)
+
+
+def aws_reach(exc: Exception) -> str:
+    """How far a failed request got, for calls that must not be repeated blindly (sending an email):
+    "answered" (AWS replied with an error: it did not act), "unreached" (no connection: nothing was sent), "lost"
+    (the connection failed after the request may have gone) or "local" (botocore refused it before sending)."""
+    if isinstance(exc, ClientError):
+        return "answered"
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return "unreached"
+    return "lost" if isinstance(exc, NETWORK) else "local"

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 ROLE_ARN = RegexValidator(r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", "Enter an IAM role ARN.")
 
 
@@ -129,6 +131,20 @@ class Tenant(models.Model):
             raise ValidationError({"reject_reasons": "A list of reasons, each a non-empty text."})
         if len(reasons) > 9 or any(len(r) > 200 for r in reasons):
             raise ValidationError({"reject_reasons": "At most 9 reasons (keys 1 to 9), each at most 200 characters."})
+        self.sending_domain = (self.sending_domain or "").strip().rstrip(".").lower()
+        if self.sending_domain:
+            domain = self.sending_domain
+            if not DOMAIN.match(domain):
+                raise ValidationError({"sending_domain": f"{domain[:80]!r} is not a domain name (e.g. mail.acme.com)."})
+            sender = (self.sender_email or "").strip().lower()
+            if not sender:
+                raise ValidationError({"sender_email": f"With the sending domain {domain}, set a sender address "
+                                       f"in it (e.g. hello@{domain}): the platform's address is not in it."})  # fmt: skip
+            at = sender.rpartition("@")[2]
+            if at != domain and not at.endswith("." + domain):
+                raise ValidationError({"sender_email": f"{self.sender_email} is not in the sending domain {domain}: "
+                                       f"use an address @{domain} or @a subdomain of it (SPF and DKIM vouch only "
+                                       "for that domain)."})  # fmt: skip
 
     @property
     def brand(self) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import Campaign, CampaignRun, DeliveryReport, EmailStatus, GeneratedEmail, PromptTemplate
 from datasets.models import Contact, Interaction, Suppression
 from datasets.suppression import address_suppress
 from saas.urls import router
@@ -33,10 +33,13 @@ def theirs(other_tenant, other_catalog):
                      by="ses")  # fmt: skip
     suppression = Suppression.dangerously_unscoped.get(tenant=other_tenant)
     webhook = WebhookEndpoint.dangerously_unscoped.create(tenant=other_tenant, url="https://theirs.example/hook")
+    report = DeliveryReport.dangerously_unscoped.create(
+        tenant=other_tenant, email=email, address="secret@theirs.example", kind="complaint", provider="theirs"
+    )
     return {
         "contacts": contacts[0].external_id, "items": items[0].external_id, "interactions": interaction.pk,
         "templates": template.pk, "campaigns": campaign.pk, "runs": run.pk, "emails": email.pk,
-        "suppressions": suppression.pk, "webhooks": webhook.pk,
+        "suppressions": suppression.pk, "webhooks": webhook.pk, "delivery-reports": report.pk,
     }  # fmt: skip
 
 
@@ -66,7 +69,7 @@ def test_the_ownership_walk_covers_every_endpoint_and_action():
 
 
 ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions",
-             "webhooks"]  # fmt: skip
+             "webhooks", "delivery-reports"]  # fmt: skip
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
