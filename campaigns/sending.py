@@ -30,7 +30,6 @@ from tenants.models import CapAction, Tenant
 
 log = logging.getLogger(__name__)
 
-DEFERRED = "deferred"  # in a run's outcome: left approved by a failure that may pass, for the task's retry
 WAITING = "waiting"  # a send's outcome: left approved, asked to be sent at send_after (an EmailEvent SEND_WAITING)
 # What a waiting email's send_error starts with (the run's counts tell waiting from queued by it).
 PAUSED = "sending is paused"
