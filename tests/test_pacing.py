@@ -299,6 +299,22 @@ def test_without_redis_the_rate_holds_in_process(scoped, tenant, smtp_server, se
     assert arrivals[-1] - arrivals[0] >= 2  # 10 at 4/s: at least two windows of waiting
 
 
+def test_no_room_in_the_rate_in_time_leaves_the_email_approved_for_a_retry(scoped, tenant, smtp_server, settings):
+    settings.EMAIL_SEND_RATE_TIMEOUT = 0.2  # far less than the second the next token takes at 1/s
+    tenant.send_rate_per_second = 1
+    tenant.save()
+    run = approved_run(tenant, [person(tenant, 1), person(tenant, 2)])
+    assert sending.run_send_approved(run=run, enqueue=in_process) == 2
+    emails = by_address(run)
+    later = emails["person2@example.com"]
+    assert emails["person1@example.com"].status == EmailStatus.SENT
+    assert later.status == EmailStatus.APPROVED and later.send_error.startswith(
+        f"rate limit tenant:{tenant.pk}: no room"
+    )
+    assert [e.status for e in events(later, EventKind.SEND_DEFERRED)] == [EmailStatus.APPROVED]
+    assert [r.rcpt_tos for r in smtp_server.received] == [["person1@example.com"]]  # nothing handed over for it
+
+
 def most_in_a_second(arrivals: list[float]) -> int:
     """The most arrivals in any window of one second (sliding: from each arrival on)."""
     return max(sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals))
