@@ -351,6 +351,11 @@ def test_the_run_page_the_email_page_and_the_desk_show_the_sending_state(tenant,
         sending.run_send_approved(run=run, enqueue=in_process)
     page = staff_client.get(f"/admin/campaigns/campaignrun/{run.pk}/change/").content.decode()
     assert 'data-sending="waiting">2<' in page and 'data-sending="sent">0<' in page
+    assert 'data-sending-busy="false"' in page  # waiting for a resume: nothing to poll for
+    sending.run_send_approved(run=approved_run(tenant, [person(tenant, 3)]), enqueue=lambda pk, tenant_id: None)
+    queued = CampaignRun.dangerously_unscoped.latest("pk")
+    page = staff_client.get(f"/admin/campaigns/campaignrun/{queued.pk}/change/").content.decode()
+    assert 'data-sending="queued">1<' in page and 'data-sending-busy="true"' in page  # its counts will move
     email = GeneratedEmail.dangerously_unscoped.filter(run=run).first()
     page = staff_client.get(f"/admin/campaigns/generatedemail/{email.pk}/change/").content.decode()
     assert "sending is paused: too many complaints" in page and "Send after" in page
