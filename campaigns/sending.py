@@ -87,15 +87,32 @@ def email_send(*, email: GeneratedEmail) -> str:
     try:
         _send_token(email.tenant)
     except RateLimitTimeout as exc:  # nothing handed over: approved again, for the task's retry
-        _finish(email, claimed_at, EmailStatus.APPROVED, send_error=str(exc))
+        _finish(email, claimed_at, EmailStatus.APPROVED, send_error=str(exc), send_after=_retry_lease())
         raise SendDeferred(str(exc)) from exc
     status, reason = _deliver(message)
     if status == EmailStatus.SENT:
         return _finish(email, claimed_at, status, sent_at=timezone.now(), send_error="")
-    _finish(email, claimed_at, status, send_error=reason[:2000])
+    if status == EmailStatus.APPROVED:  # still asked: the task retries it; the beat only if that retry was lost
+        _finish(email, claimed_at, status, send_error=reason[:2000], send_after=_retry_lease())
+    else:
+        _finish(email, claimed_at, status, send_error=reason[:2000])
     if status == EmailStatus.APPROVED:
         raise SendDeferred(reason, connecting=reason.startswith(CONNECTING))
     return status
+
+
+def _retry_lease() -> datetime:
+    """send_after for an email a passing failure left approved: past any retry's backoff (at most 600 s), so the
+    beat's sweep queues it again only if the task's own retry was lost."""
+    return timezone.now() + timedelta(seconds=settings.EMAIL_SEND_QUEUED_SECONDS + 600)
+
+
+def email_send_give_up(*, email: GeneratedEmail) -> None:
+    """After a task's last try an email a passing failure left approved is no longer asked to be sent (send_error
+    says why): a person sends it again, or the next send of its run."""
+    GeneratedEmail.objects.for_tenant(email.tenant).filter(pk=email.pk, status=EmailStatus.APPROVED).update(
+        send_after=None
+    )
 
 
 def email_claim(*, email: GeneratedEmail) -> datetime | None:

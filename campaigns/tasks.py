@@ -197,6 +197,7 @@ def email_send(self, email_id: int, tenant_id: int) -> str:
             return sending.email_send(email=email)
         except sending.SendDeferred as exc:
             if _last_try(self, exc):
+                sending.email_send_give_up(email=email)
                 return EmailStatus.APPROVED  # not sent; send_error says why, and a later send tries again
             raise self.retry(exc=exc, countdown=_backoff(self)) from exc
 

@@ -93,6 +93,27 @@ def test_a_run_sent_twice_in_process_sends_each_email_once(scoped, tenant, smtp_
     assert sending.run_send_states(run=run) == dict.fromkeys(sending.SEND_STATES, 0) | {"sent": 4}
 
 
+def test_a_passing_failure_stays_asked_for_its_retry_and_is_let_go_after_the_last(
+    scoped, tenant, smtp_server, settings
+):
+    smtp_server.defer["person1@example.com"] = ["451 4.3.0 try again later"]
+    run = approved_run(tenant, [person(tenant, 1)])
+    email = GeneratedEmail.objects.select_related("contact", "tenant", "run__campaign").get(run=run)
+    with at(NOON), pytest.raises(sending.SendDeferred):
+        sending.email_send(email=email)  # on a worker, the task retries it within 600 s
+    email.refresh_from_db()
+    lease = NOON + timedelta(seconds=settings.EMAIL_SEND_QUEUED_SECONDS + 600)
+    assert (email.status, email.send_after) == (EmailStatus.APPROVED, lease) and "451" in email.send_error
+    assert sending.run_send_states(run=run)["queued"] == 1
+    with at(NOON + timedelta(seconds=600)):  # the retry is the task's: the sweep leaves it
+        assert sending.emails_send_due(enqueue=in_process) == 0
+    smtp_server.defer["person1@example.com"] = ["451 4.3.0 still busy"]
+    assert in_process(email.pk, tenant.pk) == EmailStatus.APPROVED  # in-process, its last try
+    email.refresh_from_db()
+    assert email.send_after is None and "still busy" in email.send_error  # no longer asked: a person sends again
+    assert sending.run_send_states(run=run)["approved"] == 1 and smtp_server.received == []
+
+
 # The complaint pause
 
 
