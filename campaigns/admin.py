@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
-from campaigns import desk, schedules, services, tasks
+from campaigns import desk, schedules, sending, services, tasks
 from campaigns.audiences import AudienceError, audience_check, audience_describe
 from campaigns.models import (
     BatchRecord,
@@ -323,16 +323,20 @@ class CampaignRunAdmin(ReadOnly, TenantScopedAdmin):
 
     @tenant_action(Capability.RUN, description="Send the approved emails of the selected runs")
     def send_approved(self, request, queryset):
+        queued = 0
         for run in queryset:
+            queued += sending.run_send_request(run=run)
             transaction.on_commit(lambda run=run: tasks.run_send_approved.delay(run.pk, run.tenant_id))
-        self.message_user(request, f"sending approved emails of {queryset.count()} run(s)")
+        self.message_user(request, f"queued {queued} approved email(s) of {queryset.count()} run(s) for sending")
 
 
 def progress_figures(run: CampaignRun) -> dict:
     """The API's view of the run plus the same words the list and the terminal use for rate and ETA."""
     updated = timezone.localtime(run.progress_at).strftime("%H:%M:%S") if run.progress_at else "-"
-    return {**CampaignRunSerializer(run).data, "active": run.is_active, "done_text": done_text(run),
-            "rate_text": rate_text(run), "eta_text": eta_text(run), "updated_text": updated}  # fmt: skip
+    data = CampaignRunSerializer(run).data
+    return {**data, "active": run.is_active, "done_text": done_text(run), "rate_text": rate_text(run),
+            "eta_text": eta_text(run), "updated_text": updated,
+            "sending_text": sending.send_states_text(data["sending"])}  # fmt: skip
 
 
 class ReviewForm(forms.ModelForm):
@@ -356,7 +360,7 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
     readonly_fields = ("run", "contact", "status", "items", "favorite_genre", "failure_reason", "reject_reason",
                        "model_key", "route_reason", "attempts", "input_tokens", "output_tokens", "cost_usd",
                        "latency_ms", "reviewed_by", "reviewed_at", "send_claimed_at", "sent_at", "message_id",
-                       "send_error", "send_resolved_by", "send_resolved_at", "prompt", "original_subject",
+                       "send_after", "send_error", "send_resolved_by", "send_resolved_at", "prompt", "original_subject",
                        "original_body", "feedback", "checks", "screened")  # fmt: skip
     actions = ["approve", "regenerate", "send_now", "mark_sent", "send_again"]
 
@@ -428,9 +432,11 @@ class GeneratedEmailAdmin(WrittenByTheProduct, TenantScopedAdmin):
 
     @tenant_action(Capability.RUN, description="Send selected approved emails now")
     def send_now(self, request, queryset):
-        for email in queryset.filter(status=EmailStatus.APPROVED):
+        approved = queryset.filter(status=EmailStatus.APPROVED)
+        queued = sending.emails_send_request(emails=approved)
+        for email in approved:
             transaction.on_commit(lambda email=email: tasks.email_send.delay(email.pk, email.tenant_id))
-        self.message_user(request, "sending")
+        self.message_user(request, f"queued {queued} email(s) for sending")
 
     @tenant_action(
         Capability.RUN, description="Mark selected 'send unknown' emails as sent (you checked that they arrived)"

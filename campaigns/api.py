@@ -110,12 +110,16 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
-        """Send every approved email of the run (in the background), each at most once. Answers with the run's
-        emails counted by status: the outcome, where tasks run in-process (no broker)."""
+        """Ask for every approved email of the run to be sent, each at most once, at the tenant's rate, in its
+        contact's send window and under the frequency cap: one task per email, in the background. Answers with
+        how many were queued, and the run's emails counted by status and by sending state (the outcome, where
+        tasks run in-process: no broker)."""
         run = self.get_object()
+        queued = sending.run_send_request(run=run)
         tasks.run_send_approved.delay_on_commit(run.pk, run.tenant_id)
         counts = sending.run_send_counts(run=run)
-        body = {"detail": "sending approved emails", "run": run.pk, "emails": counts}
+        body = {"detail": f"queued {queued} approved email(s)", "run": run.pk, "queued": queued, "emails": counts,
+                "sending": sending.run_send_states(run=run)}  # fmt: skip
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"])

@@ -299,6 +299,8 @@ def card(email: GeneratedEmail, items: dict, recent: list, events: list, reviewe
         "failure_reason": email.failure_reason,
         "reject_reason": email.reject_reason,
         "reviewed_by": email.reviewed_by,
+        "send_error": email.send_error,  # why it failed, or waits (paused, outside its window, over the cap)
+        "send_after": email.send_after.isoformat() if email.send_after else None,
         "contact": {
             "name": contact.full_name or contact.email,
             "email": contact.email,

@@ -393,14 +393,17 @@ class GeneratedEmail(TenantOwned):
         )
 
     def send_again(self, *, by: str) -> None:
-        """Approve an email whose send failed or was cut off for one more send (the caller dispatches it)."""
+        """Approve an email whose send failed or was cut off for one more send, asked to be sent now (the caller
+        dispatches it; the beat's sweep would, were the task lost)."""
+        now = timezone.now()
         self._transition(
             (EmailStatus.SEND_UNKNOWN, EmailStatus.SEND_FAILED),
             event=EventKind.SENT_AGAIN,
             by=by,
             status=EmailStatus.APPROVED,
             send_resolved_by=by,
-            send_resolved_at=timezone.now(),
+            send_resolved_at=now,
+            send_after=now,
         )
 
     @property

@@ -5,6 +5,7 @@ worker that died mid-send."""
 import logging
 import smtplib
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.header import Header
 from email.headerregistry import Address
@@ -14,19 +15,29 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid, sanitize_address
 from django.core.validators import validate_email
-from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db import connection, transaction
+from django.db.models import Case, Count, F, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from campaigns import pacing
+from campaigns.guard import sending_paused
 from campaigns.models import CampaignRun, EmailEvent, EmailStatus, EventKind, GeneratedEmail
 from campaigns.providers import list_unsubscribe, mail_connection, provider_failure, provider_message_id
 from datasets.models import Contact
 from datasets.suppression import suppression_of
+from routing.ratelimit import Limits, RateLimitTimeout, send_limiter
+from tenants.models import CapAction, Tenant
 
 log = logging.getLogger(__name__)
 
-DEFERRED = "deferred"  # in a run's outcome: left approved by a failure that may pass, for the task's retry
+WAITING = "waiting"  # a send's outcome: left approved, asked to be sent at send_after (an EmailEvent SEND_WAITING)
+# What a waiting email's send_error starts with (the run's counts tell waiting from queued by it).
+PAUSED = "sending is paused"
+OUTSIDE_WINDOW = "outside the campaign's send window"
+OVER_CAP = "over the frequency cap"
+WAIT_REASONS = (PAUSED, OUTSIDE_WINDOW, OVER_CAP)
 UNKNOWN = "we cannot know whether the SMTP server delivered it"
 CONNECTING = "connecting to the mail server failed"
 
@@ -45,9 +56,20 @@ class InvalidMessage(ValueError):
 
 
 def email_send(*, email: GeneratedEmail) -> str:
-    """Send an approved email at most once. Returns the email's new status; raises SendDeferred when a failure that
-    may pass left it approved. An email another task is sending is left alone while its claim's lease holds."""
-    claimed_at = email_claim(email=email)
+    """Send an approved email at most once. Returns the email's new status, or WAITING when it stays approved for
+    later (the tenant's sending is paused, the contact is outside the campaign's send window, or over the tenant's
+    frequency cap with "wait"); raises SendDeferred when a failure that may pass left it approved. An email another
+    task is sending is left alone while its claim's lease holds. Just before the handover it takes a token from
+    the tenant's sending rate."""
+    paused = sending_paused(email.tenant)
+    if paused:
+        return _wait(email, f"{PAUSED}: {paused}", until=timezone.now(), paused=True)
+    opening, window = window_opening_of(email)
+    if opening is not None:
+        return _wait(email, f"{OUTSIDE_WINDOW} ({window})", until=opening)
+    claimed_at, over_cap = _claim_within_cap(email)
+    if over_cap is not None:
+        return _over_cap(email, *over_cap)
     if claimed_at is None:
         return _claim_taken(email)
     email.refresh_from_db()  # as it is now, and the contact too: an unsubscribe since it was read counts
@@ -64,14 +86,36 @@ def email_send(*, email: GeneratedEmail) -> str:
         return _finish(email, claimed_at, EmailStatus.SEND_FAILED, send_error=str(exc)[:2000])
     # Stored before the handover: for an email that ends unknown, the id to look for in the server's log.
     _finish(email, claimed_at, EmailStatus.SENDING, message_id=message.extra_headers["Message-ID"])
+    try:
+        _send_token(email.tenant)
+    except RateLimitTimeout as exc:  # nothing handed over: approved again, for the task's retry
+        _finish(email, claimed_at, EmailStatus.APPROVED, send_error=str(exc), send_after=_retry_lease())
+        raise SendDeferred(str(exc)) from exc
     status, reason = _deliver(message)
     if status == EmailStatus.SENT:
         return _finish(email, claimed_at, status, sent_at=timezone.now(), send_error="",
                        provider_message_id=provider_message_id(message))  # fmt: skip
-    _finish(email, claimed_at, status, send_error=reason[:2000])
+    if status == EmailStatus.APPROVED:  # still asked: the task retries it; the beat only if that retry was lost
+        _finish(email, claimed_at, status, send_error=reason[:2000], send_after=_retry_lease())
+    else:
+        _finish(email, claimed_at, status, send_error=reason[:2000])
     if status == EmailStatus.APPROVED:
         raise SendDeferred(reason, connecting=reason.startswith(CONNECTING))
     return status
+
+
+def _retry_lease() -> datetime:
+    """send_after for an email a passing failure left approved: past any retry's backoff (at most 600 s), so the
+    beat's sweep queues it again only if the task's own retry was lost."""
+    return timezone.now() + timedelta(seconds=settings.EMAIL_SEND_QUEUED_SECONDS + 600)
+
+
+def email_send_give_up(*, email: GeneratedEmail) -> None:
+    """After a task's last try an email a passing failure left approved is no longer asked to be sent (send_error
+    says why): a person sends it again, or the next send of its run."""
+    GeneratedEmail.objects.for_tenant(email.tenant).filter(pk=email.pk, status=EmailStatus.APPROVED).update(
+        send_after=None
+    )
 
 
 def email_claim(*, email: GeneratedEmail) -> datetime | None:
@@ -79,7 +123,7 @@ def email_claim(*, email: GeneratedEmail) -> datetime | None:
     its lease and is the token the sender's later writes carry; None if the email was not approved."""
     now = timezone.now()
     approved = GeneratedEmail.objects.for_tenant(email.tenant).filter(pk=email.pk, status=EmailStatus.APPROVED)
-    return now if approved.update(status=EmailStatus.SENDING, send_claimed_at=now) else None
+    return now if approved.update(status=EmailStatus.SENDING, send_claimed_at=now, send_after=None) else None
 
 
 def _claim_taken(email: GeneratedEmail) -> str:
@@ -310,26 +354,196 @@ def one_line(text: str) -> str:
     return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text).split())
 
 
-def run_send_approved(*, run: CampaignRun) -> dict[str, int]:
-    """Send every approved email of the run; one email's failure is its own. Returns {status: count}, DEFERRED
-    counting the emails left approved for a retry. First, this run's claims past their lease become unknown."""
-    emails = GeneratedEmail.objects.for_tenant(run.tenant)
-    email_claims_expire(emails=emails.filter(run=run))
-    ids = list(emails.filter(run=run, status=EmailStatus.APPROVED).order_by("pk").values_list("pk", flat=True))
-    outcome: dict[str, int] = {}
-    for done, email in enumerate(emails.filter(pk__in=ids).select_related("contact", "tenant").order_by("pk")):
-        try:
-            status = email_send(email=email)
-        except SendDeferred as exc:
-            if exc.connecting:  # the server cannot be reached: the others would wait on it in turn
-                outcome[DEFERRED] = outcome.get(DEFERRED, 0) + len(ids) - done
-                break
-            status = DEFERRED
-        outcome[status] = outcome.get(status, 0) + 1
-    return outcome
+def emails_send_request(*, emails: QuerySet) -> int:
+    """Record that these emails are asked to be sent: an approved email without send_after gets now (one that waits
+    keeps its later time). "Asked to be sent" is exactly "approved with send_after set": the beat's sweep
+    (emails_send_due) enqueues those whose send_after has passed, so a request outlives a lost task. Returns how
+    many approved emails are asked."""
+    approved = emails.filter(status=EmailStatus.APPROVED)
+    approved.filter(send_after__isnull=True).update(send_after=timezone.now())
+    return approved.count()
+
+
+def run_send_request(*, run: CampaignRun) -> int:
+    """Ask for every approved email of the run to be sent (the API's and the admin's request, before the fan-out
+    task runs). Returns how many are asked."""
+    return emails_send_request(emails=GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run))
+
+
+def run_send_approved(*, run: CampaignRun, enqueue: Callable[[int, int], object]) -> int:
+    """The run's send: a fan-out, not a loop. First, this run's claims past their lease become unknown; then every
+    approved email is asked to be sent and each one due is handed to `enqueue(email_id, tenant_id)` (the Celery
+    task email_send), a chunk at a time. Returns how many were queued."""
+    emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run)
+    email_claims_expire(emails=emails)
+    emails_send_request(emails=emails)
+    return emails_enqueue_due(tenant=run.tenant, emails=emails, enqueue=enqueue)
+
+
+def emails_enqueue_due(*, tenant: Tenant, emails: QuerySet, enqueue: Callable[[int, int], object]) -> int:
+    """Enqueue the approved emails among `emails` whose send_after has passed, EMAIL_SEND_CHUNK ids at a time.
+    Each chunk's rows are locked (skipping rows another fan-out holds) and their send_after moved past the time
+    their tasks should have run (EMAIL_SEND_QUEUED_SECONDS plus their place in line at the tenant's rate), so two
+    fan-outs, or a fan-out and the beat, queue an email once; if its task is lost, the beat queues it again
+    then. The tasks are enqueued after the chunk's commit. Returns how many were queued."""
+    now, rate = timezone.now(), send_rate(tenant)
+    due = emails.filter(status=EmailStatus.APPROVED, send_after__lte=now)
+    cleared = Case(When(_waiting(), then=Value("")), default=F("send_error"), output_field=TextField())  # queued
+    queued, after = 0, 0
+    while True:
+        with transaction.atomic():
+            chunk = due.filter(pk__gt=after).order_by("pk").select_for_update(skip_locked=True)
+            chunk = list(chunk.values_list("pk", flat=True)[: settings.EMAIL_SEND_CHUNK])
+            if not chunk:
+                return queued
+            in_line = (queued + len(chunk)) / rate if rate else 0
+            until = now + timedelta(seconds=settings.EMAIL_SEND_QUEUED_SECONDS + in_line)
+            GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=chunk).update(send_after=until, send_error=cleared)
+        for pk in chunk:
+            enqueue(pk, tenant.pk)
+        queued, after = queued + len(chunk), chunk[-1]
+
+
+def emails_send_due(*, enqueue: Callable[[int, int], object]) -> int:
+    """Beat's sweep, every minute: enqueue every tenant's emails asked to be sent whose send_after has passed (a
+    send window opened, the cap let a contact in, a queued task was lost), except a paused tenant's (they go once
+    it is resumed). One query finds the tenants; each tenant's emails are then read in its own scope."""
+    now = timezone.now()
+    due = GeneratedEmail.dangerously_unscoped.filter(status=EmailStatus.APPROVED, send_after__lte=now)
+    tenant_ids = set(due.filter(tenant__sending_paused_at__isnull=True).values_list("tenant_id", flat=True))
+    queued = 0
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids, sending_paused_at__isnull=True).order_by("pk"):
+        emails = GeneratedEmail.objects.for_tenant(tenant)
+        queued += emails_enqueue_due(tenant=tenant, emails=emails, enqueue=enqueue)
+    return queued
+
+
+def send_rate(tenant: Tenant) -> int:
+    """Emails per second the tenant's sends may hand over (its own rate, else EMAIL_SEND_RATE_PER_SECOND); 0 is
+    unlimited."""
+    return tenant.send_rate_per_second or settings.EMAIL_SEND_RATE_PER_SECOND
+
+
+def _send_token(tenant: Tenant) -> None:
+    """Wait for room in the tenant's rate (one window shared by every worker process through Redis, or the
+    process's own without it); raises RateLimitTimeout after EMAIL_SEND_RATE_TIMEOUT seconds."""
+    rate = send_rate(tenant)
+    if rate:
+        send_limiter().acquire(
+            scope=f"tenant:{tenant.pk}", limits=Limits(rpm=rate), tokens=1, timeout=settings.EMAIL_SEND_RATE_TIMEOUT
+        )
+
+
+def window_opening_of(email: GeneratedEmail) -> tuple[datetime | None, str]:
+    """(None, '') inside the campaign's send window in the contact's time, else (its next opening, the window)."""
+    campaign = email.run.campaign
+    start, end = campaign.send_window_start, campaign.send_window_end
+    if start is None or end is None:
+        return None, ""
+    zone = pacing.contact_zone(email.contact, email.tenant)
+    opening = pacing.window_opening(timezone.now(), start, end, zone)
+    return opening, (pacing.window_text(start, end, zone) if opening else "")
+
+
+def _claim_within_cap(email: GeneratedEmail) -> tuple[datetime | None, tuple[int, datetime] | None]:
+    """The claim, under the tenant's frequency cap: (the claim's time or None, None), or (None, (cap, when the
+    contact is under it again)). The address's sends are counted and the email claimed in one transaction under a
+    lock on the address, so of two workers sending to one person, the second counts the first's claim."""
+    tenant = email.tenant
+    cap = tenant.frequency_cap
+    if not cap:
+        return email_claim(email=email), None
+    address = email.contact.email.strip().lower()
+    period = timedelta(days=tenant.frequency_period_days)
+    with transaction.atomic():
+        _lock_address(tenant.pk, address)
+        since = timezone.now() - period
+        contacts = Contact.objects.for_tenant(tenant).filter(email__iexact=address).values("pk")
+        counted = (
+            GeneratedEmail.objects.for_tenant(tenant)
+            .filter(contact__in=contacts)
+            .filter(
+                Q(status=EmailStatus.SENT, sent_at__gt=since) | Q(status=EmailStatus.SENDING, send_claimed_at__gt=since)
+            )
+            .exclude(pk=email.pk)
+            .annotate(at=Coalesce("sent_at", "send_claimed_at"))
+        )
+        times = sorted(counted.values_list("at", flat=True))
+        if len(times) >= cap:  # under the cap again once enough of these have left the period
+            return None, (cap, times[len(times) - cap] + period)
+        return email_claim(email=email), None
+
+
+def _lock_address(tenant_id: int, address: str) -> None:
+    """A transaction lock on (tenant, address) in PostgreSQL; SQLite runs one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [tenant_id, address])
+
+
+def _over_cap(email: GeneratedEmail, cap: int, until: datetime) -> str:
+    tenant = email.tenant
+    said = f"{OVER_CAP}: {cap} email(s) per {tenant.frequency_period_days} day(s) to {email.contact.email}"
+    if tenant.frequency_cap_action == CapAction.SKIP:
+        approved = GeneratedEmail.objects.for_tenant(tenant).filter(pk=email.pk, status=EmailStatus.APPROVED)
+        with transaction.atomic():
+            if approved.update(status=EmailStatus.SKIPPED, send_error=said, send_after=None):
+                EmailEvent.record(email, EventKind.SKIPPED, status=EmailStatus.SKIPPED, detail={"reason": said})
+                email.status, email.send_error, email.send_after = EmailStatus.SKIPPED, said, None
+                return EmailStatus.SKIPPED
+        return _claim_taken(email)
+    return _wait(email, said, until=until)
+
+
+def _wait(email: GeneratedEmail, reason: str, *, until: datetime, paused: bool = False) -> str:
+    """Leave an approved email for later: asked to be sent at `until` (for a pause: now, and the beat's sweep
+    leaves a paused tenant's emails until it is resumed), with why, and a SEND_WAITING event saying why and until
+    when. An email no longer approved is left as it is."""
+    approved = GeneratedEmail.objects.for_tenant(email.tenant).filter(pk=email.pk, status=EmailStatus.APPROVED)
+    detail = {"reason": reason} if paused else {"reason": reason, "until": until.isoformat()}
+    with transaction.atomic():
+        if approved.update(send_after=until, send_error=reason):
+            EmailEvent.record(email, EventKind.SEND_WAITING, status=EmailStatus.APPROVED, detail=detail)
+            email.send_after, email.send_error = until, reason
+            return WAITING
+    return _claim_taken(email)
+
+
+def _waiting() -> Q:
+    condition = Q()
+    for reason in WAIT_REASONS:
+        condition |= Q(send_error__startswith=reason)
+    return condition
 
 
 def run_send_counts(*, run: CampaignRun) -> dict[str, int]:
     """The run's emails counted by status."""
     rows = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run).values("status").annotate(n=Count("pk"))
     return {row["status"]: row["n"] for row in rows.order_by("status")}
+
+
+# A run's emails by sending state (the run page and the API): approved but never asked, queued (asked, due or in a
+# task's hands), waiting (paused, outside its window, over the cap: until send_after), then the outcomes.
+SEND_STATES = ("approved", "queued", "waiting", "sending", "sent", "failed", "unknown", "suppressed", "skipped")
+
+
+def run_send_states(*, run: CampaignRun) -> dict[str, int]:
+    """The run's emails counted by sending state, in one query."""
+    approved = Q(status=EmailStatus.APPROVED)
+    conditions = {
+        "approved": approved & Q(send_after__isnull=True),
+        "queued": approved & Q(send_after__isnull=False) & ~_waiting(),
+        "waiting": approved & Q(send_after__isnull=False) & _waiting(),
+        "sending": Q(status=EmailStatus.SENDING),
+        "sent": Q(status=EmailStatus.SENT),
+        "failed": Q(status=EmailStatus.SEND_FAILED),
+        "unknown": Q(status=EmailStatus.SEND_UNKNOWN),
+        "suppressed": Q(status=EmailStatus.SUPPRESSED),
+        "skipped": Q(status=EmailStatus.SKIPPED),
+    }
+    emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(run=run)
+    return emails.aggregate(**{name: Count("pk", filter=condition) for name, condition in conditions.items()})
+
+
+def send_states_text(states: dict[str, int]) -> str:
+    return " · ".join(f"{name} {states[name]:,}" for name in SEND_STATES if states.get(name)) or "nothing to send"

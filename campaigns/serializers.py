@@ -65,14 +65,24 @@ class CampaignSerializer(TenantModelSerializer):
 
 class CampaignRunSerializer(serializers.ModelSerializer):
     campaign = serializers.PrimaryKeyRelatedField(read_only=True)
+    sending = serializers.SerializerMethodField(
+        help_text="The run's emails by sending state: approved (not asked to be sent), queued, waiting (paused, "
+        "outside the send window or over the frequency cap, until send_after), sending, sent, failed, unknown, "
+        "suppressed, skipped."
+    )
 
     class Meta:
         model = CampaignRun
         fields = ["id", "campaign", "status", "total", "generated", "failed", "processed", "percent", "rate_per_s",
                   "eta_at", "eta_seconds", "progress_at", "input_tokens", "output_tokens", "cost_usd", "created_at",
-                  "started_at", "finished_at", "error", "mode", "mode_reason", "batch_status"]  # fmt: skip
+                  "started_at", "finished_at", "error", "mode", "mode_reason", "batch_status", "sending"]  # fmt: skip
         # Not the batch job's ARN: it names the platform's AWS account, which is none of a tenant's business.
         read_only_fields = fields
+
+    def get_sending(self, run) -> dict[str, int]:
+        from campaigns.sending import run_send_states
+
+        return run_send_states(run=run)
 
 
 class GeneratedEmailSerializer(serializers.ModelSerializer):
@@ -84,7 +94,8 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
         fields = ["id", "run", "contact", "items", "favorite_genre", "subject", "body", "edited", "status",
                   "failure_reason", "reject_reason", "model_key", "route_reason", "attempts", "input_tokens",
                   "output_tokens", "cost_usd", "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "created_at",
-                  "send_claimed_at", "message_id", "send_error", "send_resolved_by", "send_resolved_at"]  # fmt: skip
+                  "send_claimed_at", "message_id", "send_after", "send_error", "send_resolved_by",
+                  "send_resolved_at"]  # fmt: skip
         read_only_fields = fields
 
 

@@ -168,30 +168,44 @@ def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "", ex
             raise
 
 
-@shared_task(bind=True, acks_late=True, **RETRY)
-def run_send_approved(self, run_id: int, tenant_id: int) -> dict:
-    """Send the run's approved emails. Those a passing failure left approved are tried again with backoff (only
-    they: the others are sent, failed or unknown by then); after the last try they stay approved, with the reason."""
+@shared_task(acks_late=True, **RETRY)
+def run_send_approved(run_id: int, tenant_id: int) -> int:
+    """The run's send: one email_send task per approved email, enqueued in chunks (sending.run_send_approved).
+    Returns how many were queued. Enqueued twice, the second fan-out finds the emails queued and adds nothing;
+    a duplicate email_send task finds its email claimed or sent."""
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
-        outcome = sending.run_send_approved(run=run)
-    # In-process (no broker) a retry has no later, as in _last_try.
-    if outcome.get(sending.DEFERRED) and not (self.request.is_eager or self.request.retries >= self.max_retries):
-        raise self.retry(countdown=_backoff(self))
-    return outcome
+        return sending.run_send_approved(run=run, enqueue=_enqueue_send)
+
+
+def _enqueue_send(email_id: int, tenant_id: int) -> None:
+    email_send.delay(email_id, tenant_id)
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)
 def email_send(self, email_id: int, tenant_id: int) -> str:
+    """Send one email (sending.email_send): paused, outside its window or over the cap, it waits for the beat's
+    sweep; a failure that may pass is retried with backoff and jitter; after the last try it stays approved with
+    the reason, no longer asked to be sent (a person sends it again)."""
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
-        email = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant").get(pk=email_id)
+        emails = GeneratedEmail.objects.for_tenant(tenant).select_related("contact", "tenant", "run__campaign")
+        email = emails.filter(pk=email_id).first()
+        if email is None:  # deleted meanwhile (with its run or contact)
+            return "gone"
         try:
             return sending.email_send(email=email)
         except sending.SendDeferred as exc:
             if _last_try(self, exc):
+                sending.email_send_give_up(email=email)
                 return EmailStatus.APPROVED  # not sent; send_error says why, and a later send tries again
             raise self.retry(exc=exc, countdown=_backoff(self)) from exc
+
+
+@shared_task(acks_late=True, time_limit=300)
+def emails_send_due() -> int:
+    """Beat's sweep every minute (campaigns.beat): approved emails asked to be sent whose send_after has passed."""
+    return sending.emails_send_due(enqueue=_enqueue_send)
 
 
 @shared_task(acks_late=True, time_limit=300)

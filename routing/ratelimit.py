@@ -156,8 +156,8 @@ class LocalWindow:
 
 
 class RateLimiter:
-    def __init__(self, window):
-        self.window = window
+    def __init__(self, window, prefix: str = "llm-rate"):
+        self.window, self.prefix = window, prefix  # the prefix keeps each limiter's keys apart in Redis
 
     def acquire(
         self,
@@ -171,7 +171,7 @@ class RateLimiter:
         """Block until the call fits in the window of `scope` and, at the same time, of every one of `shares`
         (e.g. the tenant's share of an account's budget); a request larger than a whole budget still goes alone."""
         wanted = {scope: limits, **(shares or {})}
-        budgets = {f"llm-rate:{name}": each for name, each in wanted.items() if not each.unlimited}
+        budgets = {f"{self.prefix}:{name}": each for name, each in wanted.items() if not each.unlimited}
         if not budgets:
             return None
         member, deadline = uuid.uuid4().hex, time.monotonic() + timeout
@@ -213,3 +213,25 @@ def limiter() -> RateLimiter:
             else:
                 _limiter = RateLimiter(LocalWindow(settings.LLM_RATE_WINDOW_MS))
         return _limiter
+
+
+_send_limiter: RateLimiter | None = None
+
+
+def send_limiter() -> RateLimiter:
+    """The process's limiter of emails handed over, per tenant per second (campaigns.sending): a window of
+    EMAIL_SEND_RATE_WINDOW_MS, on Redis when REDIS_URL is set, so every worker process shares one rate."""
+    global _send_limiter
+    with _limiter_lock:
+        if _send_limiter is None:
+            from django.conf import settings
+
+            window_ms = settings.EMAIL_SEND_RATE_WINDOW_MS
+            if settings.REDIS_URL:
+                import redis
+
+                window = RedisWindow(redis.Redis.from_url(settings.REDIS_URL), window_ms)
+            else:
+                window = LocalWindow(window_ms)
+            _send_limiter = RateLimiter(window, prefix="send-rate")
+        return _send_limiter

@@ -152,6 +152,17 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)  # seconds per SMTP step
 # email becomes "send unknown" for a person to resolve, never resent by itself.
 EMAIL_SEND_LEASE_SECONDS = env_int("EMAIL_SEND_LEASE_SECONDS", 900, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campaigns@localhost")
+# Pacing (campaigns.sending): emails handed over per tenant per second when the tenant sets none (0: unlimited),
+# counted in Redis by every worker process. A grant stays counted a little over a second: a message reaches the
+# server a varying few ms after its grant, and arrivals must not exceed the rate in any second either.
+EMAIL_SEND_RATE_PER_SECOND = env_int("EMAIL_SEND_RATE_PER_SECOND", 0, minimum=0)
+EMAIL_SEND_RATE_WINDOW_MS = env_int("EMAIL_SEND_RATE_WINDOW_MS", 1100, minimum=1000)
+EMAIL_SEND_RATE_TIMEOUT = env_int("EMAIL_SEND_RATE_TIMEOUT", 60, minimum=1)  # then the task retries later
+# A run's send enqueues one task per email, this many ids at a time (never one list of the whole run).
+EMAIL_SEND_CHUNK = env_int("EMAIL_SEND_CHUNK", 1000, minimum=1)
+# An email queued longer ago than this (plus its place in line at the tenant's rate) lost its task: the beat's
+# sweep of due emails enqueues it again (the claim keeps a second task from sending it twice).
+EMAIL_SEND_QUEUED_SECONDS = env_int("EMAIL_SEND_QUEUED_SECONDS", 900, minimum=60)
 
 # Webhooks (webhooks.services): the wait before each retry (seconds, ±20 % jitter; the last failure ends the
 # delivery), the time allowed per attempt, and when an endpoint that keeps failing is disabled.

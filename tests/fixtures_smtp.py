@@ -4,6 +4,7 @@ a test tells it to (550 for a recipient, 421/451 for the next attempts, a DATA r
 import asyncio
 import email
 import socket
+import time
 from dataclasses import dataclass, field
 from email import policy
 
@@ -16,6 +17,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = field(default_factory=time.time)  # when the server had the whole message (its DATA)
 
     @property
     def message(self) -> email.message.EmailMessage:

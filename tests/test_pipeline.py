@@ -4,7 +4,7 @@ with the Bedrock provider talking to the local emulator through real boto3."""
 import pytest
 from django.core import mail
 
-from campaigns import generation, sending, services
+from campaigns import generation, sending, services, tasks
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource, Contact
@@ -114,9 +114,10 @@ def test_review_then_send_exactly_once(bedrock_settings, scoped, campaign, catal
     first.approve(by="rita")
     second.edit_and_approve(by="rita", subject="Edited subject", body="Edited body for you.")
     third.reject(by="rita", reason="too pushy")
-    outcome = sending.run_send_approved(run=run)
-    assert outcome == {EmailStatus.SENT: 2}
-    assert sending.run_send_approved(run=run) == {}
+    in_process = lambda pk, tenant_id: tasks.email_send.apply((pk, tenant_id)).get()  # noqa: E731
+    assert sending.run_send_approved(run=run, enqueue=in_process) == 2  # queued: one task per approved email
+    assert sending.run_send_counts(run=run) == {EmailStatus.SENT: 2, EmailStatus.REJECTED: 1}
+    assert sending.run_send_approved(run=run, enqueue=in_process) == 0
     assert sending.email_send(email=first) == EmailStatus.SENT  # a second send of the same email does nothing
     assert len(mail.outbox) == 2
     edited = next(m for m in mail.outbox if m.subject == "Edited subject")

@@ -23,9 +23,10 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, *, emulator_url: str, log_path: Path, **env):
+    def __init__(self, *, emulator_url: str, log_path: Path, name: str = "worker", **env):
         self.log = open(log_path, "a+")  # noqa: SIM115 - closed in stop()
         command = [sys.executable, "-m", "celery", "-A", "saas", "worker", "--concurrency=2", "--loglevel=info"]
+        command += [f"--hostname={name}@%h"]  # several workers on one host: each its own node name
         command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         environment = {
             **os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "LLM_BACKEND": "bedrock",
@@ -51,6 +52,10 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the worker has said it is ready (connected to the broker, its pool started)."""
+        wait_for(lambda: " ready." in self.output(), timeout=timeout, worker=self, what="the worker to be ready")
+
     def output(self) -> str:
         self.log.flush()
         self.log.seek(0)
@@ -66,7 +71,8 @@ def start_worker(transactional_db, aws_emulator_env, tmp_path):
     started: list[Worker] = []
 
     def start(**env) -> Worker:
-        started.append(Worker(emulator_url=aws_emulator_env.url, log_path=tmp_path / "worker.log", **env))
+        name = f"worker{len(started) + 1}"
+        started.append(Worker(emulator_url=aws_emulator_env.url, log_path=tmp_path / f"{name}.log", name=name, **env))
         return started[-1]
 
     yield start
@@ -83,3 +89,31 @@ def wait_for(predicate, *, timeout: float = 120.0, worker: Worker | None = None,
             pytest.fail(f"the worker exited early:\n{worker.output()}")
         time.sleep(0.3)
     pytest.fail(f"timed out waiting for {what}" + (f"; worker log:\n{worker.output()}" if worker else ""))
+
+
+@pytest.fixture
+def start_workers(start_worker):
+    """start_workers(n, **env) → n running Workers on the same broker and database (two hosts' worth), each
+    with its own log; stopped after the test."""
+
+    def start(n: int, **env) -> list[Worker]:
+        workers = [start_worker(**env) for _ in range(n)]
+        for worker in workers:  # all of them before any task: none takes the whole queue while others start
+            worker.wait_ready()
+        return workers
+
+    return start
+
+
+def wait_for_all(predicate, *, workers: list[Worker], timeout: float = 120.0, what: str = "the workers") -> None:
+    """wait_for over several workers: fails early if any exits, showing every log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        for worker in workers:
+            if worker.process.poll() is not None:
+                pytest.fail(f"a worker exited early:\n{worker.output()}")
+        time.sleep(0.3)
+    logs = "\n".join(f"--- worker {n + 1}:\n{w.output()}" for n, w in enumerate(workers))
+    pytest.fail(f"timed out waiting for {what}; worker logs:\n{logs}")

@@ -157,6 +157,11 @@
     checks.push({t: card.checks.guardrail, c: card.checks.screened ? "good" : "quiet"});
     if (card.feedback) { checks.push({t: "rewritten with your feedback: “" + card.feedback + "”", c: "quiet"}); }
     if (card.reject_reason) { checks.push({t: "rejected: " + card.reject_reason, c: "bad"}); }
+    var sendingRows = [];  // the send's state: why it failed or waits, and from when it may go
+    if (card.send_error) { sendingRows.push({t: card.status_label + ": " + card.send_error, c: card.status === "approved" ? "warn" : "bad"}); }
+    if (card.send_after && card.status === "approved") { sendingRows.push({t: "asked to be sent from " + new Date(card.send_after).toLocaleString(), c: "quiet"}); }
+    $("#desk-sending-section").hidden = !sendingRows.length;
+    list($("#desk-sending"), sendingRows, function (row) { return li(row.t, row.c); });
     list($("#desk-checks"), checks, function (row) { return li(row.t, row.c); });
     list($("#desk-events"), card.events, function (row) {
       var detail = row.detail && (row.detail.reason || row.detail.feedback);
