@@ -209,3 +209,16 @@ def test_a_real_worker_retries_with_backoff_until_the_endpoint_answers(start_wor
     assert [a.status_code for a in attempts] == [500, 502, 204] and len(receiver.received) == 3
     gaps = [(b.at - a.at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
     assert all(gap >= 0.75 for gap in gaps), gaps
+
+
+def test_an_unreachable_endpoint_is_logged_in_words_a_developer_can_act_on(tenant, receiver):
+    """Not requests' 300-character repr: which host, and whether it refused or does not exist."""
+    port = receiver.server.server_address[1]
+    receiver.close()  # nothing listens there any more
+    WebhookEndpoint.dangerously_unscoped.create(tenant=tenant, url=f"http://127.0.0.1:{port}/hooks")
+    WebhookEndpoint.dangerously_unscoped.create(tenant=tenant, url="https://no-such-host.invalid/hooks")
+    contact_unsubscribe(contact=contact(tenant, 1), source=ConsentSource.ADMIN, by="x")
+    deliver_all(tenant)
+    errors = sorted(WebhookAttempt.dangerously_unscoped.values_list("error", flat=True))
+    assert errors == ["could not connect to 127.0.0.1: connection refused",
+                      "could not connect to no-such-host.invalid: the name does not resolve"]  # fmt: skip

@@ -45,12 +45,30 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(Untouchable, TenantScopedAdmin):
-    list_display = ("created_at", "event_type", "status", "attempts", "last_status_code", "endpoint", "tenant")
+    list_display = (
+        "created_at",
+        "event_type",
+        "status",
+        "attempts",
+        "last_answer",
+        "next_attempt",
+        "endpoint",
+        "tenant",
+    )
     list_filter = ("tenant", "status", "event_type")
     list_select_related = ("endpoint", "tenant")
     search_fields = ("message_id", "endpoint__url")
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     inlines = [WebhookAttemptInline]
+
+    @admin.display(description="last answer")
+    def last_answer(self, delivery):
+        said = delivery.last_error or (str(delivery.last_status_code) if delivery.last_status_code else "–")
+        return said if len(said) <= 70 else said[:69] + "…"
+
+    @admin.display(description="next attempt", ordering="next_attempt_at")
+    def next_attempt(self, delivery):
+        return delivery.next_attempt_at if delivery.status == "pending" else "–"
 
 
 @admin.register(WebhookAttempt)

@@ -11,13 +11,14 @@ from tenants.scoping import TenantOwned
 
 
 class EventType(models.TextChoices):
-    RUN_COMPLETED = "run.completed"
-    EMAIL_GENERATED = "email.generated"  # batched: one event per chunk of written drafts
-    EMAIL_APPROVED = "email.approved"
-    EMAIL_SENT = "email.sent"
-    EMAIL_FAILED = "email.failed"
-    CONTACT_UNSUBSCRIBED = "contact.unsubscribed"
-    PING = "webhook.ping"  # sent on request, to try an endpoint
+    # Labels are the names a receiver switches on.
+    RUN_COMPLETED = "run.completed", "run.completed"
+    EMAIL_GENERATED = "email.generated", "email.generated"  # batched: one event per chunk of written drafts
+    EMAIL_APPROVED = "email.approved", "email.approved"
+    EMAIL_SENT = "email.sent", "email.sent"
+    EMAIL_FAILED = "email.failed", "email.failed"
+    CONTACT_UNSUBSCRIBED = "contact.unsubscribed", "contact.unsubscribed"
+    PING = "webhook.ping", "webhook.ping"  # sent on request, to try an endpoint
 
 
 def new_secret() -> str:
@@ -40,7 +41,7 @@ class WebhookEndpoint(TenantOwned):
         indexes = [models.Index(fields=["tenant", "enabled"])]
 
     def __str__(self):
-        return self.url
+        return self.url if len(self.url) <= 60 else self.url[:59] + "…"
 
     def wants(self, event_type: str) -> bool:
         return event_type == EventType.PING or not self.events or event_type in self.events

@@ -171,10 +171,27 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
     except UnsafeURL as exc:
         return None, str(exc), 0
     except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500], int((time.monotonic() - started) * 1000)
+        return None, _failure(exc, endpoint.url), int((time.monotonic() - started) * 1000)
     latency = int((time.monotonic() - started) * 1000)
     error = "" if 200 <= answer.status_code < 300 else f"the endpoint answered {answer.status_code}"
     return answer.status_code, error, latency
+
+
+def _failure(exc: requests.RequestException, url: str) -> str:
+    """What went wrong, in the words a developer fixing the endpoint needs (requests' own messages run long)."""
+    host = urlsplit(url).hostname
+    said = str(exc)
+    if isinstance(exc, requests.Timeout):
+        return f"no answer from {host} within {settings.WEBHOOK_TIMEOUT_SECONDS} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the TLS handshake with {host} failed (certificate?): {said[-200:]}"
+    if isinstance(exc, requests.ConnectionError):
+        if "resolve" in said or "Name or service not known" in said or "nodename" in said:
+            return f"could not connect to {host}: the name does not resolve"
+        if "refused" in said.lower():
+            return f"could not connect to {host}: connection refused"
+        return f"could not connect to {host}: {said[-200:]}"
+    return f"{type(exc).__name__}: {said}"[:500]
 
 
 def _update(delivery: WebhookDelivery, **changes) -> None:
