@@ -29,6 +29,7 @@ from campaigns.models import (
     Campaign,
     CampaignRun,
     CampaignTick,
+    DeliveryReport,
     EmailEvent,
     EmailStatus,
     GeneratedEmail,
@@ -43,6 +44,7 @@ from routing.models import LLMCall
 from tenants.models import ApiKey, Role
 from tenants.scoping import TenantOwned, tenant_scope
 from tenants.services import membership_add
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 from .conftest import api_client, make_catalog
 
@@ -115,6 +117,17 @@ def tenant_world(tenant, prefix: str) -> dict:
                 route_reason="test",
             ),
         }
+        hook = WebhookEndpoint.objects.create(tenant=tenant, url=f"https://{prefix}crm.example/hook")
+        delivery = WebhookDelivery.objects.create(
+            tenant=tenant, endpoint=hook, event_type="email.sent", message_id=f"msg_{prefix}{email.pk}", payload={}
+        )
+        rows.update({
+            DeliveryReport: DeliveryReport.objects.create(
+                tenant=tenant, email=email, address=contacts[0].email, kind="delivered", provider="test"
+            ),
+            WebhookEndpoint: hook, WebhookDelivery: delivery,
+            WebhookAttempt: WebhookAttempt.objects.create(tenant=tenant, delivery=delivery, status_code=200),
+        })  # fmt: skip
         interaction = contacts[0].interactions.first()
     key, _ = ApiKey.objects.issue(tenant=tenant, name=f"{prefix}key")
     rows.update({type(row): row for row in (template, campaign, run, email, contacts[0], items[0], interaction, key)})

@@ -4,6 +4,8 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
+from tenants.constraints import SameTenantKey
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -157,4 +159,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        SameTenantKey("deliveryreport", "email"),  # its email is one of its own tenant's
     ]

@@ -5,6 +5,7 @@ import django.utils.timezone
 from django.db import migrations, models
 
 import webhooks.models
+from tenants.constraints import SameTenantKey, TenantUnique
 
 
 class Migration(migrations.Migration):
@@ -147,4 +148,9 @@ class Migration(migrations.Migration):
             model_name="webhookdelivery",
             index=models.Index(fields=["status", "next_attempt_at"], name="webhooks_we_status_afd94b_idx"),
         ),
+        # A delivery's endpoint and an attempt's delivery are rows of their own tenant, checked by PostgreSQL.
+        TenantUnique("webhookendpoint"),
+        TenantUnique("webhookdelivery"),
+        SameTenantKey("webhookdelivery", "endpoint"),
+        SameTenantKey("webhookattempt", "delivery"),
     ]
