@@ -1,9 +1,10 @@
-"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links and a
-health check."""
+"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/ (its OpenAPI document at
+/api/schema/, Swagger UI at /api/docs/), unsubscribe links and a health check."""
 
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
@@ -27,6 +28,11 @@ urlpatterns = [
     path("admin/", dashboard, name="dashboard"),  # the admin's index, with the figures
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("healthz", lambda request: JsonResponse({"ok": True})),
 ]
+
+handler404 = "saas.api_errors.not_found"  # JSON in the error envelope under /api/, Django's pages elsewhere
+handler500 = "saas.api_errors.server_error"
