@@ -122,3 +122,12 @@ def test_a_list_over_the_bulk_limit_is_a_validation_error(owner_api, catalog, pa
     for endpoint in ("interactions", "suppressions"):
         err = error(owner_api.post(f"{API}/{endpoint}/", payload, format="json"), 400, "validation_error")
         assert "at most 1000" in err["message"]
+
+
+@pytest.mark.parametrize("path", ["campaigns/0.5/schedule/", "contacts/.exe/", "emails/1/nope/", "v2-ish"])
+def test_a_path_no_route_matches_is_json_even_with_debug_on(owner_api, db, settings, path):
+    """Found by schemathesis against a dev server: with DEBUG on, Django answered these with its HTML 404 page,
+    which the schema does not document (every API answer is JSON)."""
+    settings.DEBUG = True
+    answer = owner_api.get(f"{API}/{path}")
+    error(answer, 404, "not_found")
