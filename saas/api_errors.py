@@ -145,10 +145,22 @@ def _is_api(request) -> bool:
 def not_found(request, exception=None):
     """Django's 404 (a path no route matches) for the API in the envelope; HTML elsewhere."""
     if _is_api(request):
-        return JsonResponse(envelope("not_found", "No such path in this API; see /api/docs/."), status=404)
+        message = "No such path in this API; see /api/docs/."
+        if not request.path.endswith("/") and _routed(request.path + "/"):
+            message = f"No such path; every API path ends in a slash: {request.path}/"
+        return JsonResponse(envelope("not_found", message), status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def _routed(path: str) -> bool:
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(path).func is not not_found
+    except Resolver404:
+        return False
 
 
 def server_error(request):

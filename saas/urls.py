@@ -3,7 +3,7 @@
 
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -11,6 +11,7 @@ from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailVie
 from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
+from saas import api_errors
 from tenants import switcher
 
 router = DefaultRouter()
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_errors.not_found),  # any other /api/ path: a 404 in the envelope, with DEBUG on too
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("healthz", lambda request: JsonResponse({"ok": True})),
 ]

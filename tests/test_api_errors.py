@@ -131,3 +131,7 @@ def test_a_path_no_route_matches_is_json_even_with_debug_on(owner_api, db, setti
     settings.DEBUG = True
     answer = owner_api.get(f"{API}/{path}")
     error(answer, 404, "not_found")
+
+
+def test_a_path_without_its_slash_says_so(owner_api, db):
+    assert error(owner_api.get(f"{API}/contacts"), 404, "not_found")["message"].endswith("/api/v1/contacts/")
