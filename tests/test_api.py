@@ -336,3 +336,15 @@ def test_list_paging_with_absurd_numbers_is_a_400_not_a_500(owner_api, catalog, 
         assert response.status_code == 400, (endpoint, response.content[:200])
         assert response.json()["error"]["fields"] == {"page_size": ["must be a whole number from 1 to 1000"]}
     assert len(owner_api.get(f"{API}/contacts/?page_size=1000").json()["results"]) <= 1000
+
+
+@pytest.mark.parametrize("endpoint, body", [("contacts", {"email": "d@example.com"}), ("items", {"title": "Dot"})])
+def test_an_external_id_with_a_dot_is_reachable(owner_api, db, endpoint, body):
+    """Found by schemathesis (`/contacts/.exe/` was a 404 from the router): an id a CRM may create, like
+    `john.doe`, must be readable, changeable and deletable by its URL too."""
+    created = owner_api.post(f"{API}/{endpoint}/", {"external_id": "john.doe", **body}, format="json")
+    assert created.status_code == 201, created.content
+    assert owner_api.get(f"{API}/{endpoint}/john.doe/").status_code == 200
+    assert owner_api.patch(f"{API}/{endpoint}/john.doe/", {}, format="json").status_code == 200
+    assert owner_api.get(f"{API}/{endpoint}/john.doe.json").json()["external_id"] == "john.doe"
+    assert owner_api.delete(f"{API}/{endpoint}/john.doe/").status_code == 204
