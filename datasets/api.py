@@ -34,7 +34,9 @@ from tenants.api import TenantScopedViewSet
 
 MAX_BULK = 1000
 DUPLICATE = "this interaction is already stored"
-EXTERNAL_ID = r"[^/.\x00]+"  # PostgreSQL cannot look up a text holding NUL: such a URL is simply not found
+# Any text but a slash (a dot too: `john.doe`; `john.doe.json` still picks the JSON renderer) or NUL (PostgreSQL
+# cannot look up a text holding it: such a URL is simply not found).
+EXTERNAL_ID = r"[^/\x00]+"
 
 
 class JSONParser(parsers.JSONParser):
