@@ -135,3 +135,13 @@ def test_a_path_no_route_matches_is_json_even_with_debug_on(owner_api, db, setti
 
 def test_a_path_without_its_slash_says_so(owner_api, db):
     assert error(owner_api.get(f"{API}/contacts"), 404, "not_found")["message"].endswith("/api/v1/contacts/")
+
+
+def test_a_post_to_a_path_no_route_matches_is_a_404_not_a_csrf_page(db, owner_api):
+    """Found by schemathesis: the catch-all 404 is a plain Django view, so POSTs met the CSRF check (an HTML 403)."""
+    from django.conf import settings as django_settings
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(**owner_api._credentials)
+    assert "django.middleware.csrf.CsrfViewMiddleware" in django_settings.MIDDLEWARE
+    error(client.post(f"{API}/campaigns/0.5/launch/", {"limit": 5}, format="json"), 404, "not_found")

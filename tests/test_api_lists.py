@@ -220,3 +220,16 @@ def test_the_other_lists_filter_too(owner_api, tenant, catalog):
     owner_api.post(f"{API}/campaigns/", {"name": "Spring sale"}, format="json")
     owner_api.post(f"{API}/campaigns/", {"name": "Winter"}, format="json")
     assert [c["name"] for c in rows(owner_api.get(f"{API}/campaigns/?name=spring"))] == ["Spring sale"]
+
+
+@pytest.mark.parametrize("param, endpoint", [("since", "interactions"), ("updated_since", "contacts")])
+@pytest.mark.parametrize(
+    "moment", ["0137-05-02T11:15:42+18:13", "2026-01-01T00:00:00-23:59", "0001-01-01T00:00:00+01:00"]
+)
+def test_a_moment_with_any_valid_offset_is_not_a_500(owner_api, catalog, param, endpoint, moment):
+    """Found by schemathesis: ISO 8601 allows offsets up to ±23:59, PostgreSQL only ±15:59 (a DataError, a 500)."""
+    owner_api.raise_request_exception = False
+    answer = owner_api.get(f"{API}/{endpoint}/", {param: moment})
+    assert answer.status_code in (200, 400), answer.content[:300]
+    if answer.status_code == 400:
+        assert param in answer.json()["error"]["fields"]
