@@ -3,7 +3,7 @@
 import django_filters
 
 from datasets.models import Contact, Interaction, Item, Suppression, SuppressionReason
-from saas.filters import AttributeFilter, StrictBooleanFilter
+from saas.filters import AttributeFilter, MomentFilter, StrictBooleanFilter
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -11,7 +11,7 @@ class ContactFilter(django_filters.FilterSet):
         field_name="attributes",
         help_text="`key:value`; repeat it to ask for several (all must match), e.g. `?attr=plan:gold&attr=vip:true`.",
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = MomentFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this moment (ISO 8601)."
     )
     unsubscribed = StrictBooleanFilter(help_text="`true`: only the unsubscribed; `false`: only the subscribed.")
@@ -39,7 +39,7 @@ class InteractionFilter(django_filters.FilterSet):
     contact = django_filters.CharFilter(field_name="contact__external_id", help_text="The contact's external id.")
     item = django_filters.CharFilter(field_name="item__external_id", help_text="The item's external id.")
     event_type = django_filters.CharFilter(help_text="e.g. `watch`.")
-    since = django_filters.IsoDateTimeFilter(
+    since = MomentFilter(
         field_name="timestamp", lookup_expr="gte", help_text="At or after this moment (ISO 8601)."
     )
 

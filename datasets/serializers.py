@@ -1,6 +1,7 @@
 """API representations of contacts, items, interactions and consent changes."""
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets.consent import contact_unsubscribe
@@ -21,6 +22,7 @@ MAX_DEPTH = 20
 NUL_MESSAGE = "Null characters are not allowed."  # DRF's own words for text fields
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True, "example": {"plan": "gold"}})
 class JSONObjectField(serializers.JSONField):
     """A JSON object PostgreSQL can store: jsonb refuses NUL characters, and deep nesting serves no one."""
 

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Suspicio
 from django.core.signals import got_request_exception
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -142,6 +143,7 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # the API's callers hold keys, not cookies; a POST to a wrong path is a 404, not a CSRF page
 def not_found(request, exception=None):
     """Django's 404 (a path no route matches) for the API in the envelope; HTML elsewhere."""
     if _is_api(request):

@@ -3,6 +3,7 @@ parameter, never a query the database refuses (a 500)."""
 
 import json
 import math
+from datetime import UTC
 
 import django_filters
 from django import forms
@@ -29,6 +30,23 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, choices=[("true", "true"), ("false", "false")], coerce=lambda v: v == "true",
                          **kwargs)  # fmt: skip
+
+
+class MomentField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 allows offsets up to ±23:59, PostgreSQL only ±15:59: the moment goes to the database in UTC."""
+
+    def clean(self, value):
+        moment = super().clean(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("is outside the years 1 to 9999 in UTC", code="invalid") from None
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    field_class = MomentField
 
 
 class KeyValueField(forms.Field):
