@@ -4,7 +4,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
@@ -12,6 +12,7 @@ from campaigns.dashboard import dashboard
 from campaigns.unsubscribe import unsubscribe_view
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
 from saas import api_errors
+from saas.docs import DocsView
 from tenants import switcher
 
 router = DefaultRouter()
@@ -30,7 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", api_errors.not_found),  # any other /api/ path: a 404 in the envelope, with DEBUG on too
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("healthz", lambda request: JsonResponse({"ok": True})),
