@@ -233,3 +233,15 @@ def test_a_moment_with_any_valid_offset_is_not_a_500(owner_api, catalog, param, 
     assert answer.status_code in (200, 400), answer.content[:300]
     if answer.status_code == 400:
         assert param in answer.json()["error"]["fields"]
+
+
+def test_an_import_that_changes_a_contact_moves_it_into_updated_since(owner_api, tenant, catalog, tmp_path):
+    from datasets.importers import import_users
+
+    long_ago = timezone.now() - timedelta(days=30)
+    Contact.objects.for_tenant(tenant).update(updated_at=long_ago)
+    path = tmp_path / "users.csv"
+    path.write_text("USER_ID,EMAIL,FIRST_NAME\nu3,user3@example.com,Renamed\nfresh,fresh@example.com,New\n")
+    import_users(path, tenant=tenant)
+    since = (long_ago + timedelta(days=1)).isoformat()
+    assert ids(owner_api.get(f"{API}/contacts/", {"updated_since": since})) == ["u3", "fresh"]
