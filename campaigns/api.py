@@ -1,11 +1,14 @@
 """REST endpoints for prompt templates, campaigns (launch), runs (send) and emails (review)."""
 
 from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from campaigns import schedules, sending, services, tasks
+from campaigns.filters import CampaignFilter, CampaignRunFilter, GeneratedEmailFilter, PromptTemplateFilter
 from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, InvalidTransition, PromptTemplate
 from campaigns.serializers import (
     CampaignRunSerializer,
@@ -17,34 +20,76 @@ from campaigns.serializers import (
     PromptTemplateSerializer,
     RegenerateSerializer,
     RejectSerializer,
+    RunSendSerializer,
     ScheduleSerializer,
+    ScheduleStateSerializer,
 )  # fmt: skip
-from datasets.api import CrudViewSet
+from datasets.api import CrudViewSet, crud_docs
+from saas.api_errors import Conflict
+from saas.schema import ErrorSerializer
 from tenants.api import TenantScopedViewSet
 from tenants.roles import Capability
 
+NO_SCHEDULE = "this campaign has no schedule"
+SCHEDULE_EXAMPLES = [
+    OpenApiExample("weekly", value={"cron": "0 9 * * 1", "timezone": "Europe/Paris"}, request_only=True),
+    OpenApiExample("every two hours", value={"every": 2, "period": "hours"}, request_only=True),
+]
 
+
+def no_schedule(detail: str = "No schedule, or no such campaign in your tenant.") -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, detail)
+
+
+@crud_docs("prompt template", "prompt templates")
 class PromptTemplateViewSet(CrudViewSet):
+    """Prompt templates (Jinja2, sandboxed and checked on save)."""
+
     scope_model = PromptTemplate
+    filterset_class = PromptTemplateFilter
     serializer_class = PromptTemplateSerializer
 
 
+@crud_docs("campaign", "campaigns")
 class CampaignViewSet(CrudViewSet):
+    """Campaigns: what to recommend and how to write it; launched now or on a schedule."""
+
     scope_model = Campaign
+    filterset_class = CampaignFilter
     serializer_class = CampaignSerializer
     action_capabilities = dict.fromkeys(("launch", "schedule", "pause", "resume"), Capability.RUN)
+    paginated_actions = ("ticks",)
 
+    @extend_schema(
+        summary="Launch a run of the campaign now",
+        request=LaunchSerializer,
+        responses={
+            202: CampaignRunSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, "The campaign already has an active run, or the month's quota is used up."
+            ),
+        },  # fmt: skip
+        examples=[OpenApiExample("at most 500 contacts", value={"limit": 500}, request_only=True)],
+    )
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
+        """Queue a run for the campaign's audience (at most `limit` contacts): 202 with the run, which a client
+        follows at /api/v1/runs/{id}/. The run's size is reserved from the tenant's monthly quota."""
         campaign = self.get_object()
         params = LaunchSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
             run = services.campaign_launch(campaign=campaign, limit=params.validated_data.get("limit"))
         except services.CampaignError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(str(exc)) from exc
         return Response(CampaignRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(methods=["GET"], summary="The campaign's schedule",
+                   responses={200: ScheduleStateSerializer, 404: no_schedule()})  # fmt: skip
+    @extend_schema(methods=["POST"], summary="Schedule the campaign (cron or interval), replacing its schedule",
+                   request=ScheduleSerializer, responses={201: ScheduleStateSerializer}, examples=SCHEDULE_EXAMPLES)  # fmt: skip
+    @extend_schema(methods=["DELETE"], summary="Remove the campaign's schedule for good",
+                   responses={204: None, 404: no_schedule()})  # fmt: skip
     @action(detail=True, methods=["get", "post", "delete"])
     def schedule(self, request, pk=None):
         """GET the schedule; POST {"cron": "0 9 * * 1", "timezone": "Europe/Paris"} or {"every": 2, "period":
@@ -53,11 +98,12 @@ class CampaignViewSet(CrudViewSet):
         if request.method == "GET":
             current = schedules.campaign_schedule_get(campaign=campaign)
             if current is None:
-                return Response({"detail": "this campaign has no schedule"}, status=status.HTTP_404_NOT_FOUND)
+                raise NotFound(NO_SCHEDULE)
             return Response(current.as_dict())
         if request.method == "DELETE":
-            removed = schedules.campaign_unschedule(campaign=campaign)
-            return Response(status=status.HTTP_204_NO_CONTENT if removed else status.HTTP_404_NOT_FOUND)
+            if not schedules.campaign_unschedule(campaign=campaign):
+                raise NotFound(NO_SCHEDULE)
+            return Response(status=status.HTTP_204_NO_CONTENT)
         params = ScheduleSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -74,40 +120,46 @@ class CampaignViewSet(CrudViewSet):
     def _pause_or_resume(self, change) -> Response:
         campaign = self.get_object()
         if not change(campaign=campaign):
-            return Response({"detail": "this campaign has no schedule"}, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound(NO_SCHEDULE)
         return Response(schedules.campaign_schedule_get(campaign=campaign).as_dict())
 
+    @extend_schema(summary="Pause the campaign's schedule", request=None,
+                   responses={200: ScheduleStateSerializer, 404: no_schedule()})  # fmt: skip
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         """Stop the schedule's ticks, keeping the schedule."""
         return self._pause_or_resume(schedules.campaign_pause)
 
+    @extend_schema(summary="Resume the campaign's paused schedule", request=None,
+                   responses={200: ScheduleStateSerializer, 404: no_schedule()})  # fmt: skip
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
+        """Let the schedule tick again."""
         return self._pause_or_resume(schedules.campaign_resume)
 
+    @extend_schema(summary="The schedule's firings, newest first", responses=CampaignTickSerializer(many=True))
     @action(detail=True, methods=["get"])
     def ticks(self, request, pk=None):
         """The schedule's firings, newest first: launched (with the run), skipped (a run was still active, or the
         schedule paused) or failed (and why)."""
         campaign = self.get_object()
-        ticks = CampaignTick.objects.for_tenant(self.tenant).filter(campaign=campaign).order_by("-at", "-pk")
+        ticks = CampaignTick.objects.for_tenant(self.tenant).filter(campaign=campaign)
+        self.page_ordering = ("-at", "-pk")  # the cursor's order, not the campaigns'
         page = self.paginate_queryset(ticks)
-        if page is not None:
-            return self.get_paginated_response(CampaignTickSerializer(page, many=True).data)
-        return Response(CampaignTickSerializer(ticks, many=True).data)
+        return self.get_paginated_response(CampaignTickSerializer(page, many=True).data)
 
 
+@crud_docs("run", "runs")
 class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Campaign runs: progress, counts, cost; send the approved emails or cancel."""
+
     scope_model = CampaignRun
+    filterset_class = CampaignRunFilter
     serializer_class = CampaignRunSerializer
     list_ordering = ("-created_at", "-pk")
     action_capabilities = {"send": Capability.RUN, "cancel": Capability.RUN}
 
-    def filter_queryset(self, queryset):
-        campaign = self.request.query_params.get("campaign")
-        return queryset.filter(campaign_id=campaign) if campaign and campaign.isdigit() else queryset
-
+    @extend_schema(summary="Send the run's approved emails", request=None, responses={202: RunSendSerializer})
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
         """Ask for every approved email of the run to be sent, each at most once, at the tenant's rate, in its
@@ -122,17 +174,28 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
                 "sending": sending.run_send_states(run=run)}  # fmt: skip
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(summary="Cancel an active run", request=None,
+                   responses={200: CampaignRunSerializer, 409: OpenApiResponse(ErrorSerializer, "The run is not active.")})  # fmt: skip
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        """Stop a queued or running run: what is written stays, nothing more is written, the rest of its quota
+        comes back."""
         run = self.get_object()
         if not services.run_cancel(run=run):
-            return Response({"detail": f"run {run.pk} is {run.status}; only active runs can be cancelled"}, status=409)
+            raise Conflict(f"run {run.pk} is {run.status}; only active runs can be cancelled")
         run.refresh_from_db()
         return Response(self.get_serializer(run).data)
 
 
+REVIEW_CONFLICT = OpenApiResponse(ErrorSerializer, "The email's status does not allow this (the message says which).")
+
+
+@crud_docs("email", "emails")
 class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The emails runs wrote: review them (approve, edit, reject, regenerate) and settle cut-off sends."""
+
     scope_model = GeneratedEmail
+    filterset_class = GeneratedEmailFilter
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
     # Settling a cut-off send (mark it sent, or send it again) is sending: the marketer's, not the reviewer's.
@@ -140,34 +203,33 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         ("mark_sent", "send_again"), Capability.RUN
     )
 
-    def filter_queryset(self, queryset):
-        params = self.request.query_params
-        if params.get("run", "").isdigit():
-            queryset = queryset.filter(run_id=params["run"])
-        if params.get("status"):
-            queryset = queryset.filter(status=params["status"])
-        return queryset.order_by("pk")
-
     def _review(self, change) -> Response:
         email = self.get_object()
         try:
             change(email)
         except InvalidTransition as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(str(exc)) from exc
         except ValidationError as exc:
             raise serializers.ValidationError({"detail": exc.messages}) from exc
         return Response(self.get_serializer(email).data)
 
+    @extend_schema(summary="Approve a draft", request=None, responses={200: GeneratedEmailSerializer,
+                   409: REVIEW_CONFLICT})  # fmt: skip
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         return self._review(lambda email: email.approve(by=str(request.user)))
 
+    @extend_schema(summary="Reject a draft, with the reason", request=RejectSerializer,
+                   responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT},
+                   examples=[OpenApiExample("tone", value={"reason": "too pushy for this list"}, request_only=True)])  # fmt: skip
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         params = RejectSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         return self._review(lambda email: email.reject(by=str(request.user), reason=params.validated_data["reason"]))
 
+    @extend_schema(summary="Edit a draft's subject and body, and approve it", request=EditSerializer,
+                   responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
     @action(detail=True, methods=["post"])
     def edit(self, request, pk=None):
         """Replace subject and body, and approve in the same step."""
@@ -175,6 +237,10 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         params.is_valid(raise_exception=True)
         return self._review(lambda email: email.edit_and_approve(by=str(request.user), **params.validated_data))
 
+    @extend_schema(summary="Have an email written again (202)", request=RegenerateSerializer,
+                   responses={202: GeneratedEmailSerializer, 409: REVIEW_CONFLICT},
+                   examples=[OpenApiExample("feedback", value={"feedback": "shorter, and mention the sale"},
+                                            request_only=True)])  # fmt: skip
     @action(detail=True, methods=["post"])
     def regenerate(self, request, pk=None):
         """Have a failed, rejected or unreviewed email written again by a task (fresh picks, same campaign settings,
@@ -185,14 +251,18 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         try:
             services.email_regenerate_request(email=email, feedback=params.validated_data["feedback"])
         except (InvalidTransition, services.CampaignError) as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(str(exc)) from exc
         return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(summary="Mark a cut-off send as delivered", request=None,
+                   responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
     @action(detail=True, methods=["post"])
     def mark_sent(self, request, pk=None):
         """An email whose send was cut off ("send_unknown") did arrive: a person checked (its message id)."""
         return self._review(lambda email: email.mark_sent(by=str(request.user)))
 
+    @extend_schema(summary="Send a failed or cut-off email again (202)", request=None,
+                   responses={202: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
     @action(detail=True, methods=["post"])
     def send_again(self, request, pk=None):
         """Send an email whose send failed or was cut off once more, in the background (202)."""
@@ -200,7 +270,7 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         try:
             email.send_again(by=str(request.user))
         except InvalidTransition as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(str(exc)) from exc
         tasks.email_send.delay_on_commit(email.pk, email.tenant_id)
         email.refresh_from_db()
         return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)

@@ -1,5 +1,6 @@
 """API representations of templates, campaigns, runs and generated emails."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.audiences import AudienceError, audience_check
@@ -44,12 +45,14 @@ class CampaignSerializer(TenantModelSerializer):
     schedule = serializers.SerializerMethodField(help_text="The campaign's beat schedule, or null.")
     last_tick = serializers.SerializerMethodField(help_text="What the schedule's latest firing did, or null.")
 
+    @extend_schema_field({"allOf": [{"$ref": "#/components/schemas/ScheduleState"}], "nullable": True})
     def get_schedule(self, campaign) -> dict | None:
         from campaigns.schedules import campaign_schedule_get
 
         schedule = campaign_schedule_get(campaign=campaign) if campaign.pk else None
         return schedule.as_dict() if schedule else None
 
+    @extend_schema_field({"allOf": [{"$ref": "#/components/schemas/CampaignTick"}], "nullable": True})
     def get_last_tick(self, campaign) -> dict | None:
         if not campaign.pk:
             return None
@@ -139,3 +142,23 @@ class CampaignTickSerializer(serializers.ModelSerializer):
         model = CampaignTick
         fields = ["id", "at", "outcome", "run", "detail"]
         read_only_fields = fields
+
+
+class ScheduleStateSerializer(serializers.Serializer):
+    """A campaign's schedule as it stands (answer of GET/POST …/schedule/, pause and resume)."""
+
+    kind = serializers.ChoiceField(choices=["cron", "interval"])
+    enabled = serializers.BooleanField(help_text="false while paused")
+    cron = serializers.CharField(allow_null=True)
+    timezone = serializers.CharField(allow_null=True)
+    every = serializers.IntegerField(allow_null=True)
+    period = serializers.CharField(allow_null=True)
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    total_run_count = serializers.IntegerField()
+    text = serializers.CharField(help_text='e.g. "cron 0 9 * * 1 (Europe/Paris)" or "every 2 hours, paused"')
+
+
+class RunSendSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    run = serializers.IntegerField()
+    emails = serializers.DictField(child=serializers.IntegerField(), help_text="The run's emails counted by status.")

@@ -1,30 +1,42 @@
 """REST endpoints for the tenant's contacts, items and interactions, and the recorded consent actions."""
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, parsers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.response import Response
 
 from datasets.consent import contact_resubscribe, contact_unsubscribe
+from datasets.filters import ContactFilter, InteractionFilter, ItemFilter, SuppressionFilter
 from datasets.models import ConsentSource, Contact, Interaction, Item, Suppression
 from datasets.serializers import (
     ConsentEventSerializer,
     ConsentNoteSerializer,
     ContactSerializer,
+    InteractionBulkSerializer,
     InteractionSerializer,
     ItemSerializer,
     ResubscribeSerializer,
     SuppressionAddSerializer,
+    SuppressionBulkSerializer,
     SuppressionSerializer,
 )
 from datasets.suppression import address_suppress
+from saas.api_errors import Conflict
+from saas.schema import ErrorSerializer, OneOrMany
 from tenants.api import TenantScopedViewSet
 
 MAX_BULK = 1000
 DUPLICATE = "this interaction is already stored"
-EXTERNAL_ID = r"[^/.\x00]+"  # PostgreSQL cannot look up a text holding NUL: such a URL is simply not found
+# Any text but a slash (a dot too: `john.doe`; `john.doe.json` still picks the JSON renderer) or NUL (PostgreSQL
+# cannot look up a text holding it: such a URL is simply not found).
+EXTERNAL_ID = r"[^/\x00]+"
 
 
 class JSONParser(parsers.JSONParser):
@@ -40,8 +52,25 @@ class JSONParser(parsers.JSONParser):
 PARSERS = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
 
-class Pages(LimitOffsetPagination):
-    max_limit = 1000  # without one, ?limit=10**23 reaches PostgreSQL and overflows its bigint: a 500
+CRUD_DOCS = {
+    "list": "The tenant's {name}, a page at a time (cursor), filtered by the query parameters below.",
+    "create": "Create one {one}.",
+    "retrieve": "One {one}.",
+    "update": "Replace a {one}'s writable fields.",
+    "partial_update": "Change some of a {one}'s fields.",
+    "destroy": "Delete a {one}; a 409 names the rows that still use it.",
+}
+
+
+def crud_docs(one: str, many: str):
+    """extend_schema_view for the CRUD actions the view has, each with a summary naming the resource."""
+
+    def decorate(viewset):
+        docs = {name: extend_schema(summary=text.format(one=one, name=many))
+                for name, text in CRUD_DOCS.items() if hasattr(viewset, name)}  # fmt: skip
+        return extend_schema_view(**docs)(viewset)
+
+    return decorate
 
 
 class CrudViewSet(
@@ -49,15 +78,20 @@ class CrudViewSet(
     mixins.DestroyModelMixin, TenantScopedViewSet,
 ):  # fmt: skip
     parser_classes = PARSERS
-    pagination_class = Pages
 
 
+@crud_docs("contact", "contacts")
 class ContactViewSet(CrudViewSet):
+    """Contacts (Personalize's users), by the tenant's own `external_id`."""
+
     scope_model = Contact
     serializer_class = ContactSerializer
+    filterset_class = ContactFilter
     lookup_field = "external_id"
     lookup_value_regex = EXTERNAL_ID
 
+    @extend_schema(summary="Unsubscribe a contact, on record", request=ConsentNoteSerializer,
+                   responses=ContactSerializer)  # fmt: skip
     @action(detail=True, methods=["post"])
     def unsubscribe(self, request, external_id=None):
         """Unsubscribe on record (optional "note"); a contact already out stays out and nothing new is written."""
@@ -67,6 +101,16 @@ class ContactViewSet(CrudViewSet):
         contact_unsubscribe(contact=contact, source=ConsentSource.API, by=str(request.user), note=reason)
         return Response(self.get_serializer(contact).data)
 
+    @extend_schema(
+        summary="Re-subscribe a contact who opted in again",
+        request=ResubscribeSerializer,
+        responses=ContactSerializer,
+        examples=[
+            OpenApiExample(
+                "consent", value={"consent": "ticked the newsletter box at checkout, 2026-03-01"}, request_only=True
+            )
+        ],  # fmt: skip
+    )
     @action(detail=True, methods=["post"])
     def resubscribe(self, request, external_id=None):
         """Only with "consent": how and when the contact opted in again, kept with the change."""
@@ -76,6 +120,7 @@ class ContactViewSet(CrudViewSet):
         contact_resubscribe(contact=contact, source=ConsentSource.API, by=str(request.user), consent=consent)
         return Response(self.get_serializer(contact).data)
 
+    @extend_schema(summary="A contact's consent history", responses=ConsentEventSerializer(many=True))
     @action(detail=True, methods=["get"])
     def consent(self, request, external_id=None):
         """Every consent change of the contact, oldest first."""
@@ -83,33 +128,67 @@ class ContactViewSet(CrudViewSet):
         return Response(ConsentEventSerializer(events, many=True).data)
 
 
+@crud_docs("item", "items")
 class ItemViewSet(CrudViewSet):
+    """Items (Personalize's items: TITLE, GENRES, PLOT, …), by the tenant's own `external_id`."""
+
     scope_model = Item
     serializer_class = ItemSerializer
+    filterset_class = ItemFilter
     lookup_field = "external_id"
     lookup_value_regex = EXTERNAL_ID
 
 
+@crud_docs("interaction", "interactions")
 class InteractionViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
 ):
+    """Interactions (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE); stored once, never changed."""
+
     scope_model = Interaction
     serializer_class = InteractionSerializer
+    filterset_class = InteractionFilter
     scope_select_related = ("contact", "item")
     parser_classes = PARSERS
-    pagination_class = Pages
 
+    @extend_schema(
+        summary="Record one interaction, or a list of up to 1,000",
+        request=OneOrMany(InteractionSerializer(), name="InteractionOneOrMany", max_items=MAX_BULK),
+        responses={
+            201: OpenApiResponse(InteractionSerializer, "One interaction, stored."),
+            207: OpenApiResponse(InteractionBulkSerializer, "A list: the good rows stored, the bad ones by index."),
+            409: OpenApiResponse(ErrorSerializer, "One interaction that is already stored (`details.duplicate_of`)."),
+        },
+        examples=[
+            OpenApiExample(
+                "one",
+                request_only=True,
+                value={"contact": "u0", "item": "m1", "event_type": "watch", "timestamp": "2026-06-01T10:00:00Z"},
+            ),
+            OpenApiExample(
+                "bulk answer",
+                response_only=True,
+                status_codes=["207"],
+                value={
+                    "created": 1,
+                    "rejected": 1,
+                    "ids": [41],
+                    "errors": [{"index": 1, "errors": {"contact": ["Object with external_id=nobody does not exist."]}}],
+                },
+            ),
+        ],  # fmt: skip
+    )
     def create(self, request, *args, **kwargs):
-        """One interaction, or a list of up to 1,000; in a list, bad rows and duplicates are reported per row and
-        the good ones kept. A duplicate alone is a 409 naming the stored row."""
+        """One interaction (201), or a list of up to 1,000 (207: bad rows and duplicates are reported by their index
+        and the good ones kept, even when none is). One duplicate alone is a 409 naming the stored row."""
         if not isinstance(request.data, list):
             serializer = self.get_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             if duplicate_of := self._store(serializer):
-                return Response({"detail": DUPLICATE, "duplicate_of": duplicate_of}, status.HTTP_409_CONFLICT)
+                raise Conflict(DUPLICATE, duplicate_of=duplicate_of)
             return Response(serializer.data, status.HTTP_201_CREATED)
         if len(request.data) > MAX_BULK:
-            return Response({"detail": f"at most {MAX_BULK} interactions per request"}, status.HTTP_400_BAD_REQUEST)
+            raise ValidationError([f"at most {MAX_BULK} interactions per request"])
         ids, errors = [], []
         for index, row in enumerate(request.data):
             serializer = self.get_serializer(data=row)
@@ -119,8 +198,7 @@ class InteractionViewSet(
                 errors.append({"index": index, "errors": {"detail": DUPLICATE}, "duplicate_of": duplicate_of})
             else:
                 ids.append(serializer.instance.pk)
-        code = status.HTTP_201_CREATED if ids else status.HTTP_400_BAD_REQUEST
-        return Response({"created": len(ids), "rejected": len(errors), "ids": ids, "errors": errors}, status=code)
+        return Response({"created": len(ids), "rejected": len(errors), "ids": ids, "errors": errors}, status=207)
 
     def _store(self, serializer) -> int | None:
         """Save the interaction, or return the id of the same event already stored (also one a concurrent request
@@ -142,31 +220,41 @@ class InteractionViewSet(
         return None
 
 
+@crud_docs("suppressed address", "suppressed addresses")
 class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """The tenant's suppression list: read it (?reason= narrows it), add one address or a list of up to 1,000
+    """The tenant's suppression list: read it (?reason= narrows it; an unknown reason is a 400), add one address or a list of up to 1,000
     (an import: bad rows reported by their index, the good ones kept, those already there named). Never changed
     or removed here: an unsubscribe is lifted by re-subscribing the contact, with its consent."""
 
     scope_model = Suppression
     serializer_class = SuppressionSerializer
+    filterset_class = SuppressionFilter
     list_ordering = ("-at", "-pk")
     parser_classes = PARSERS
-    pagination_class = Pages
 
-    def filter_queryset(self, queryset):
-        reason = self.request.query_params.get("reason")
-        return queryset.filter(reason=reason[:20]) if reason else queryset
-
+    @extend_schema(
+        summary="Suppress one address, or a list of up to 1,000",
+        request=OneOrMany(SuppressionAddSerializer(), name="SuppressionOneOrMany", max_items=MAX_BULK, strings=True),
+        responses={
+            200: OpenApiResponse(SuppressionSerializer, "One address that was already suppressed."),
+            201: OpenApiResponse(SuppressionSerializer, "One address, now suppressed."),
+            207: OpenApiResponse(SuppressionBulkSerializer, "A list: added, already there, and bad rows by index."),
+        },
+        examples=[
+            OpenApiExample("one", request_only=True, value={"address": "pat@example.com", "reason": "hard_bounce"}),
+            OpenApiExample("list", request_only=True, value=["pat@example.com", {"address": "lee@example.com"}]),
+        ],
+    )
     def create(self, request, *args, **kwargs):
         rows = request.data if isinstance(request.data, list) else None
         if rows is not None and len(rows) > MAX_BULK:
-            return Response({"detail": f"at most {MAX_BULK} addresses per request"}, status.HTTP_400_BAD_REQUEST)
+            raise ValidationError([f"at most {MAX_BULK} addresses per request"])
         added, already, errors = [], [], []
         for index, row in enumerate(rows if rows is not None else [request.data]):
             body = SuppressionAddSerializer(data=row if isinstance(row, dict) else {"address": row})
             if not body.is_valid():
                 if rows is None:
-                    return Response(body.errors, status.HTTP_400_BAD_REQUEST)
+                    raise ValidationError(body.errors)
                 said = "; ".join(f"{name}: {' '.join(map(str, why))}" for name, why in body.errors.items())
                 errors.append({"row": index, "error": said})
                 continue

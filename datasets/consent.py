@@ -22,7 +22,9 @@ def contacts_unsubscribe(
     with transaction.atomic():
         subscribed = Contact.objects.for_tenant(tenant_id).filter(pk__in=list(contact_ids), unsubscribed=False)
         changed = list(subscribed.select_for_update().values_list("pk", flat=True))
-        Contact.objects.for_tenant(tenant_id).filter(pk__in=changed).update(unsubscribed=True, unsubscribed_at=now)
+        Contact.objects.for_tenant(tenant_id).filter(pk__in=changed).update(
+            unsubscribed=True, unsubscribed_at=now, updated_at=now
+        )
         ConsentEvent.objects.for_tenant(tenant_id).bulk_create(
             ConsentEvent(
                 tenant_id=tenant_id,
@@ -57,7 +59,7 @@ def contact_resubscribe(*, contact: Contact, source: str, by: str, consent: str)
         raise ValueError("re-subscribing needs the contact's consent on record: say how and when they opted in")
     with transaction.atomic():
         back = Contact.objects.for_tenant(contact.tenant_id).filter(pk=contact.pk, unsubscribed=True)
-        changed = back.update(unsubscribed=False, unsubscribed_at=None)
+        changed = back.update(unsubscribed=False, unsubscribed_at=None, updated_at=timezone.now())
         if changed:
             ConsentEvent.objects.for_tenant(contact.tenant_id).create(
                 tenant_id=contact.tenant_id, contact=contact, subscribed=True, source=source, actor=by, note=consent

@@ -138,6 +138,8 @@ def _upsert(kind: Kind, tenant, rows: list[tuple[int, dict]]) -> None:
             merged = {**stored.get(v["external_id"], {}), **v[kind.extras]}
             v[kind.extras] = {k: text for k, text in merged.items() if text not in (None, "")}
     objs = [kind.model(tenant=tenant, **{k: x for k, x in v.items() if k != "unsubscribed"}) for v in values]
+    if any(field.name == "updated_at" for field in kind.model._meta.fields):
+        fields.append("updated_at")  # auto_now sets it on insert; a row updated on conflict needs it named
     kind.model.objects.for_tenant(tenant).bulk_create(
         objs, update_conflicts=True, unique_fields=["tenant", "external_id"], update_fields=fields
     )

@@ -37,9 +37,11 @@ class Contact(TenantOwned):
     unsubscribed = models.BooleanField(default=False)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change: a save, an import or a consent change.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "external_id"], name="contact_unique_external_id")]
+        indexes = [models.Index(fields=["tenant", "updated_at"], name="contact_tenant_updated")]
 
     def __str__(self):
         return f"{self.full_name or self.email} ({self.external_id})"

@@ -1,6 +1,7 @@
 """API representations of contacts, items, interactions and consent changes."""
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets.consent import contact_unsubscribe
@@ -21,6 +22,7 @@ MAX_DEPTH = 20
 NUL_MESSAGE = "Null characters are not allowed."  # DRF's own words for text fields
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True, "example": {"plan": "gold"}})
 class JSONObjectField(serializers.JSONField):
     """A JSON object PostgreSQL can store: jsonb refuses NUL characters, and deep nesting serves no one."""
 
@@ -69,8 +71,8 @@ class ContactSerializer(TenantModelSerializer):
     class Meta:
         model = Contact
         fields = ["external_id", "email", "first_name", "last_name", "age", "gender", "locale", "attributes",
-                  "unsubscribed", "unsubscribed_at", "created_at"]  # fmt: skip
-        read_only_fields = ["unsubscribed_at", "created_at"]
+                  "unsubscribed", "unsubscribed_at", "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
 
     def validate_unsubscribed(self, value: bool) -> bool:
         if not value and self.instance is not None and self.instance.unsubscribed:
@@ -165,3 +167,31 @@ class SuppressionAddSerializer(serializers.Serializer):
             return address_normal(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+class InteractionRowErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The row's position in the list sent, from 0.")
+    errors = serializers.DictField(help_text="Each invalid field with its messages (`detail` for a duplicate).")
+    duplicate_of = serializers.IntegerField(required=False, help_text="A duplicate: the id of the stored row.")
+
+
+class InteractionBulkSerializer(serializers.Serializer):
+    """207 to a list: the good rows stored, each bad one said by its index."""
+
+    created = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the stored rows, in order.")
+    errors = InteractionRowErrorSerializer(many=True)
+
+
+class SuppressionRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="The row's position in the list sent, from 0.")
+    error = serializers.CharField()
+
+
+class SuppressionBulkSerializer(serializers.Serializer):
+    """207 to a list: which addresses were added, which were there already, and the bad rows by index."""
+
+    added = serializers.ListField(child=serializers.CharField())
+    already = serializers.ListField(child=serializers.CharField())
+    errors = SuppressionRowErrorSerializer(many=True)

@@ -1,9 +1,10 @@
-"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/, unsubscribe links and a
-health check."""
+"""URL map: the admin (its dashboard and tenant switcher too), the REST API under /api/v1/ (its OpenAPI document at
+/api/schema/, Swagger UI at /api/docs/), unsubscribe links and a health check."""
 
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
@@ -12,6 +13,8 @@ from campaigns.reports_api import DeliveryReportViewSet
 from campaigns.unsubscribe import unsubscribe_view
 from campaigns.webhooks import SesInboundWebhookView, SesTrackingWebhookView
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
+from saas import api_errors
+from saas.docs import DocsView
 from tenants import switcher
 from webhooks.api import WebhookEndpointViewSet
 
@@ -32,9 +35,15 @@ urlpatterns = [
     path("admin/", dashboard, name="dashboard"),  # the admin's index, with the figures
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_errors.not_found),  # any other /api/ path: a 404 in the envelope, with DEBUG on too
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),
     # Amazon SES's notifications through SNS: delivery reports, and mail to the List-Unsubscribe mailto address.
     path("webhooks/ses/tracking/", SesTrackingWebhookView.as_view(), name="ses_tracking"),
     path("webhooks/ses/inbound/", SesInboundWebhookView.as_view(), name="ses_inbound"),
     path("healthz", lambda request: JsonResponse({"ok": True})),
 ]
+
+handler404 = "saas.api_errors.not_found"  # JSON in the error envelope under /api/, Django's pages elsewhere
+handler500 = "saas.api_errors.server_error"

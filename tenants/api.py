@@ -15,7 +15,7 @@ _SEALED = ("get_queryset", "get_object")
 class TenantScopedViewSet(viewsets.GenericViewSet):
     scope_model = None  # the TenantOwned model this view serves
     scope_select_related: tuple[str, ...] = ()
-    # Lists page with LIMIT/OFFSET, which only gives stable pages under an ORDER BY ending in a unique column.
+    # Lists page by cursor (saas/pagination.py) in this order, which ends in a unique column so pages are stable.
     list_ordering: tuple[str, ...] = ("pk",)
 
     def __init_subclass__(cls, **kwargs):
@@ -48,6 +48,8 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         return self._format_suffix
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator, with no request: no rows at all
+            return self.scope_model.dangerously_unscoped.none()
         qs = self.scope_model.objects.for_tenant(self.tenant).order_by(*self.list_ordering)
         return qs.select_related(*self.scope_select_related) if self.scope_select_related else qs
 

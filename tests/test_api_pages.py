@@ -13,7 +13,7 @@ def key(row: dict) -> str:
 
 
 def pages(client, url: str, *, limit: int) -> list[str]:
-    seen, next_url = [], f"{url}{'&' if '?' in url else '?'}limit={limit}"
+    seen, next_url = [], f"{url}{'&' if '?' in url else '?'}page_size={limit}"
     while next_url:
         page = client.get(next_url)
         assert page.status_code == 200, page.content
@@ -50,7 +50,7 @@ def test_the_runs_of_a_campaign_page_newest_first(owner_api, scoped, many_runs):
 
 @pytest.mark.parametrize("endpoint", ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails"])
 def test_every_list_pages_through_each_row_once_in_a_fixed_order(owner_api, scoped, many_runs, endpoint):
-    everything = owner_api.get(f"{API}/{endpoint}/?limit=1000").json()["results"]
+    everything = owner_api.get(f"{API}/{endpoint}/?page_size=1000").json()["results"]
     assert len(everything) > 3  # more rows than a page
     paged = pages(owner_api, f"{API}/{endpoint}/", limit=3)
     assert paged == [key(row) for row in everything] and len(set(paged)) == len(paged)

@@ -146,7 +146,7 @@ def test_a_wrong_audience_is_refused_with_the_key_and_what_it_should_be(owner_ap
         audience_check(audience)
     assert says in str(refused.value)
     answer = owner_api.post(f"{API}/campaigns/", {"name": "bad", "audience": audience}, format="json")
-    assert answer.status_code == 400 and says in str(answer.json()["audience"])
+    assert answer.status_code == 400 and says in str(answer.json()["error"]["fields"]["audience"])
     assert not Campaign.objects.exists()
 
 

@@ -85,7 +85,7 @@ def test_api_patch_unsubscribes_on_record_and_never_resubscribes(owner_api, tena
     assert body["unsubscribed"] is True and body["unsubscribed_at"]
     assert events(tenant, "u0") == [(False, "api", "api-key:owner key")]
     back = owner_api.patch(url, {"unsubscribed": False, "first_name": "Zed"}, format="json")
-    assert back.status_code == 400 and "resubscribe/" in str(back.json()["unsubscribed"])
+    assert back.status_code == 400 and "resubscribe/" in str(back.json()["error"]["fields"]["unsubscribed"])
     put = owner_api.put(url, {"external_id": "u0", "email": "user0@example.com", "unsubscribed": False}, format="json")
     assert put.status_code == 400
     assert contact(tenant, "u0").unsubscribed and contact(tenant, "u0").first_name == "Name0"
@@ -107,7 +107,7 @@ def test_unsubscribe_and_resubscribe_actions(owner_api, reviewer_api, tenant, ca
     assert done.status_code == 200 and done.json()["unsubscribed"] is True
     assert owner_api.post(url + "unsubscribe/").status_code == 200  # already out: nothing new recorded
     refused = owner_api.post(url + "resubscribe/", {}, format="json")
-    assert refused.status_code == 400 and "consent" in refused.json()
+    assert refused.status_code == 400 and "consent" in refused.json()["error"]["fields"]
     back = owner_api.post(url + "resubscribe/", {"consent": "opted in again on the web form"}, format="json")
     assert back.status_code == 200 and back.json()["unsubscribed"] is False and back.json()["unsubscribed_at"] is None
     assert events(tenant, "u1") == [(False, "api", "api-key:owner key"), (True, "api", "api-key:owner key")]

@@ -46,7 +46,7 @@ def test_the_api_answers_202_and_a_task_writes_the_email_again_with_the_feedback
         assert answer.status_code == 202 and answer.json()["status"] == "regenerating"
         assert reviewer_api.get(f"{API}/emails/{email.pk}/").json()["status"] == "regenerating"
         refused = reviewer_api.post(f"{API}/emails/{email.pk}/approve/")
-        assert refused.status_code == 409 and "being regenerated" in refused.json()["detail"]
+        assert refused.status_code == 409 and "being regenerated" in refused.json()["error"]["message"]
     email.refresh_from_db()
     assert (email.status, email.reject_reason, email.reviewed_by, email.regenerating_since) == ("draft", "", "", None)
     assert email.subject and email.subject != "Old subject" and email.body != "Old body"
@@ -60,9 +60,9 @@ def test_only_failed_rejected_or_draft_emails_are_regenerated(reviewer_api, emai
     approved.approve(by="rita")
     with django_capture_on_commit_callbacks() as dispatched:
         answer = reviewer_api.post(f"{API}/emails/{approved.pk}/regenerate/")
-    assert answer.status_code == 409 and "approved" in answer.json()["detail"] and not dispatched
+    assert answer.status_code == 409 and "approved" in answer.json()["error"]["message"] and not dispatched
     long = reviewer_api.post(f"{API}/emails/{emails[2].pk}/regenerate/", {"feedback": "x" * 2001})
-    assert long.status_code == 400 and "feedback" in long.json()
+    assert long.status_code == 400 and "feedback" in long.json()["error"]["fields"]
 
 
 def test_a_regenerating_email_cannot_be_reviewed_or_regenerated_twice(scoped, emails):

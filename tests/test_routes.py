@@ -336,9 +336,10 @@ def test_deleting_a_template_in_use_is_a_409_naming_the_campaigns(owner_api, sco
         Campaign.objects.create(tenant=scoped, name=name, template=template)
     response = owner_api.delete(f"/api/v1/templates/{template.pk}/")
     assert response.status_code == 409
-    body = response.json()
-    assert "'spring', 'summer'" in body["detail"] and body["used_by_count"] == 2
-    assert {row["name"] for row in body["used_by"]} == {"spring", "summer"}
+    body = response.json()["error"]
+    assert body["code"] == "conflict" and "'spring', 'summer'" in body["message"]
+    assert body["details"]["used_by_count"] == 2
+    assert {row["name"] for row in body["details"]["used_by"]} == {"spring", "summer"}
     assert PromptTemplate.objects.filter(pk=template.pk).exists()
 
 

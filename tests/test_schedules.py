@@ -190,7 +190,7 @@ def test_the_api_schedules_by_interval_pauses_resumes_and_lists_ticks(owner_api,
     both = owner_api.post(f"{url}/schedule/", {"every": 15, "cron": "0 9 * * 1"}, format="json")
     assert both.status_code == 400 and "not both" in str(both.json())
     bad = owner_api.post(f"{url}/schedule/", {"every": 15, "period": "weeks"}, format="json")
-    assert bad.status_code == 400 and "period" in bad.json()
+    assert bad.status_code == 400 and "period" in bad.json()["error"]["fields"]
     assert owner_api.post(f"{url}/pause/").json()["enabled"] is False
     assert owner_api.get(f"{url}/").json()["schedule"]["text"] == "every 15 minutes, paused"
     assert owner_api.post(f"{url}/resume/").json()["enabled"] is True

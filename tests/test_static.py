@@ -1,7 +1,8 @@
-"""Production settings: the app serves its own static files (the admin's CSS) with DEBUG off, and refuses to start
-without the public address its unsubscribe links need."""
+"""Production settings: the app serves its own static files (the admin's CSS, the API docs' Swagger UI) with DEBUG
+off, and refuses to start without the public address its unsubscribe links need."""
 
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -54,6 +55,14 @@ def test_the_served_app_returns_the_admin_css_with_debug_off(tmp_path):
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/css")
             assert b"body" in response.read()
+        # The API's docs page, and Swagger UI's scripts and styles it names, all from this server (no CDN).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/docs/", timeout=30) as response:
+            page = response.read().decode()
+        assets = re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css|png))"', page)
+        assert len(assets) >= 3 and not re.search(r'(?:src|href)="(?:https?:)?//', page), page[:500]
+        for asset in assets:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{asset}", timeout=30) as response:
+                assert response.status == 200 and len(response.read()) > 100, asset
     finally:
         server.terminate()
         server.wait(timeout=30)
