@@ -3,15 +3,19 @@ the tenant's mail, through the same path as SES's (campaigns.reports)."""
 
 import json
 
+import django_filters
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from campaigns.models import DeliveryReport, ReportKind
 from campaigns.reports import report_record
-from datasets.api import MAX_BULK, PARSERS, Pages
+from datasets.api import MAX_BULK, PARSERS
 from datasets.models import moment_problem
 from datasets.serializers import JSONObjectField
 from datasets.suppression import address_normal
+from saas.schema import OneOrMany
 from tenants.api import TenantScopedViewSet
 
 
@@ -62,6 +66,20 @@ class DeliveryReportAddSerializer(serializers.Serializer):
         return value
 
 
+class DeliveryReportBulkSerializer(serializers.Serializer):
+    recorded = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the reports stored now.")
+    already = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of events stored before.")
+    errors = serializers.ListField(child=serializers.DictField(), help_text="`{row, error}` for each bad row.")
+
+
+class DeliveryReportFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ReportKind.choices, help_text="What the provider reported.")
+
+    class Meta:
+        model = DeliveryReport
+        fields = []
+
+
 class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """What providers other than SES (whose reports arrive through its webhook) say about the tenant's mail: read
     it (?kind= narrows it), report one event or a list of up to 1,000 (bad rows reported by their index, the good
@@ -71,21 +89,29 @@ class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
 
     scope_model = DeliveryReport
     serializer_class = DeliveryReportSerializer
+    filterset_class = DeliveryReportFilter
     list_ordering = ("-at", "-pk")
     parser_classes = PARSERS
-    pagination_class = Pages
 
-    def filter_queryset(self, queryset):
-        kind = self.request.query_params.get("kind")
-        return queryset.filter(kind=kind[:20]) if kind else queryset
-
+    @extend_schema(
+        summary="Report one event, or a list of up to 1,000",
+        request=OneOrMany(DeliveryReportAddSerializer(), name="DeliveryReportOneOrMany", max_items=MAX_BULK),
+        responses={
+            200: OpenApiResponse(DeliveryReportSerializer, "One event that was already recorded (same event_id)."),
+            201: OpenApiResponse(DeliveryReportSerializer, "One event, now recorded."),
+            207: OpenApiResponse(DeliveryReportBulkSerializer, "A list: recorded, already there, and bad rows."),
+        },
+        examples=[OpenApiExample("hard bounce", request_only=True, value={
+            "address": "pat@example.com", "kind": "hard_bounce", "provider": "sendgrid", "event_id": "evt_81",
+            "detail": "550 5.1.1 user unknown"})],
+    )  # fmt: skip
     def create(self, request, *args, **kwargs):
         data = request.data
         rows = data if isinstance(data, list) else None
         if rows is None and not isinstance(data, dict):
-            return Response({"detail": "send one report (an object) or a list of them"}, status.HTTP_400_BAD_REQUEST)
+            raise ValidationError(["send one report (an object) or a list of them"])
         if rows is not None and len(rows) > MAX_BULK:
-            return Response({"detail": f"at most {MAX_BULK} reports per request"}, status.HTTP_400_BAD_REQUEST)
+            raise ValidationError([f"at most {MAX_BULK} reports per request"])
         recorded, already, errors = [], [], []
         for index, row in enumerate(rows if rows is not None else [data]):
             if not isinstance(row, dict):
@@ -94,7 +120,7 @@ class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
             body = DeliveryReportAddSerializer(data=row)
             if not body.is_valid():
                 if rows is None:
-                    return Response(body.errors, status.HTTP_400_BAD_REQUEST)
+                    raise ValidationError(body.errors)
                 said = "; ".join(f"{name}: {' '.join(map(str, why))}" for name, why in body.errors.items())
                 errors.append({"row": index, "error": said})
                 continue

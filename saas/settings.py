@@ -127,7 +127,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
-    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "saas.schema.ERROR_CODE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorCodeEnum": "saas.schema.ERROR_CODE_CHOICES",
+        "ReportKindEnum": "campaigns.models.ReportKind.choices",
+        "WebhookEventTypeEnum": "webhooks.models.EventType.choices",
+        "DeliveryStatusEnum": "webhooks.models.DeliveryStatus.choices",
+    },
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (the embedded default).

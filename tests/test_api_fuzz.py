@@ -19,10 +19,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import Campaign, CampaignRun, DeliveryReport, EmailStatus, GeneratedEmail, PromptTemplate
 from datasets.models import Interaction, Suppression
 from datasets.suppression import address_suppress
 from tenants.models import ApiKey, Role
+from webhooks.models import WebhookEndpoint
 
 # Generated requests per operation and mode (valid, invalid), on top of the schema's own examples; more to explore.
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "6"))
@@ -70,6 +71,10 @@ def tenant_data(tenant, catalog, other_tenant, other_catalog):
                                    strict=False)
     ]  # fmt: skip
     address_suppress(tenant_id=tenant.pk, address="gone@example.com", reason="complaint", source="api", by="t")
+    report = DeliveryReport.objects.for_tenant(tenant).create(
+        tenant=tenant, email=emails[0], address="gone@example.com", kind="complaint", provider="fuzz"
+    )
+    hook = WebhookEndpoint.objects.for_tenant(tenant).create(tenant=tenant, url="https://crm.example/hooks")
     _, plain = ApiKey.objects.issue(tenant=tenant, name="fuzz", role=Role.OWNER)
     ids = {
         "contacts": [c.external_id for c in catalog[0]],
@@ -80,6 +85,8 @@ def tenant_data(tenant, catalog, other_tenant, other_catalog):
         "runs": [run.pk],
         "emails": [e.pk for e in emails],
         "suppressions": list(Suppression.objects.for_tenant(tenant).values_list("pk", flat=True)),
+        "delivery-reports": [report.pk],
+        "webhooks": [hook.pk],
     }
     return {"key": plain, "ids": ids}
 
