@@ -27,16 +27,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchdb import BenchError, create_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_delivery"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 LOG_DIR = ROOT / "var"
 PROGRESS_SECONDS = 5  # between progress lines when the output is not a terminal
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
-
-
-class BenchError(Exception):
-    """What went wrong and what to do about it."""
 
 
 class Sink:
@@ -143,19 +141,6 @@ def setup_django(smtp_port: int) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-def create_database(url: str) -> None:
-    import psycopg
-
-    server, name = url.rsplit("/", 1)
-    try:
-        with psycopg.connect(server + "/postgres", autocommit=True, connect_timeout=5) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        raise BenchError(f"PostgreSQL at {server} did not answer ({' '.join(str(exc).split())}): start it "
-                         "(e.g. `service postgresql start`) or set BENCH_DATABASE_URL to one that runs") from None  # fmt: skip
 
 
 def start_worker(n: int, smtp_port: int) -> tuple[subprocess.Popen, object]:
