@@ -209,7 +209,7 @@ def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str]
     record's answer counts as one). Runs in a worker thread: no database."""
     spec = get_model(route.model_key)
     while draft.ready and len(draft.calls) < settings.LLM_MAX_ATTEMPTS:
-        request = draft_request(draft, tenant=tenant, spec=spec, feedback=draft.feedback)
+        request = draft_request(draft, tenant=tenant, spec=spec, feedback=draft.feedback, max_tokens=route.max_tokens)
         with stage("call"):
             response, call, error = llm_invoke(tenant=tenant, task=campaign.task, route=route, request=request)
         draft_answer(draft, error or response, call, tenant=tenant, campaign=campaign, others=others)
@@ -217,9 +217,11 @@ def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str]
         draft_fail(draft)
 
 
-def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "") -> LLMRequest:
-    """The model request for a draft: the same for an on-demand call and a batch record."""
-    return llm_request(tenant, spec.model_id, draft.system, draft.prompt + feedback, max_tokens=spec.max_tokens,
+def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "", max_tokens: int | None = None
+                  ) -> LLMRequest:  # fmt: skip
+    """The model request for a draft: the same for an on-demand call and a batch record; `max_tokens`: the route's
+    answer budget (None: the model's)."""
+    return llm_request(tenant, spec.model_id, draft.system, draft.prompt + feedback, max_tokens=max_tokens or spec.max_tokens,
                        temperature=spec.temperature, stop=ANSWER_STOP)  # fmt: skip
 
 

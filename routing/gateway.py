@@ -1,15 +1,24 @@
 """The LLM gateway: route a request by the tenant's plan and task, call the provider, record the usage."""
 
+import dataclasses
 from functools import lru_cache
 
 from django.conf import settings
 from django.utils import timezone
 
-from routing.catalog import GUARDRAIL_KEY, ModelSpec, base_model_id, get_model, guardrail_cost, model_for_id
+from routing.catalog import (
+    GUARDRAIL_KEY,
+    ModelSpec,
+    base_model_id,
+    get_model,
+    get_plan,
+    guardrail_cost,
+    model_for_id,
+)  # fmt: skip
 from routing.errors import ProviderError
 from routing.localmodel import LocalModelError
-from routing.models import LLMCall
-from routing.policy import RouteDecision, choose_model
+from routing.models import LLMCall, tier_allows
+from routing.policy import RouteDecision, RouteRefused, choose_model
 from routing.ratelimit import Limits, limiter
 from routing.types import LLMRequest, LLMResponse
 from tenants.aws import PLATFORM, account_of, region_of
@@ -121,10 +130,28 @@ def llm_invoke(
 ) -> tuple[LLMResponse | None, LLMCall, ProviderError | None]:
     """Call the routed model once with `request` (built for the route's model, `llm_request(tenant,
     spec.model_id, ...)`), inside its rate limits (rate_budgets), without touching the database (safe in worker
-    threads). Returns the response (None on failure), an unsaved usage record (the caller saves records in bulk)
-    and the error, if any."""
+    threads). A model throttled or failing after the adapter's retries hands the call to the route's fallback (the
+    same tier); a permanent error is the answer. Returns the response (None on failure), an unsaved usage record of
+    the model that answered or failed last (the caller saves records in bulk) and the error, if any."""
     spec = get_model(route.model_key)
-    record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=route.reason)
+    response, record, error = _invoke(tenant=tenant, task=task, spec=spec, reason=route.reason, request=request)
+    if error is None or error.permanent or not route.fallback_key:
+        return response, record, error
+    fallback = get_model(route.fallback_key)
+    why = f"{route.reason}; fallback after {error.code or 'error'} on {spec.key}"
+    request = dataclasses.replace(request, model_id=fallback.model_id,
+                                  max_tokens=min(request.max_tokens, route.max_tokens or fallback.max_tokens))  # fmt: skip
+    return _invoke(tenant=tenant, task=task, spec=fallback, reason=why, request=request)
+
+
+def _invoke(*, tenant, task: str, spec: ModelSpec, reason: str, request: LLMRequest):
+    record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=reason)
+    record.created_at = timezone.now()
+    plan = get_plan(tenant.plan)
+    if not tier_allows(plan.tier, spec.tier):  # whoever built the route: never a model above the tenant's tier
+        error = RouteRefused(f"{spec.key} is a {spec.tier}-tier model; plan {plan.slug} is on the {plan.tier} tier")
+        record.ok, record.error = False, f"{error.code}: {error.message}"
+        return None, record, error
     budget = limiter()
     reservation = budget.acquire(
         **rate_budgets(tenant=tenant, spec=spec),
