@@ -245,7 +245,8 @@ def draft_answer(draft: Draft, answer: LLMResponse | ProviderError, call: LLMCal
         return
     if checked.ok:
         status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
-        draft.fields.update(draft_usage(draft), status=status, subject=checked.subject, body=checked.body)
+        draft.fields.update(draft_usage(draft), status=status, subject=checked.subject, body=checked.body,
+                            model_key=call.model_key, route_reason=call.route_reason)  # the model that answered  # fmt: skip
         return
     draft_note(draft, "; ".join(checked.problems))
     draft.feedback = f"\n\nYour previous answer was rejected: {draft.reason}. Write it again and fix that."
