@@ -3,7 +3,7 @@ LLM usage records (each tenant's own)."""
 
 from django.contrib import admin
 
-from routing.models import LLMCall, ModelEntry, OverrideChange, Plan, PlanRoute
+from routing.models import LLMCall, ModelEntry, OverrideChange, Plan, PlanRoute, SpendUsage
 from tenants.admin import ReadOnly, TenantScopedAdmin
 
 
@@ -56,6 +56,17 @@ class PlanRouteAdmin(PlatformAdmin):
 class OverrideChangeAdmin(ReadOnly, PlatformAdmin):
     list_display = ("changed_at", "tenant", "changed_by", "before", "after", "reason")
     readonly_fields = ("tenant", "before", "after", "changed_by", "reason", "changed_at")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpendUsage)
+class SpendUsageAdmin(ReadOnly, PlatformAdmin):
+    """Each tenant's model spend per month: written only by the budget's reservations and settlements."""
+
+    list_display = ("tenant", "month", "spent_usd", "reserved_usd")
+    readonly_fields = ("tenant", "month", "spent_usd", "reserved_usd")
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -143,6 +143,12 @@ class LLMCall(TenantOwned):
     latency_ms = models.PositiveIntegerField(default=0)
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True)
+    # The catalog model that answered and was priced: the routed one, its fallback, or a prompt router's pick.
+    answered_by = models.CharField(max_length=100, blank=True)
+    # The campaign and run it was made for (none for a preview or a test): plain ids, not keys, so that the usage
+    # and cost records outlive a campaign or run someone deletes.
+    campaign_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    run_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     # When the call was made (set by the gateway; records are saved in bulk later, so not at insert time).
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -169,3 +175,20 @@ class OverrideChange(models.Model):
 
     def __str__(self):
         return f"{self.tenant} overrides by {self.changed_by} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class SpendUsage(models.Model):
+    """A tenant's model spend in one month, in dollars: `spent` settled by the calls made, `reserved` held by calls
+    (and chunks of calls) in flight at their estimated cost. A call may start only if spent + reserved + its
+    estimate stays within the budget (routing.budget, under the row's lock)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="spend_usage")
+    month = models.DateField(help_text="The first day of the month.")
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
+    reserved_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "month"], name="one_spend_usage_per_month")]
+
+    def __str__(self):
+        return f"{self.tenant} {self.month:%Y-%m}: ${self.spent_usd:.2f} spent"
