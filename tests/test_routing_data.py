@@ -158,3 +158,13 @@ def test_overrides_are_staff_only_recorded_and_checked_against_the_tier(tenant):
         tenant, "root", {}, {"marketing_email": "bedrock/nova-micro"}, "cheaper for a test campaign")  # fmt: skip
     owner = login(tenant, Role.OWNER)
     assert owner.get(reverse("admin:routing_overridechange_changelist")).status_code == 403
+
+
+def test_a_plan_in_use_can_be_neither_deleted_nor_renamed(tenant):
+    client, basic = superuser_client(), Plan.objects.get(slug="basic")
+    assert client.get(reverse("admin:routing_plan_delete", args=[basic.pk])).status_code == 403  # Acme is on it
+    assert client.post(reverse("admin:routing_plan_delete", args=[basic.pk]), {"post": "yes"}).status_code == 403
+    assert 'name="slug"' not in client.get(reverse("admin:routing_plan_change", args=[basic.pk])).content.decode()
+    spare = Plan.objects.create(slug="spare", name="Spare")
+    assert client.post(reverse("admin:routing_plan_delete", args=[spare.pk]), {"post": "yes"}).status_code == 302
+    assert get_plan("basic") and not Plan.objects.filter(slug="spare").exists()
