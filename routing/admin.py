@@ -45,6 +45,22 @@ class PlanAdmin(PlatformAdmin):
     list_display = ("slug", "name", "tier", "monthly_email_quota", "monthly_budget_usd")
     inlines = [PlanRouteInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Tenant.plan holds the slug: renaming it would leave its tenants on no plan.
+        return ("slug",) if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None):
+        from tenants.models import Tenant
+
+        in_use = obj is not None and Tenant.objects.filter(plan=obj.slug).exists()
+        return super().has_delete_permission(request, obj) and not in_use
+
+    def get_actions(self, request):
+        # Bulk delete does not ask about each plan: a plan is deleted from its own page, where the check above runs.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
 
 @admin.register(PlanRoute)
 class PlanRouteAdmin(PlatformAdmin):

@@ -165,6 +165,7 @@ def test_a_plan_in_use_can_be_neither_deleted_nor_renamed(tenant):
     assert client.get(reverse("admin:routing_plan_delete", args=[basic.pk])).status_code == 403  # Acme is on it
     assert client.post(reverse("admin:routing_plan_delete", args=[basic.pk]), {"post": "yes"}).status_code == 403
     assert 'name="slug"' not in client.get(reverse("admin:routing_plan_change", args=[basic.pk])).content.decode()
+    assert "delete_selected" not in client.get(reverse("admin:routing_plan_changelist")).content.decode()
     spare = Plan.objects.create(slug="spare", name="Spare")
     assert client.post(reverse("admin:routing_plan_delete", args=[spare.pk]), {"post": "yes"}).status_code == 302
     assert get_plan("basic") and not Plan.objects.filter(slug="spare").exists()
