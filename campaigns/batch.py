@@ -27,6 +27,7 @@ from campaigns.generation import (
     draft_answer,
     draft_request,
     draft_write,
+    drafts_allowance,
     drafts_prepare,
     drafts_store,
 )
@@ -192,11 +193,14 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
         )
         call = llm_batch_usage(tenant=tenant, task=campaign.task, route=route, answer=answer)
         draft_answer(draft, answer, call, tenant=tenant, campaign=campaign, others=others)
-        draft_write(draft, tenant=tenant, campaign=campaign, route=route, others=others)  # on-demand if it must
+        draft_write(draft, tenant=tenant, campaign=campaign, route=route, others=others, allowance=allowance)
 
     workers = min(settings.LLM_CONCURRENCY, len(drafts))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
-        list(pool.map(complete, drafts))
+    # Rewrites on-demand draw on a reservation in the tenant's budget, as a chunk's calls do (the batch's own
+    # answers are paid for already: they are judged and stored whatever the budget says now).
+    with drafts_allowance(drafts, tenant=tenant, route=route) as allowance:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
+            list(pool.map(complete, drafts))
     with transaction.atomic():
         # Locked, so that of two tasks storing the same records the second finds them gone and stores nothing.
         owed = set(_pending(run).select_for_update().filter(pk__in=[r.pk for r in records]).values_list("contact_id", flat=True))  # fmt: skip

@@ -8,6 +8,7 @@ in the making, from its picks to the email stored (or the reason it failed)."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,11 +23,13 @@ from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.base import RecommendationOptions
 from recommendations.services import favorite_genres, recommender_for
+from routing.budget import Allowance, BudgetExceeded, budget_reserve, budget_settle, call_estimate
 from routing.catalog import ModelSpec, get_model
 from routing.errors import ProviderError
 from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, screens_drafts
 from routing.models import LLMCall
 from routing.types import LLMRequest, LLMResponse
+from tenants.services import quota_month
 from webhooks.events import emails_generated
 
 TITLES_FRESH_SECONDS, TITLES_KEPT = 60, 4  # catalog_titles: how long a run's read holds, and for how many runs
@@ -100,6 +103,8 @@ def drafts_store(*, run: CampaignRun, drafts: list[Draft]) -> None:
     since those calls were made and billed."""
     tenant = run.tenant
     records = [record for draft in drafts for record in draft.usage_records]
+    for record in records:
+        record.campaign_id, record.run_id = run.campaign_id, run.pk
     LLMCall.objects.for_tenant(tenant).bulk_create(records, batch_size=STORE_BATCH)
     emails = [GeneratedEmail(tenant=tenant, run=run, contact=d.contact, **d.fields) for d in drafts if not d.stored]
     GeneratedEmail.objects.for_tenant(tenant).bulk_create(emails, ignore_conflicts=True, batch_size=STORE_BATCH)
@@ -198,30 +203,60 @@ def drafts_write(drafts: list[Draft], *, run: CampaignRun, route) -> None:
     if not ready:
         return
     others = catalog_titles(run)
+    with drafts_allowance(ready, tenant=run.tenant, route=route) as allowance:
 
-    def write(draft: Draft) -> None:
-        draft_write(draft, tenant=run.tenant, campaign=run.campaign, route=route, others=others)
+        def write(draft: Draft) -> None:
+            draft_write(draft, tenant=run.tenant, campaign=run.campaign, route=route, others=others,
+                        allowance=allowance)  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=min(settings.LLM_CONCURRENCY, len(ready)), thread_name_prefix="llm") as pool:
-        list(pool.map(write, ready))
+        workers = min(settings.LLM_CONCURRENCY, len(ready))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
+            list(pool.map(write, ready))
 
 
-def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str] = frozenset()) -> None:
+@contextmanager
+def drafts_allowance(drafts: list[Draft], *, tenant, route):
+    """Reserve in the tenant's monthly budget what one call per draft can cost at most (on the dearer of the route's
+    model and its fallback), or as much of it as remains if that covers one call; the calls then draw on it from
+    their threads, each giving back the difference between its estimate and its cost, which pays for the retries
+    (an estimate is about three times a call's usual cost; a retry that finds too little left is refused). Over budget, the allowance holds nothing and says why: every call is refused
+    with that reason (a draft fails with it). On the way out the reservation is settled to what the drafts' calls
+    cost."""
+    specs = [get_model(route.model_key)] + ([get_model(route.fallback_key)] if route.fallback_key else [])
+    per_call = [max(call_estimate(spec, draft_request(draft, tenant=tenant, spec=spec, max_tokens=route.max_tokens))
+                    for spec in specs) for draft in drafts]  # fmt: skip
+    before = {id(draft): len(draft.usage_records) for draft in drafts}
+    try:
+        allowance = budget_reserve(tenant=tenant, wanted=sum(per_call), at_least=min(per_call))
+    except BudgetExceeded as exc:
+        allowance = Allowance(tenant.pk, quota_month(), tenant.budget_usd, refusal=exc.message)
+    try:
+        yield allowance
+    finally:
+        spent = sum(r.cost_usd for d in drafts for r in d.usage_records[before[id(d)] :])
+        budget_settle(allowance, spent)
+
+
+def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str] = frozenset(),
+                allowance: Allowance | None = None) -> None:  # fmt: skip
     """Call the model, validate, retry with the problems fed back, up to LLM_MAX_ATTEMPTS calls in all (a batch
-    record's answer counts as one). Runs in a worker thread: no database."""
+    record's answer counts as one). Runs in a worker thread: no database (the calls draw on `allowance`)."""
     spec = get_model(route.model_key)
     while draft.ready and len(draft.calls) < settings.LLM_MAX_ATTEMPTS:
-        request = draft_request(draft, tenant=tenant, spec=spec, feedback=draft.feedback)
+        request = draft_request(draft, tenant=tenant, spec=spec, feedback=draft.feedback, max_tokens=route.max_tokens)
         with stage("call"):
-            response, call, error = llm_invoke(tenant=tenant, task=campaign.task, route=route, request=request)
+            response, call, error = llm_invoke(tenant=tenant, task=campaign.task, route=route, request=request,
+                                               allowance=allowance)  # fmt: skip
         draft_answer(draft, error or response, call, tenant=tenant, campaign=campaign, others=others)
     if draft.ready:
         draft_fail(draft)
 
 
-def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "") -> LLMRequest:
-    """The model request for a draft: the same for an on-demand call and a batch record."""
-    return llm_request(tenant, spec.model_id, draft.system, draft.prompt + feedback, max_tokens=spec.max_tokens,
+def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "", max_tokens: int | None = None
+                  ) -> LLMRequest:  # fmt: skip
+    """The model request for a draft: the same for an on-demand call and a batch record; `max_tokens`: the route's
+    answer budget (None: the model's)."""
+    return llm_request(tenant, spec.model_id, draft.system, draft.prompt + feedback, max_tokens=max_tokens or spec.max_tokens,
                        temperature=spec.temperature, stop=ANSWER_STOP)  # fmt: skip
 
 
@@ -245,7 +280,8 @@ def draft_answer(draft: Draft, answer: LLMResponse | ProviderError, call: LLMCal
         return
     if checked.ok:
         status = EmailStatus.DRAFT if campaign.review_required else EmailStatus.APPROVED
-        draft.fields.update(draft_usage(draft), status=status, subject=checked.subject, body=checked.body)
+        draft.fields.update(draft_usage(draft), status=status, subject=checked.subject, body=checked.body,
+                            model_key=call.model_key, route_reason=call.route_reason)  # the model that answered  # fmt: skip
         return
     draft_note(draft, "; ".join(checked.problems))
     draft.feedback = f"\n\nYour previous answer was rejected: {draft.reason}. Write it again and fix that."

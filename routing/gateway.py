@@ -1,15 +1,25 @@
 """The LLM gateway: route a request by the tenant's plan and task, call the provider, record the usage."""
 
+import dataclasses
 from functools import lru_cache
 
 from django.conf import settings
 from django.utils import timezone
 
-from routing.catalog import GUARDRAIL_KEY, ModelSpec, base_model_id, get_model, guardrail_cost, model_for_id
+from routing.budget import Allowance, BudgetExceeded, budget_reserve, budget_settle, call_estimate
+from routing.catalog import (
+    GUARDRAIL_KEY,
+    ModelSpec,
+    base_model_id,
+    get_model,
+    get_plan,
+    guardrail_cost,
+    model_for_id,
+)  # fmt: skip
 from routing.errors import ProviderError
 from routing.localmodel import LocalModelError
-from routing.models import LLMCall
-from routing.policy import RouteDecision, choose_model
+from routing.models import LLMCall, tier_allows
+from routing.policy import RouteDecision, RouteRefused, choose_model
 from routing.ratelimit import Limits, limiter
 from routing.types import LLMRequest, LLMResponse
 from tenants.aws import PLATFORM, account_of, region_of
@@ -117,14 +127,55 @@ def estimate_tokens(text: str) -> int:
 
 
 def llm_invoke(
-    *, tenant, task: str, route: RouteDecision, request: LLMRequest
+    *, tenant, task: str, route: RouteDecision, request: LLMRequest, allowance: Allowance | None = None
 ) -> tuple[LLMResponse | None, LLMCall, ProviderError | None]:
     """Call the routed model once with `request` (built for the route's model, `llm_request(tenant,
     spec.model_id, ...)`), inside its rate limits (rate_budgets), without touching the database (safe in worker
-    threads). Returns the response (None on failure), an unsaved usage record (the caller saves records in bulk)
-    and the error, if any."""
+    threads). A model throttled or failing after the adapter's retries hands the call to the route's fallback (the
+    same tier); a permanent error is the answer. Each call first takes its estimated cost from `allowance` (dollars
+    a chunk reserved in the tenant's budget: no database), or without one reserves it in the budget itself
+    (routing.budget: the database, so not from worker threads); over budget, BudgetExceeded is the error. Returns the response (None on failure), an unsaved usage record of
+    the model that answered or failed last (the caller saves records in bulk) and the error, if any."""
     spec = get_model(route.model_key)
-    record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=route.reason)
+    response, record, error = _invoke(tenant=tenant, task=task, spec=spec, reason=route.reason, request=request,
+                                      allowance=allowance)  # fmt: skip
+    if error is None or error.permanent or not route.fallback_key:
+        return response, record, error
+    fallback = get_model(route.fallback_key)
+    why = f"{route.reason}; fallback after {error.code or 'error'} on {spec.key}"
+    request = dataclasses.replace(request, model_id=fallback.model_id,
+                                  max_tokens=min(request.max_tokens, route.max_tokens or fallback.max_tokens))  # fmt: skip
+    return _invoke(tenant=tenant, task=task, spec=fallback, reason=why, request=request, allowance=allowance)
+
+
+def _invoke(*, tenant, task: str, spec: ModelSpec, reason: str, request: LLMRequest, allowance: Allowance | None):
+    record = usage_record(tenant=tenant, task=task, spec=spec, route_reason=reason)
+    record.created_at = timezone.now()
+    plan = get_plan(tenant.plan)
+    if not tier_allows(plan.tier, spec.tier):  # whoever built the route: never a model above the tenant's tier
+        error = RouteRefused(f"{spec.key} is a {spec.tier}-tier model; plan {plan.slug} is on the {plan.tier} tier")
+        record.ok, record.error = False, f"{error.code}: {error.message}"
+        return None, record, error
+    estimate = call_estimate(spec, request)
+    try:
+        if allowance is not None:
+            allowance.take(estimate)
+            own = None
+        else:
+            own = budget_reserve(tenant=tenant, wanted=estimate)
+    except BudgetExceeded as exc:
+        record.ok, record.error = False, f"{exc.code}: {exc.message}"[:2000]
+        return None, record, exc
+    try:
+        return _call(tenant=tenant, spec=spec, request=request, record=record)
+    finally:
+        if own is not None:
+            budget_settle(own, record.cost_usd)
+        else:
+            allowance.give_back(estimate - record.cost_usd)
+
+
+def _call(*, tenant, spec: ModelSpec, request: LLMRequest, record: LLMCall):
     budget = limiter()
     reservation = budget.acquire(
         **rate_budgets(tenant=tenant, spec=spec),
@@ -168,6 +219,7 @@ def usage_fill(record: LLMCall, response: LLMResponse, spec: ModelSpec, *, batch
     (its price for a pick we do not list; Bedrock bills a router's calls at the model it invoked)."""
     record.invoked_model_id = response.invoked_model_id or spec.model_id
     priced = _answered_by(spec, record.invoked_model_id)
+    record.answered_by = priced.key
     if priced is not spec:
         record.route_reason = f"{record.route_reason}; answered by {priced.key}, priced as it"[:300]
     record.input_tokens, record.output_tokens = response.input_tokens, response.output_tokens

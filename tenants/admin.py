@@ -4,6 +4,7 @@ import copy
 import functools
 import secrets
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -262,19 +263,65 @@ class MembershipInline(PickColleagues, admin.TabularInline):
     extra = 0
 
 
+class TenantForm(forms.ModelForm):
+    """The plan is one of the plans in data (routing.Plan); a change of the model overrides says why."""
+
+    override_reason = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the model overrides change (recorded with your name and the time). Required when they do.",
+    )  # fmt: skip
+
+    class Meta:
+        model = Tenant
+        fields = "__all__"  # noqa: DJ007 - the admin lays out the fields (and which are read-only)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "plan" in self.fields:
+            from routing.models import Plan
+
+            self.fields["plan"] = forms.ChoiceField(
+                choices=list(Plan.objects.order_by("slug").values_list("slug", "name")),
+                initial=self.instance.plan, help_text=Tenant._meta.get_field("plan").help_text,
+            )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        if "model_overrides" in self.changed_data and not (data.get("override_reason") or "").strip():
+            self.add_error("override_reason", "Say why the model overrides change.")
+        return data
+
+
 @admin.register(Tenant)
 class TenantAdmin(OwnersOnlyAdmin):
+    form = TenantForm
     list_display = ("name", "slug", "plan", "recommender", "sending_paused_at", "created_at")
     inlines = [MembershipInline]
     tenant_field = "pk"
     # What the tenant pays for and which models serve it: set by platform staff, shown to owners read-only.
-    platform_fields = ("plan", "monthly_email_quota", "model_overrides")
+    platform_fields = ("plan", "monthly_email_quota", "monthly_budget_usd", "model_overrides")
     # Set by the complaint guard and cleared only by the "Resume sending" action, which records who and when.
     readonly_fields = ("sending_paused_at", "sending_paused_reason")
     actions = ["resume_sending"]
 
     def has_add_permission(self, request):
         return request.user.is_superuser
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not request.user.is_superuser and "override_reason" in fields:
+            fields.remove("override_reason")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        from routing.models import OverrideChange
+
+        before = Tenant.objects.filter(pk=obj.pk).values_list("model_overrides", flat=True).first() if change else {}
+        super().save_model(request, obj, form, change)
+        if "model_overrides" in form.changed_data and request.user.is_superuser:
+            OverrideChange.objects.create(tenant=obj, before=before or {}, after=obj.model_overrides,
+                                          changed_by=request.user.get_username(),
+                                          reason=form.cleaned_data.get("override_reason", "").strip())  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))

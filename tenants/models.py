@@ -16,6 +16,8 @@ ROLE_ARN = RegexValidator(r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"
 
 
 class Plan(models.TextChoices):
+    """The plans the product is seeded with; the plans themselves (and any the operator adds) are routing.Plan."""
+
     BASIC = "basic", "Basic"
     PRO = "pro", "Pro"
 
@@ -60,7 +62,7 @@ def default_reject_reasons() -> list[str]:
 class Tenant(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
-    plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.BASIC)
+    plan = models.CharField(max_length=50, default=Plan.BASIC, help_text="The slug of one of the plans (routing.Plan).")
     brand_name = models.CharField(max_length=200, blank=True)
     sender_name = models.CharField(max_length=200, blank=True)
     sender_email = models.EmailField(blank=True)
@@ -90,9 +92,13 @@ class Tenant(models.Model):
         help_text="Where the guardrail screens: inside each Bedrock call, or each finished draft (also for models "
         "outside Bedrock, such as the local one).",
     )  # fmt: skip
-    # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}; keys from routing.catalog.
+    # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}: catalog keys of the plan's tier, set
+    # by platform staff only, each change recorded (routing.OverrideChange: who, when, why).
     model_overrides = models.JSONField(default=dict, blank=True)
-    monthly_email_quota = models.PositiveIntegerField(default=10_000)
+    monthly_email_quota = models.PositiveIntegerField(null=True, blank=True, help_text="Blank: the plan's.")
+    monthly_budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Model spend per month. Blank: the plan's."
+    )
     reject_reasons = models.JSONField(
         default=default_reject_reasons, blank=True,
         help_text="The reasons a reviewer picks from when rejecting a draft (one key each, 1 to 9); free text too.",
@@ -145,6 +151,46 @@ class Tenant(models.Model):
                 raise ValidationError({"sender_email": f"{self.sender_email} is not in the sending domain {domain}: "
                                        f"use an address @{domain} or @a subdomain of it (SPF and DKIM vouch only "
                                        "for that domain)."})  # fmt: skip
+        self.clean_routing()
+
+    def clean_routing(self):
+        """The plan is one of the plans; each override names an enabled catalog model of the plan's tier."""
+        from routing.catalog import get_model, get_plan
+        from routing.models import tier_allows
+
+        try:
+            plan = get_plan(self.plan)
+        except KeyError as exc:
+            raise ValidationError({"plan": exc.args[0]}) from None
+        overrides = self.model_overrides
+        if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+            raise ValidationError({"model_overrides": 'A map of task to model key, e.g. {"marketing_email": "…"}.'})
+        for task, key in overrides.items():
+            try:
+                model = get_model(key)
+            except KeyError as exc:
+                raise ValidationError({"model_overrides": f"task {task!r}: {exc.args[0]}"}) from None
+            if not tier_allows(plan.tier, model.tier):
+                raise ValidationError({"model_overrides": f"task {task!r}: {key} is a {model.tier}-tier model; "
+                                       f"plan {plan.name} is on the {plan.tier} tier."})  # fmt: skip
+
+    @property
+    def email_quota(self) -> int:
+        """Emails per month: the tenant's own quota, or its plan's."""
+        if self.monthly_email_quota is not None:
+            return self.monthly_email_quota
+        from routing.catalog import get_plan
+
+        return get_plan(self.plan).monthly_email_quota
+
+    @property
+    def budget_usd(self):
+        """Model spend per month (a Decimal), or None for no limit: the tenant's own budget, or its plan's."""
+        if self.monthly_budget_usd is not None:
+            return self.monthly_budget_usd
+        from routing.catalog import get_plan
+
+        return get_plan(self.plan).monthly_budget_usd
 
     @property
     def brand(self) -> str:

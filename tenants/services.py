@@ -13,7 +13,7 @@ from tenants.models import Membership, QuotaUsage, Role, Tenant
 
 class QuotaExceeded(Exception):
     def __init__(self, *, tenant: Tenant, needed: int, remaining: int):
-        self.needed, self.remaining, self.quota = needed, remaining, tenant.monthly_email_quota
+        self.needed, self.remaining, self.quota = needed, remaining, tenant.email_quota
         super().__init__(f"{needed} needed, {remaining} remain of {tenant.name}'s monthly quota of {self.quota}")
 
 
@@ -42,10 +42,10 @@ def quota_reserve(*, tenant: Tenant, count: int, month: date) -> None:
     """Take `count` emails of the tenant's quota for `month`, or raise QuotaExceeded. One conditional UPDATE: of
     two launches that both fit what was left, the second re-checks after the first and is refused."""
     usage, _ = QuotaUsage.objects.get_or_create(tenant=tenant, month=month)
-    room = tenant.monthly_email_quota - count
+    room = tenant.email_quota - count
     if not QuotaUsage.objects.filter(pk=usage.pk, reserved__lte=room).update(reserved=F("reserved") + count):
         usage.refresh_from_db()
-        remaining = max(tenant.monthly_email_quota - usage.reserved, 0)
+        remaining = max(tenant.email_quota - usage.reserved, 0)
         raise QuotaExceeded(tenant=tenant, needed=count, remaining=remaining)
 
 

@@ -17,6 +17,17 @@ pytest_plugins = ["tests.fixtures_aws", "tests.fixtures_smtp", "tests.workers", 
 GENRES = ["Comedy", "Drama", "Horror", "Sci-Fi"]
 
 
+@pytest.fixture(autouse=True)
+def routing_cache_fresh():
+    """Each test reads the catalog and plans afresh: a copy cached in an earlier test may hold rows its rolled-back
+    transaction wrote."""
+    from routing.catalog import invalidate
+
+    invalidate()
+    yield
+    invalidate()
+
+
 @pytest.fixture
 def tenant(db):
     return tenant_create(slug="acme", name="Acme Video", plan="basic", brand_name="Acme Video", sender_name="Ana",

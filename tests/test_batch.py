@@ -5,7 +5,6 @@ to the local emulator over HTTP (Bedrock control plane, runtime and S3)."""
 import json
 import re
 import time
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,9 +15,9 @@ from django.utils import timezone
 from campaigns import batch, services, tasks
 from campaigns.models import BatchRecord, Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus
 from datasets.models import Contact
-from routing.catalog import CATALOG, get_model
+from routing.catalog import get_model, invalidate
 from routing.errors import ProviderError
-from routing.models import LLMCall
+from routing.models import LLMCall, ModelEntry
 from routing.policy import RouteDecision
 from routing.providers import bedrock_batch
 from routing.ratelimit import RateLimitTimeout
@@ -29,7 +28,7 @@ from tests.workers import wait_for
 
 N = 120  # contacts: over Bedrock's minimum of 100 records per job
 ROLE = "arn:aws:iam::123456789012:role/BedrockBatch"
-SPEC = get_model("bedrock/nova-lite")  # the Basic plan's model
+NOVA_LITE = "bedrock/nova-lite"  # the Basic plan's model
 
 
 @pytest.fixture
@@ -115,7 +114,7 @@ def test_a_large_run_is_written_by_one_batch_job_at_the_batch_price(
     calls = LLMCall.objects.all()
     assert calls.count() == N and all("batch" in call.route_reason and call.ok for call in calls)
     for call in calls:
-        on_demand = SPEC.cost(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens)
+        on_demand = get_model(NOVA_LITE).cost(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens)
         assert call.cost_usd == on_demand / 2 > 0
     assert run.cost_usd == sum(call.cost_usd for call in calls) == sum(email.cost_usd for email in emails)
     assert not BatchRecord.objects.exists()
@@ -135,7 +134,8 @@ def test_a_run_under_the_job_minimum_is_written_on_demand(
 def test_a_model_without_batch_inference_is_written_on_demand(
     batch_settings, eager_tasks, scoped, campaign, emulator, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setitem(CATALOG, SPEC.key, replace(SPEC, batch=False))
+    ModelEntry.objects.filter(key=NOVA_LITE).update(supports_batch=False)
+    invalidate()  # a queryset update sends no signal
     run = launch(campaign, django_capture_on_commit_callbacks)
     assert (run.status, run.mode, run.generated) == (RunStatus.COMPLETED, RunMode.ON_DEMAND, N)
     assert run.mode_reason == "bedrock/nova-lite does not run as a Bedrock batch job"
@@ -156,7 +156,7 @@ def test_a_model_without_batch_inference_is_written_on_demand(
     ],
 )
 def test_the_mode_follows_size_model_and_configuration(
-    settings, size, threshold, model, role_arn, own_account, mode, reason
+    db, settings, size, threshold, model, role_arn, own_account, mode, reason
 ):
     settings.BEDROCK_BATCH_MIN_CONTACTS, settings.BEDROCK_BATCH_ROLE_ARN = threshold, role_arn
     settings.BEDROCK_BATCH_BUCKET, settings.CELERY_TASK_ALWAYS_EAGER = BUCKET, False
@@ -165,7 +165,7 @@ def test_the_mode_follows_size_model_and_configuration(
     assert chosen == mode and reason in why
 
 
-def test_without_a_broker_runs_stay_on_demand(settings):
+def test_without_a_broker_runs_stay_on_demand(db, settings):
     """Without Redis, tasks run inside the request that launched the run: it must not wait hours for a job."""
     settings.BEDROCK_BATCH_MIN_CONTACTS, settings.BEDROCK_BATCH_ROLE_ARN, settings.BEDROCK_BATCH_BUCKET = (
         100,

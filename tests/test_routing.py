@@ -4,11 +4,25 @@ from decimal import Decimal
 
 import pytest
 
-from routing.catalog import CATALOG, ModelSpec, UnknownModel, get_model, model_for_id
+from routing.catalog import UnknownModel, get_model, model_for_id
 from routing.errors import ProviderError
-from routing.models import LLMCall
+from routing.models import LLMCall, ModelEntry
 from routing.policy import choose_model
 from tests.llm import llm_call
+
+pytestmark = pytest.mark.django_db
+
+
+def catalog_entry(key, model_id, tier, input_=0, output=0, **fields) -> str:
+    """A catalog row added as an operator would (the cache forgets its copy on save)."""
+    ModelEntry.objects.create(key=key, provider="bedrock", model_id=model_id, tier=tier, input_per_1k=Decimal(input_),
+                              output_per_1k=Decimal(output), **fields)  # fmt: skip
+    return key
+
+
+def on_plan(tenant, plan):
+    tenant.plan = plan
+    tenant.save(update_fields=["plan"])
 
 
 def test_plans_route_to_small_and_large_models():
@@ -24,10 +38,10 @@ def test_overrides_win_in_order_and_are_checked():
     )
     assert configured.model_key == "bedrock/claude-3-haiku" and "LLM_PLAN_MODELS" in configured.reason
     override = choose_model(
-        plan="basic",
+        plan="pro",
         task="t",
         backend="bedrock",
-        plan_models={"basic": "bedrock/claude-3-haiku"},
+        plan_models={"pro": "bedrock/claude-3.5-sonnet"},
         tenant_overrides={"t": "bedrock/nova-pro"},
     )
     assert override.model_key == "bedrock/nova-pro" and "tenant override" in override.reason
@@ -36,9 +50,9 @@ def test_overrides_win_in_order_and_are_checked():
 
 
 def test_cost_uses_the_per_thousand_prices():
-    spec = CATALOG["bedrock/claude-3.7-sonnet"]
+    spec = get_model("bedrock/claude-3.7-sonnet")
     assert spec.cost(1000, 1000) == Decimal("0.018")
-    assert CATALOG["local/qwen2.5-1.5b"].cost(5000, 5000) == 0
+    assert get_model("local/qwen2.5-1.5b").cost(5000, 5000) == 0
 
 
 def test_each_call_leaves_a_usage_record(bedrock_settings, tenant):
@@ -53,15 +67,12 @@ def test_each_call_leaves_a_usage_record(bedrock_settings, tenant):
 
 
 def test_permanent_errors_are_recorded_and_raised(bedrock_settings, tenant):
-    CATALOG["test/bare-sonnet"] = ModelSpec(
-        "test/bare-sonnet", "bedrock", "anthropic.claude-3-7-sonnet-20250219-v1:0", Decimal(0), Decimal(0), "large"
-    )
-    try:
-        tenant.model_overrides = {"bad": "test/bare-sonnet"}
-        with pytest.raises(ProviderError) as raised:
-            llm_call(tenant=tenant, task="bad", system="s", prompt="p")
-    finally:
-        del CATALOG["test/bare-sonnet"]
+    on_plan(tenant, "pro")
+    tenant.model_overrides = {
+        "bad": catalog_entry("test/bare-sonnet", "anthropic.claude-3-7-sonnet-20250219-v1:0", "large")
+    }
+    with pytest.raises(ProviderError) as raised:
+        llm_call(tenant=tenant, task="bad", system="s", prompt="p")
     assert raised.value.permanent and raised.value.code == "ValidationException"
     assert "inference profile" in raised.value.message
     failed = LLMCall.objects.for_tenant(tenant).get()
@@ -73,11 +84,14 @@ def test_throttling_after_all_retries_is_retryable(bedrock_settings, tenant, emu
     with pytest.raises(ProviderError) as raised:
         llm_call(tenant=tenant, task="t", system="s", prompt="p")
     assert not raised.value.permanent and raised.value.code == "ThrottlingException"
-    assert len(emulator.requests.filter(operation="Converse", status=429)) == bedrock_settings.AWS_MAX_ATTEMPTS
+    # The adapter's retries on the plan's model, then as many on its fallback, which is throttled too.
+    throttled = emulator.requests.filter(operation="Converse", status=429)
+    assert [r.model_id for r in throttled] == [get_model("bedrock/nova-lite").model_id] * 3 + [HAIKU] * 3
+    assert bedrock_settings.AWS_MAX_ATTEMPTS == 3
 
 
 def test_prompt_cache_tokens_are_priced():
-    spec = CATALOG["bedrock/claude-3.7-sonnet"]
+    spec = get_model("bedrock/claude-3.7-sonnet")
     assert spec.cost(1000, 0, cache_read=1000) == Decimal("0.0033")  # 0.003 + 0.1 × 0.003
     assert spec.cost(0, 0, cache_write=1000) == Decimal("0.00375")
 
@@ -103,14 +117,10 @@ HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 @pytest.fixture
-def router_entry():
+def router_entry(db):
     """A catalog entry for Bedrock's default Anthropic prompt router, priced (for its reservation) as its larger
     model; the emulator's router sends short prompts to Claude 3 Haiku and long ones to Claude 3.5 Sonnet."""
-    CATALOG["test/claude-router"] = ModelSpec(
-        "test/claude-router", "bedrock", ROUTER, Decimal("0.003"), Decimal("0.015"), "large"
-    )
-    yield "test/claude-router"
-    del CATALOG["test/claude-router"]
+    return catalog_entry("test/claude-router", HAIKU, "large", "0.003", "0.015", router_arn=ROUTER)
 
 
 @pytest.mark.parametrize(
@@ -120,6 +130,7 @@ def router_entry():
 def test_a_prompt_router_call_is_priced_at_the_model_that_answered(
     bedrock_settings, tenant, router_entry, prompt, answered_by
 ):
+    on_plan(tenant, "pro")
     tenant.model_overrides = {"routed": router_entry}
     response, call = llm_call(tenant=tenant, task="routed", system="be brief", prompt=prompt, max_tokens=100)
     stored = LLMCall.objects.for_tenant(tenant).get()

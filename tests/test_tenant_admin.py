@@ -8,14 +8,15 @@ from django.urls import reverse
 from tenants.models import Role, Tenant
 from tenants.services import membership_add
 
-PLATFORM_FIELDS = {"plan": "pro", "monthly_email_quota": "999999", "model_overrides": '{"marketing_email": "x"}'}
+PLATFORM_FIELDS = {"plan": "pro", "monthly_email_quota": "999999", "monthly_budget_usd": "12.50",
+                   "model_overrides": '{"marketing_email": "bedrock/nova-pro"}'}  # fmt: skip
 
 
 def change_post(tenant: Tenant, **changes) -> dict:
     """The tenant change form as the browser posts it (with its membership inline), plus `changes`."""
     data = {"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan, "brand_name": "Acme Prime",
             "recommender": tenant.recommender, "guardrail_use": tenant.guardrail_use, "model_overrides": "{}",
-            "monthly_email_quota": str(tenant.monthly_email_quota), "personalize_exported_through": "0",
+            "monthly_email_quota": str(tenant.monthly_email_quota or ""), "personalize_exported_through": "0",
             "timezone": tenant.timezone, "send_rate_per_second": str(tenant.send_rate_per_second),
             "frequency_cap": str(tenant.frequency_cap), "frequency_period_days": str(tenant.frequency_period_days),
             "frequency_cap_action": tenant.frequency_cap_action,
@@ -51,11 +52,12 @@ def test_platform_staff_change_plan_quota_and_overrides(tenant):
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
     url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
-    response = client.post(url, change_post(tenant, **PLATFORM_FIELDS))
+    response = client.post(url, change_post(tenant, **PLATFORM_FIELDS, override_reason="trial of Nova Pro"))
     assert response.status_code == 302, response.content.decode()[:2000]
     tenant.refresh_from_db()
-    assert (tenant.plan, tenant.monthly_email_quota, tenant.model_overrides) == (
+    assert (tenant.plan, tenant.monthly_email_quota, str(tenant.monthly_budget_usd), tenant.model_overrides) == (
         "pro",
         999999,
-        {"marketing_email": "x"},
+        "12.50",
+        {"marketing_email": "bedrock/nova-pro"},
     )

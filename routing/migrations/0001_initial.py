@@ -5,35 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LLMCall',
+            name="LLMCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task', models.CharField(max_length=50)),
-                ('model_key', models.CharField(max_length=100)),
-                ('provider', models.CharField(max_length=20)),
-                ('model_id', models.CharField(max_length=200)),
-                ('invoked_model_id', models.CharField(blank=True, max_length=300)),
-                ('route_reason', models.CharField(max_length=300)),
-                ('input_tokens', models.PositiveIntegerField(default=0)),
-                ('output_tokens', models.PositiveIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=8, default=0, max_digits=12)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('ok', models.BooleanField(default=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("task", models.CharField(max_length=50)),
+                ("model_key", models.CharField(max_length=100)),
+                ("provider", models.CharField(max_length=20)),
+                ("model_id", models.CharField(max_length=200)),
+                ("invoked_model_id", models.CharField(blank=True, max_length=300)),
+                ("route_reason", models.CharField(max_length=300)),
+                ("input_tokens", models.PositiveIntegerField(default=0)),
+                ("output_tokens", models.PositiveIntegerField(default=0)),
+                ("cost_usd", models.DecimalField(decimal_places=8, default=0, max_digits=12)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("ok", models.BooleanField(default=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'LLM call',
+                "verbose_name": "LLM call",
             },
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routing', '0001_initial'),
+        ("routing", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='llmcall',
-            name='cache_read_tokens',
+            model_name="llmcall",
+            name="cache_read_tokens",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='llmcall',
-            name='cache_write_tokens',
+            model_name="llmcall",
+            name="cache_write_tokens",
             field=models.PositiveIntegerField(default=0),
         ),
     ]

@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routing', '0002_llmcall_cache_tokens'),
+        ("routing", "0002_llmcall_cache_tokens"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='llmcall',
-            name='created_at',
+            model_name="llmcall",
+            name="created_at",
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now),
         ),
     ]
