@@ -258,3 +258,17 @@ def test_a_bounce_sent_to_the_inbound_webhook_is_a_400_not_a_500(sent, signer, t
     reply = aws.post(Client(), INBOUND, message)
     assert reply.status_code == 400 and "inbound" in reply.content.decode()
     assert not reports(tenant).exists()
+
+
+def test_the_mailto_address_is_a_valid_address_and_survives_a_case_change(scoped, tenant, signer, mailto):
+    """RFC 5321 allows 64 characters before the @, and mail systems may change the case of an address: the
+    mailto's local part fits, and a server that upper-cased it still unsubscribes the right contact."""
+    email = one_email(tenant)
+    header = sending.build_message(email).extra_headers["List-Unsubscribe"]
+    address = header.split("<mailto:")[1].split("?")[0]
+    local = address.rpartition("@")[0]
+    assert len(local) <= 64, local
+    shouted = address.upper()
+    message = signer.sign(aws.notification(aws.received(unsubscribe_mail(shouted), shouted)))
+    assert aws.post(Client(), INBOUND, message).status_code == 200
+    assert Contact.objects.for_tenant(tenant).get(pk=email.contact_id).unsubscribed
