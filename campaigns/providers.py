@@ -42,10 +42,10 @@ def provider_message_id(message: EmailMessage) -> str:
     return str(getattr(status, "message_id", None) or "")[:200]
 
 
-def list_unsubscribe(url: str) -> str:
+def list_unsubscribe(url: str, *, tenant_id: int, contact_id: int) -> str:
     """RFC 2369: the one-click https link and, when the inbound path exists (UNSUBSCRIBE_MAILTO_DOMAIN), a mailto
-    carrying the link's own token, which campaigns.webhooks reads back. Without an inbound path, no mailto."""
+    naming the contact with a short MAC, which campaigns.webhooks reads back. Without an inbound path, no mailto."""
     header = f"<{url}>"
     if settings.UNSUBSCRIBE_MAILTO_DOMAIN:
-        header += f", <mailto:{unsubscribe_mailto(url.rstrip('/').rsplit('/', 1)[-1])}?subject=unsubscribe>"
+        header += f", <mailto:{unsubscribe_mailto(tenant_id, contact_id)}?subject=unsubscribe>"
     return header

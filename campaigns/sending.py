@@ -280,7 +280,8 @@ def build_message(email: GeneratedEmail, *, test_to: str = "") -> EmailMultiAlte
         context.update(test_for=contact.full_name or contact.email, unsubscribe_url="")
         headers["X-Test-Send"] = "yes"
     else:
-        headers.update({"List-Unsubscribe": list_unsubscribe(context["unsubscribe_url"]),
+        headers.update({"List-Unsubscribe": list_unsubscribe(context["unsubscribe_url"], tenant_id=email.tenant_id,
+                                                             contact_id=email.contact_id),
                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})  # fmt: skip
     message = EmailMultiAlternatives(
         subject=f"[Test] {one_line(email.subject)}" if test_to else one_line(email.subject),

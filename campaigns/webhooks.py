@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from campaigns.models import ReportKind
 from campaigns.reports import report_record
 from campaigns.sns import SnsRefused, sns_verify
-from campaigns.unsubscribe import contact_of_token, token_from_address
+from campaigns.unsubscribe import contact_of_mailto_token, token_from_address
 from datasets.consent import contact_unsubscribe
 from datasets.models import ConsentSource
 
@@ -117,7 +117,7 @@ def ses_inbound(sender, event, esp_name, **kwargs):
     receipt = ((event.esp_event or {}).get("receipt") or {}).get("recipients") or []
     candidates = [message.envelope_recipient, *receipt, *(a.addr_spec for a in message.to)]
     token = next((t for t in (token_from_address(str(a)) for a in candidates if a) if t), "")
-    contact = contact_of_token(token) if token else None
+    contact = contact_of_mailto_token(token) if token else None
     if contact is None:
         log.warning("unsubscribe mail to %s: no valid token; nothing changed", [str(a)[:120] for a in candidates])
         return
