@@ -58,7 +58,7 @@ PARSE_TIME = {"nested parentheses", "nested loops"}
 
 def refused(response, field="body") -> str:
     assert response.status_code == 400, (response.status_code, response.content[:300])
-    reason = " ".join(response.json()[field])
+    reason = " ".join(response.json()["error"]["fields"][field])
     assert "limit" in reason, reason
     return reason
 
