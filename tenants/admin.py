@@ -304,6 +304,28 @@ class TenantAdmin(OwnersOnlyAdmin):
     readonly_fields = ("sending_paused_at", "sending_paused_reason")
     actions = ["resume_sending"]
 
+    # The page in sections; a field no section names lands in the last one, so none is ever left off the form.
+    SECTIONS = (
+        ("Brand and sender", ("slug", "name", "brand_name", "sender_name", "sender_email", "reply_to_email",
+                              "postal_address")),
+        ("Delivery", ("email_provider", "sending_domain", "send_rate_per_second", "timezone", "frequency_cap",
+                      "frequency_period_days", "frequency_cap_action", "sending_paused_at", "sending_paused_reason")),
+        ("Review", ("reject_reasons", "guardrail_use", "bedrock_guardrail_id", "bedrock_guardrail_version")),
+        ("Recommender", ("recommender", "personalize_recommender_arn", "personalize_filter_arn",
+                         "personalize_dataset_group_arn", "personalize_exported_through", "personalize_synced_at",
+                         "personalize_bucket", "personalize_role_arn")),
+        ("AWS account", ("aws_region", "aws_role_arn", "aws_external_id")),
+    )  # fmt: skip
+
+    def get_fieldsets(self, request, obj=None):
+        fields = list(self.get_fields(request, obj))
+        sections = [(title, {"fields": [f for f in names if f in fields]}) for title, names in self.SECTIONS]
+        named = {f for _, names in self.SECTIONS for f in names}
+        rest = [f for f in fields if f not in named]
+        return [section for section in sections if section[1]["fields"]] + (
+            [("Plan and limits", {"fields": rest})] if rest else []
+        )
+
     def has_add_permission(self, request):
         return request.user.is_superuser
 
@@ -330,8 +352,9 @@ class TenantAdmin(OwnersOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         tenant = self.get_object(request, object_id)
         if tenant is not None and tenant.sending_paused_at and request.method == "GET":
-            messages.error(request, f"Sending is paused for {tenant.name}: {tenant.sending_paused_reason} An owner "
-                           "resumes it with the action “Resume sending” on the tenants list.")  # fmt: skip
+            reason = tenant.sending_paused_reason.rstrip(". ")
+            messages.error(request, f"Sending is paused for {tenant.name}: {reason}. An owner resumes it with the "
+                           "action “Resume sending” on the tenants list.")  # fmt: skip
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Resume sending (paused by the complaint guard)", permissions=["change"])
