@@ -222,3 +222,18 @@ def test_an_unreachable_endpoint_is_logged_in_words_a_developer_can_act_on(tenan
     errors = sorted(WebhookAttempt.dangerously_unscoped.values_list("error", flat=True))
     assert errors == ["could not connect to 127.0.0.1: connection refused",
                       "could not connect to no-such-host.invalid: the name does not resolve"]  # fmt: skip
+
+
+def test_a_marketer_picks_an_endpoints_events_by_ticking_them_in_the_admin(tenant):
+    from django.test import Client
+
+    membership_add(tenant=tenant, username="rita", role=Role.MARKETER, password="pw-rita-123")
+    client = Client()
+    client.login(username="rita", password="pw-rita-123")
+    add = "/admin/webhooks/webhookendpoint/add/"
+    page = client.get(add).content.decode()
+    assert 'type="checkbox" name="events" value="email.sent"' in page and "webhook.ping" not in page
+    form = {"tenant": tenant.pk, "url": "https://crm.example/hooks", "description": "", "events": ["email.sent",
+            "run.completed"], "enabled": "on", "consecutive_failures": "0"}  # fmt: skip
+    assert client.post(add, form).status_code == 302
+    assert WebhookEndpoint.objects.for_tenant(tenant).get().events == ["email.sent", "run.completed"]

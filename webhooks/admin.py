@@ -1,16 +1,29 @@
 """Admin pages: a tenant's webhook endpoints (ping, enable), and their deliveries and attempts (read only)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 
 from tenants.admin import TenantScopedAdmin, Untouchable, tenant_action
 from tenants.roles import Capability
-from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import endpoint_enable, endpoint_ping
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=[(value, value) for value in EventType.values if value != EventType.PING], required=False,
+        widget=forms.CheckboxSelectMultiple, help_text="None ticked: every event.",
+    )  # fmt: skip
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("tenant", "url", "description", "events", "enabled")
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(TenantScopedAdmin):
+    form = WebhookEndpointForm
     list_display = ("url", "enabled", "events", "consecutive_failures", "disabled_reason", "tenant")
     list_filter = ("tenant", "enabled")
     search_fields = ("url", "description")
