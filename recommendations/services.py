@@ -41,7 +41,10 @@ def recommender_train(*, tenant, params: EngineParams | None = None) -> Recommen
     )  # fmt: skip
     seconds = time.perf_counter() - started
     with transaction.atomic():
-        latest = RecommenderModel.objects.for_tenant(tenant).select_for_update().aggregate(v=Max("version"))["v"]
+        # The tenant's row is the lock: two trainings at once (the nightly retrain and a run's first training) number
+        # their versions one after the other, also when the tenant has none yet (no model row to lock).
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk").get()
+        latest = RecommenderModel.objects.for_tenant(tenant).aggregate(v=Max("version"))["v"]
         return RecommenderModel.objects.for_tenant(tenant).create(
             tenant=tenant, version=(latest or 0) + 1, n_interactions=len(rows),
             last_interaction_id=max(r[0] for r in rows), n_contacts=len(engine.user_ids),

@@ -259,3 +259,34 @@ def test_options_helpers():
     assert maturity_ceiling(RecommendationOptions(maturity_by_age=True), None) is None
     assert stated_genres({"Favorite_Genres": "Drama| Comedy"}) == ["Drama", "Comedy"]
     assert stated_genres({"genres": ["Horror"], "city": "Oslo"}) == ["Horror"] and stated_genres({}) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_trainings_of_one_tenant_at_once_each_get_a_version(tenant, catalog):
+    """The nightly retrain and a run's first training (or two workers' first runs) can train one tenant at the same
+    moment: both versions are stored, numbered one after the other, instead of one failing on the unique version."""
+    import threading
+
+    from django.db import connection
+
+    rounds, errors, versions = 6, [], []
+    barrier = threading.Barrier(2)
+
+    def trainer():
+        try:
+            for _ in range(rounds):
+                barrier.wait(10)
+                versions.append(recommender_train(tenant=tenant).version)
+        except Exception as error:  # noqa: BLE001 - the test reports whatever a trainer hit
+            errors.append(repr(error))
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=trainer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert sorted(versions) == list(range(1, 2 * rounds + 1))
