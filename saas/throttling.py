@@ -34,7 +34,9 @@ class PlanRateThrottle(throttling.BaseThrottle):
             return True
         limit, period = rate
         budget = {f"{PREFIX}:{tenant.pk}:{limit}/{period}": Limits(rpm=limit)}
-        granted, wait_ms = _window(period).try_acquire(budget, 0, uuid.uuid4().hex)
+        # One token per request (no token limit): the script frees expired tokens with HINCRBY -n, and Lua's -0
+        # is not an integer to Redis.
+        granted, wait_ms = _window(period).try_acquire(budget, 1, uuid.uuid4().hex)
         if not granted:
             # Raised rather than returned, so the answer can say which limit: DRF's own 429 only knows the wait.
             raise RateLimited(wait_ms / 1000, limit=limit, period=period)
