@@ -103,3 +103,18 @@ def database_from_url(url: str, *, base_dir) -> dict:
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": 60,
     }
+
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400,
+            "day": 86400}  # fmt: skip
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate `N/period` (period: s, min, hour or day) → (N, seconds); `off` → None (no limit)."""
+    raw = os.environ.get(name) or default
+    if raw.strip().lower() == "off":
+        return None
+    count, _, period = raw.strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period.strip().lower() not in _PERIODS:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate; use e.g. 600/min, 10/s, 5000/hour, or off")
+    return int(count), _PERIODS[period.strip().lower()]

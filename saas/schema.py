@@ -5,7 +5,7 @@ from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_view_model
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 ERROR_CODES = {
@@ -18,6 +18,8 @@ ERROR_CODES = {
     "method_not_allowed": "the path does not take this method",
     "not_acceptable": "the Accept header asks for something other than JSON",
     "conflict": "the object's state does not allow this now (or it would duplicate one); `details` may say more",
+    "idempotency_key_in_flight": "a request with this `Idempotency-Key` is still running; retry after `Retry-After`",
+    "idempotency_key_reused": "this `Idempotency-Key` was sent with another request (method, path or body)",
     "request_too_large": "the body is larger than the server accepts",
     "unsupported_media_type": "the Content-Type is not JSON, form or multipart",
     "throttled": "too many requests; retry after the `Retry-After` header's seconds",
@@ -58,10 +60,44 @@ ERROR_DESCRIPTIONS = {
     "403": "The key's role may not do this.",
     "404": "Not found in your tenant.",
     "409": "The object's state does not allow this.",
+    "409-post": "The object's state does not allow this; or the `Idempotency-Key` is in use by a request still "
+    "running (`idempotency_key_in_flight`, with `Retry-After`) or was sent with another request "
+    "(`idempotency_key_reused`).",
     "413": "The body is too large.",
     "415": "Unsupported Content-Type.",
-    "429": "Too many requests (see `Retry-After`).",
+    "429": "Too many requests for your account's plan in the window (`throttled`, `details`: `limit`, "
+    "`window_seconds`); retry after `Retry-After` seconds.",
 }
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~](?:[ -~]{0,253}[!-~])?$"},
+    OpenApiParameter.HEADER,
+    description="Optional; a key of your choice (e.g. a UUID) that makes a retry safe: for 24 h, the same key with "
+    "the same request gets the first answer again (`Idempotent-Replayed: true`) instead of doing the work twice; "
+    "the same key with another request is a 409. Keys are your account's own.",
+)
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    {"type": "string", "enum": ["true", "false"]},
+    OpenApiParameter.HEADER,
+    response=["200", "201", "202", "207"],
+    description="With an `Idempotency-Key`: `true` when this is the stored answer to an earlier request.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    {"type": "integer", "minimum": 1},
+    OpenApiParameter.HEADER,
+    response=["429"],
+    description="Seconds to wait before retrying.",
+)
+RETRY_AFTER_IN_FLIGHT = OpenApiParameter(
+    "Retry-After",
+    {"type": "integer", "minimum": 1},
+    OpenApiParameter.HEADER,
+    response=["409"],
+    description="On `idempotency_key_in_flight` only: seconds to wait before retrying.",
+)
 
 VALIDATION_EXAMPLE = OpenApiExample(
     "validation_error",
@@ -95,6 +131,11 @@ class ApiAutoSchema(AutoSchema):
         """The key goes in either header: two alternatives, not both at once."""
         return [{name: scopes} for requirement in super().get_auth() for name, scopes in requirement.items()]
 
+    def get_override_parameters(self):
+        post = [IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER_IN_FLIGHT] if self.method == "POST" else []
+        headers = [RETRY_AFTER, *post]
+        return [*super().get_override_parameters(), *headers]
+
     def _error_codes(self) -> list[str]:
         writes = self.method in ("POST", "PUT", "PATCH")
         codes = ["401"]
@@ -104,7 +145,7 @@ class ApiAutoSchema(AutoSchema):
             codes.append("403")
         if "{" in self.path:
             codes.append("404")
-        if self.method == "DELETE":
+        if self.method in ("DELETE", "POST"):
             codes.append("409")
         if writes:
             codes += ["413", "415"]
@@ -117,7 +158,8 @@ class ApiAutoSchema(AutoSchema):
         for code in self._error_codes():
             if code not in responses:
                 responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
-                responses[code]["description"] = ERROR_DESCRIPTIONS[code]
+                post = code == "409" and self.method == "POST"
+                responses[code]["description"] = ERROR_DESCRIPTIONS["409-post" if post else code]
         return dict(sorted(responses.items()))
 
     def get_examples(self):

@@ -3,7 +3,17 @@
 
 from pathlib import Path
 
-from saas.env import database_from_url, env_bool, env_choice, env_float, env_int, env_json, env_list, env_str
+from saas.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_json,
+    env_list,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -42,6 +52,7 @@ INSTALLED_APPS = [
     "routing",
     "campaigns",
     "webhooks",
+    "idempotency",
     "awsemu",
 ]
 
@@ -104,7 +115,19 @@ REST_FRAMEWORK = {
     # JSON only: callers hold API keys, not browser sessions, so the browsable HTML API has no user to serve.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "saas.api_errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["saas.throttling.PlanRateThrottle"],
 }
+
+# API requests per tenant (all its keys together) by plan, counted in Redis by every web process: `N/period`
+# (s, min, hour, day) or `off`. A plan named here by neither gets Basic's rate.
+API_RATE_LIMITS = {
+    "basic": env_rate("API_RATE_LIMIT_BASIC", "600/min"),
+    "pro": env_rate("API_RATE_LIMIT_PRO", "3000/min"),
+}
+# Idempotency-Key on POSTs (idempotency/claims.py): how long a key and its stored answer are kept, and how long a
+# request may hold a key before a retry may take it over (longer than any request runs).
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
+IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", 300, minimum=1)
 
 # The OpenAPI 3 document at /api/schema/ and Swagger UI at /api/docs/ (saas/schema.py adds the error answers).
 SPECTACULAR_SETTINGS = {
@@ -115,7 +138,15 @@ SPECTACULAR_SETTINGS = {
         "tenant and one role (reviewers read and review, marketers and owners also change data and run campaigns).\n\n"
         '**Errors** always have one shape, `{"error": {"code", "message", "fields"?, "details"?}}` '
         "(the `Error` schema): `fields` names each invalid input, `details` adds what a client can act on.\n\n"
-        "**Lists** page by cursor: follow `next` (and `previous`); `page_size` is 1 to 1000 (default 100)."
+        "**Lists** page by cursor: follow `next` (and `previous`); `page_size` is 1 to 1000 (default 100).\n\n"
+        "**Retries**: send an `Idempotency-Key` header (1 to 255 printable characters, e.g. a UUID) with any POST. "
+        "For 24 hours the same key with the same request (method, path, body) gets the first answer again, marked "
+        "`Idempotent-Replayed: true`, and does nothing twice; the same key with another request is a 409 "
+        "`idempotency_key_reused`, and while the first request is still running a 409 `idempotency_key_in_flight` "
+        "with `Retry-After`. Answers 5xx, 409 and 429 are not kept: a retry with the key runs again. Keys are your "
+        "account's own.\n\n"
+        "**Rate**: requests per account (all its keys together) are limited by plan (Basic lower than Pro); over it, "
+        "a 429 `throttled` with `Retry-After` (seconds) and the limit and window in `details`."
     ),
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",

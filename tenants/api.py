@@ -7,6 +7,7 @@ needs to must name its method `dangerously_*` so review sees it.
 from rest_framework import viewsets
 from rest_framework.settings import api_settings
 
+from idempotency import claims
 from tenants.scoping import _current_tenant
 
 _SEALED = ("get_queryset", "get_object")
@@ -32,9 +33,25 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)
         # Everything after authentication (services, serializers, related managers) runs in the scope.
         self._scope_token = _current_tenant.set(self.tenant)
+        # A POST with an Idempotency-Key claims it here, after authentication, permission and rate: a stored answer
+        # is replayed instead of running the view (handle_exception), and the view's answer is stored on the claim
+        # (finalize_response).
+        self._idempotency = claims.begin(request, self.tenant)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, claims.Replayed):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        claim, self._idempotency = self._idempotency, None
+        if claim is not None:
+            claims.finish(claim, response)
+        return response
 
     def dispatch(self, request, *args, **kwargs):
-        self._scope_token = None
+        self._scope_token = self._idempotency = None
         # The router's format-suffix routes (`launch.json`) pass `format=` to the handler, which every action
         # would have to accept; it is taken here instead and still chooses the renderer (get_format_suffix).
         self._format_suffix = kwargs.pop(api_settings.FORMAT_SUFFIX_KWARG, None)
