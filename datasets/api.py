@@ -128,12 +128,18 @@ class CrudViewSet(
 
 
 @crud_docs("contact", "contacts")
-@extend_schema_view(upsert=upsert_docs("contacts", ContactUpsertSerializer, {"external_id": "u1",
-    "email": "pat@example.com", "first_name": "Pat", "attributes": {"plan": "gold"}}))  # fmt: skip
 class ContactViewSet(UpsertMixin, CrudViewSet):
     """Contacts (Personalize's users), by the tenant's own `external_id`. PUT on the collection upserts up to 10,000
     by external_id with the import's consent rules: `unsubscribed: true` unsubscribes on record, nothing
     re-subscribes."""
+
+    @upsert_docs(
+        "contacts",
+        ContactUpsertSerializer,
+        {"external_id": "u1", "email": "pat@example.com", "first_name": "Pat", "attributes": {"plan": "gold"}},
+    )
+    def upsert(self, request, *args, **kwargs):
+        return super().upsert(request, *args, **kwargs)
 
     scope_model = Contact
     upsert_row = ContactUpsertRowSerializer
@@ -184,11 +190,17 @@ class ContactViewSet(UpsertMixin, CrudViewSet):
 
 
 @crud_docs("item", "items")
-@extend_schema_view(upsert=upsert_docs("items", ItemUpsertSerializer, {"external_id": "m1", "title": "Heat",
-    "year": 1995, "genres": ["Crime", "Drama"]}))  # fmt: skip
 class ItemViewSet(UpsertMixin, CrudViewSet):
     """Items (Personalize's items: TITLE, GENRES, PLOT, …), by the tenant's own `external_id`; PUT on the collection
     upserts up to 10,000 by external_id."""
+
+    @upsert_docs(
+        "items",
+        ItemUpsertSerializer,
+        {"external_id": "m1", "title": "Heat", "year": 1995, "genres": ["Crime", "Drama"]},
+    )
+    def upsert(self, request, *args, **kwargs):
+        return super().upsert(request, *args, **kwargs)
 
     scope_model = Item
     serializer_class = ItemSerializer
@@ -202,14 +214,20 @@ class ItemViewSet(UpsertMixin, CrudViewSet):
 
 
 @crud_docs("interaction", "interactions")
-@extend_schema_view(upsert=upsert_docs("interactions", InteractionUpsertSerializer, {"contact": "u1", "item": "m1",
-    "event_type": "watch", "timestamp": "2026-06-01T10:00:00Z"}))  # fmt: skip
 class InteractionViewSet(
     UpsertMixin, mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
 ):
     """Interactions (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE); stored once, never changed. PUT on the collection
     upserts up to 10,000, each identified by (contact, item, event type, timestamp): one already stored is
     unchanged."""
+
+    @upsert_docs(
+        "interactions",
+        InteractionUpsertSerializer,
+        {"contact": "u1", "item": "m1", "event_type": "watch", "timestamp": "2026-06-01T10:00:00Z"},
+    )
+    def upsert(self, request, *args, **kwargs):
+        return super().upsert(request, *args, **kwargs)
 
     scope_model = Interaction
     upsert_row = InteractionUpsertRowSerializer
