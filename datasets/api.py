@@ -10,6 +10,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, parsers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
 from datasets.consent import contact_resubscribe, contact_unsubscribe
@@ -100,8 +101,20 @@ def upsert_docs(many: str, request, example_row: dict):
     )  # fmt: skip
 
 
+class UpsertMetadata(SimpleMetadata):
+    """OPTIONS: DRF describes a PUT by fetching the object, which a collection has not; its POST is still shown."""
+
+    def determine_actions(self, request, view):
+        if view.detail:
+            return super().determine_actions(request, view)
+        view.allowed_methods = [m for m in view.allowed_methods if m != "PUT"]  # noqa: B010 (an instance value)
+        return super().determine_actions(request, view)
+
+
 class UpsertMixin:
     """PUT on the collection: `{"rows": [...]}`, each row checked on its own, the good ones written in bulk (207)."""
+
+    metadata_class = UpsertMetadata
 
     upsert_row = None  # the row's serializer class
     upsert_partial = True  # only the fields a row has are written
