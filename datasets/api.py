@@ -102,13 +102,10 @@ def upsert_docs(many: str, request, example_row: dict):
 
 
 class UpsertMetadata(SimpleMetadata):
-    """OPTIONS: DRF describes a PUT by fetching the object, which a collection has not; its POST is still shown."""
+    """OPTIONS: DRF describes a PUT by fetching the object, which a collection has not: a collection describes no writes."""
 
     def determine_actions(self, request, view):
-        if view.detail:
-            return super().determine_actions(request, view)
-        view.allowed_methods = [m for m in view.allowed_methods if m != "PUT"]  # noqa: B010 (an instance value)
-        return super().determine_actions(request, view)
+        return super().determine_actions(request, view) if view.detail else {}
 
 
 class UpsertMixin:
