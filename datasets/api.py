@@ -10,25 +10,36 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, parsers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
 from datasets.consent import contact_resubscribe, contact_unsubscribe
 from datasets.filters import ContactFilter, InteractionFilter, ItemFilter, SuppressionFilter
 from datasets.models import ConsentSource, Contact, Interaction, Item, Suppression
 from datasets.serializers import (
+    MAX_UPSERT,
     ConsentEventSerializer,
     ConsentNoteSerializer,
     ContactSerializer,
+    ContactUpsertRowSerializer,
+    ContactUpsertSerializer,
     InteractionBulkSerializer,
     InteractionSerializer,
+    InteractionUpsertRowSerializer,
+    InteractionUpsertSerializer,
     ItemSerializer,
+    ItemUpsertRowSerializer,
+    ItemUpsertSerializer,
     ResubscribeSerializer,
     SuppressionAddSerializer,
     SuppressionBulkSerializer,
     SuppressionSerializer,
+    UpsertResultSerializer,
 )
 from datasets.suppression import address_suppress
-from saas.api_errors import Conflict
+from datasets.upsert import UpsertResult, contacts_upsert, interactions_upsert, items_upsert
+from saas.api_errors import Conflict, RequestTooLarge
+from saas.bulk import Checked, rows_check
 from saas.schema import ErrorSerializer, OneOrMany
 from tenants.api import TenantScopedViewSet
 
@@ -73,6 +84,52 @@ def crud_docs(one: str, many: str):
     return decorate
 
 
+def upsert_docs(many: str, request, example_row: dict):
+    """The schema of a view's bulk upsert (PUT on the collection)."""
+    return extend_schema(
+        operation_id=f"{many}_upsert",
+        summary=f"Create or update up to {MAX_UPSERT:,} {many} at once",
+        request=request,
+        responses={207: OpenApiResponse(UpsertResultSerializer, "Counts, and each bad row by index; good rows kept.")},
+        examples=[
+            OpenApiExample("rows", request_only=True, value={"rows": [example_row]}),
+            OpenApiExample("answer", response_only=True, status_codes=["207"], value={
+                "created": 1, "updated": 0, "unchanged": 0, "superseded": 0, "failed": 1,
+                "errors": [{"index": 1, "external_id": "u2", "fields": {"email": ["Enter a valid email address."]}}],
+                "notices": []}),
+        ],
+    )  # fmt: skip
+
+
+class UpsertMetadata(SimpleMetadata):
+    """OPTIONS: DRF describes a PUT by fetching the object, which a collection has not: a collection describes no writes."""
+
+    def determine_actions(self, request, view):
+        return super().determine_actions(request, view) if view.detail else {}
+
+
+class UpsertMixin:
+    """PUT on the collection: `{"rows": [...]}`, each row checked on its own, the good ones written in bulk (207)."""
+
+    metadata_class = UpsertMetadata
+
+    upsert_row = None  # the row's serializer class
+    upsert_partial = True  # only the fields a row has are written
+
+    def upsert(self, request, *args, **kwargs):
+        rows = request.data.get("rows") if isinstance(request.data, dict) else None
+        if not isinstance(rows, list) or not rows:
+            raise ValidationError({"rows": [f'a list of 1 to {MAX_UPSERT:,} rows is required: {{"rows": [...]}}']})
+        if len(rows) > MAX_UPSERT:
+            raise RequestTooLarge(f"at most {MAX_UPSERT:,} rows per request; this one has {len(rows):,}: split it")
+        row = self.upsert_row(partial=self.upsert_partial, context=self.get_serializer_context())
+        result = self.upsert_rows(rows_check(row, rows))
+        return Response(result.as_dict(), status=207)
+
+    def upsert_rows(self, checked: Checked) -> UpsertResult:
+        raise NotImplementedError
+
+
 class CrudViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
     mixins.DestroyModelMixin, TenantScopedViewSet,
@@ -81,10 +138,21 @@ class CrudViewSet(
 
 
 @crud_docs("contact", "contacts")
-class ContactViewSet(CrudViewSet):
-    """Contacts (Personalize's users), by the tenant's own `external_id`."""
+class ContactViewSet(UpsertMixin, CrudViewSet):
+    """Contacts (Personalize's users), by the tenant's own `external_id`. PUT on the collection upserts up to 10,000
+    by external_id with the import's consent rules: `unsubscribed: true` unsubscribes on record, nothing
+    re-subscribes."""
+
+    @upsert_docs(
+        "contacts",
+        ContactUpsertSerializer,
+        {"external_id": "u1", "email": "pat@example.com", "first_name": "Pat", "attributes": {"plan": "gold"}},
+    )
+    def upsert(self, request, *args, **kwargs):
+        return super().upsert(request, *args, **kwargs)
 
     scope_model = Contact
+    upsert_row = ContactUpsertRowSerializer
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
     lookup_field = "external_id"
@@ -127,25 +195,53 @@ class ContactViewSet(CrudViewSet):
         events = self.get_object().consent_events.order_by("at", "pk")
         return Response(ConsentEventSerializer(events, many=True).data)
 
+    def upsert_rows(self, checked: Checked) -> UpsertResult:
+        return contacts_upsert(tenant=self.tenant, checked=checked, by=str(self.request.user))
+
 
 @crud_docs("item", "items")
-class ItemViewSet(CrudViewSet):
-    """Items (Personalize's items: TITLE, GENRES, PLOT, …), by the tenant's own `external_id`."""
+class ItemViewSet(UpsertMixin, CrudViewSet):
+    """Items (Personalize's items: TITLE, GENRES, PLOT, …), by the tenant's own `external_id`; PUT on the collection
+    upserts up to 10,000 by external_id."""
+
+    @upsert_docs(
+        "items",
+        ItemUpsertSerializer,
+        {"external_id": "m1", "title": "Heat", "year": 1995, "genres": ["Crime", "Drama"]},
+    )
+    def upsert(self, request, *args, **kwargs):
+        return super().upsert(request, *args, **kwargs)
 
     scope_model = Item
     serializer_class = ItemSerializer
     filterset_class = ItemFilter
     lookup_field = "external_id"
     lookup_value_regex = EXTERNAL_ID
+    upsert_row = ItemUpsertRowSerializer
+
+    def upsert_rows(self, checked: Checked) -> UpsertResult:
+        return items_upsert(tenant=self.tenant, checked=checked)
 
 
 @crud_docs("interaction", "interactions")
 class InteractionViewSet(
-    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
+    UpsertMixin, mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
 ):
-    """Interactions (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE); stored once, never changed."""
+    """Interactions (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE); stored once, never changed. PUT on the collection
+    upserts up to 10,000, each identified by (contact, item, event type, timestamp): one already stored is
+    unchanged."""
+
+    @upsert_docs(
+        "interactions",
+        InteractionUpsertSerializer,
+        {"contact": "u1", "item": "m1", "event_type": "watch", "timestamp": "2026-06-01T10:00:00Z"},
+    )
+    def upsert(self, request, *args, **kwargs):
+        return super().upsert(request, *args, **kwargs)
 
     scope_model = Interaction
+    upsert_row = InteractionUpsertRowSerializer
+    upsert_partial = False
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilter
     scope_select_related = ("contact", "item")
@@ -199,6 +295,9 @@ class InteractionViewSet(
             else:
                 ids.append(serializer.instance.pk)
         return Response({"created": len(ids), "rejected": len(errors), "ids": ids, "errors": errors}, status=207)
+
+    def upsert_rows(self, checked: Checked) -> UpsertResult:
+        return interactions_upsert(tenant=self.tenant, checked=checked)
 
     def _store(self, serializer) -> int | None:
         """Save the interaction, or return the id of the same event already stored (also one a concurrent request

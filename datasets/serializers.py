@@ -195,3 +195,80 @@ class SuppressionBulkSerializer(serializers.Serializer):
     added = serializers.ListField(child=serializers.CharField())
     already = serializers.ListField(child=serializers.CharField())
     errors = SuppressionRowErrorSerializer(many=True)
+
+
+# --- bulk upsert (datasets.upsert) ------------------------------------------------------------------------------
+
+MAX_UPSERT = 10_000
+
+
+class _UpsertRow:
+    """A row of a bulk upsert: checked as a partial write (only the fields it has are written), by external_id,
+    whose uniqueness the upsert itself handles (no query per row)."""
+
+    unique_in_tenant = ()
+
+    def validate(self, attrs):
+        if "external_id" not in attrs:
+            raise serializers.ValidationError({"external_id": ["This field is required."]})
+        return super().validate(attrs)
+
+
+class ContactUpsertRowSerializer(_UpsertRow, ContactSerializer):
+    """`unsubscribed: true` unsubscribes on record; `false` never re-subscribes (the row's other fields land)."""
+
+    class Meta(ContactSerializer.Meta):
+        fields = ["external_id", "email", "first_name", "last_name", "age", "gender", "locale", "attributes",
+                  "unsubscribed"]  # fmt: skip
+
+
+class ItemUpsertRowSerializer(_UpsertRow, ItemSerializer):
+    class Meta(ItemSerializer.Meta):
+        pass
+
+
+class InteractionUpsertRowSerializer(serializers.Serializer):
+    """An event by the contact's and the item's external ids; the four fields are what identifies it."""
+
+    contact = serializers.CharField(max_length=100, help_text="The contact's external_id.")
+    item = serializers.CharField(max_length=100, help_text="The item's external_id.")
+    event_type = serializers.CharField(max_length=50, required=False, default="watch")
+    timestamp = serializers.DateTimeField()
+
+    def validate_timestamp(self, value):
+        return _plausible(value)
+
+
+def _upsert_request(name: str, row):
+    rows = serializers.ListField(child=row, min_length=1, max_length=MAX_UPSERT,
+                                 help_text=f"1 to {MAX_UPSERT:,} rows (and at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes)")  # fmt: skip
+    return type(name, (serializers.Serializer,), {"rows": rows, "__doc__": f"{name[:-10]}: `rows` to upsert."})
+
+
+ContactUpsertSerializer = _upsert_request("ContactUpsertSerializer", ContactUpsertRowSerializer())
+ItemUpsertSerializer = _upsert_request("ItemUpsertSerializer", ItemUpsertRowSerializer())
+InteractionUpsertSerializer = _upsert_request("InteractionUpsertSerializer", InteractionUpsertRowSerializer())
+
+
+class UpsertRowErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The row's position in `rows`, from 0.")
+    external_id = serializers.CharField(allow_null=True, help_text="The row's external_id (null when it has none).")
+    fields = serializers.DictField(help_text="Each invalid field with its messages (`non_field_errors`: the row).")
+
+
+class UpsertNoticeSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class UpsertResultSerializer(serializers.Serializer):
+    """207: what became of each row; the good rows are written even when others fail."""
+
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text="Rows equal to what is stored: nothing written.")
+    superseded = serializers.IntegerField(help_text="Rows a later row of the same request replaced.")
+    failed = serializers.IntegerField()
+    errors = UpsertRowErrorSerializer(many=True)
+    notices = UpsertNoticeSerializer(many=True, help_text="Rows written, with something worth knowing.")

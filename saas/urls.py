@@ -18,7 +18,18 @@ from saas.docs import DocsView
 from tenants import switcher
 from webhooks.api import WebhookEndpointViewSet
 
-router = DefaultRouter()
+
+class ApiRouter(DefaultRouter):
+    """DRF's router, plus PUT on a collection for a view's `upsert` (the bulk upsert by external_id): a list-level
+    path such as `contacts/bulk/` would hide the contact whose external_id is "bulk"."""
+
+    routes = [
+        DefaultRouter.routes[0]._replace(mapping={**DefaultRouter.routes[0].mapping, "put": "upsert"}),
+        *DefaultRouter.routes[1:],
+    ]
+
+
+router = ApiRouter()
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("items", ItemViewSet, basename="item")
 router.register("interactions", InteractionViewSet, basename="interaction")
