@@ -1,4 +1,5 @@
-"""REST endpoints for prompt templates, campaigns (launch), runs (send) and emails (review)."""
+"""REST endpoints for prompt templates, campaigns (launch, schedule, cancel, preview), runs (send, cancel) and emails
+(review, send one, test-send)."""
 
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -9,23 +10,39 @@ from rest_framework.response import Response
 
 from campaigns import schedules, sending, services, tasks
 from campaigns.filters import CampaignFilter, CampaignRunFilter, GeneratedEmailFilter, PromptTemplateFilter
-from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, InvalidTransition, PromptTemplate
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    CampaignTick,
+    EmailStatus,
+    GeneratedEmail,
+    InvalidTransition,
+    PromptTemplate,
+)
+from campaigns.preview import campaign_preview
 from campaigns.serializers import (
+    CampaignCancelSerializer,
     CampaignRunSerializer,
     CampaignSerializer,
     CampaignTickSerializer,
     EditSerializer,
     GeneratedEmailSerializer,
     LaunchSerializer,
+    PreviewRequestSerializer,
+    PreviewSerializer,
     PromptTemplateSerializer,
     RegenerateSerializer,
     RejectSerializer,
     RunSendSerializer,
     ScheduleSerializer,
     ScheduleStateSerializer,
+    TestSendSerializer,
+    TestSentSerializer,
 )  # fmt: skip
 from datasets.api import CrudViewSet, crud_docs
-from saas.api_errors import Conflict
+from datasets.models import Contact
+from routing.errors import ProviderError
+from saas.api_errors import Conflict, UpstreamError
 from saas.schema import ErrorSerializer
 from tenants.api import TenantScopedViewSet
 from tenants.roles import Capability
@@ -57,8 +74,30 @@ class CampaignViewSet(CrudViewSet):
     scope_model = Campaign
     filterset_class = CampaignFilter
     serializer_class = CampaignSerializer
-    action_capabilities = dict.fromkeys(("launch", "schedule", "pause", "resume"), Capability.RUN)
+    # A preview spends model calls: running the campaign, the marketer's (as in the admin).
+    action_capabilities = dict.fromkeys(("launch", "schedule", "pause", "resume", "cancel", "preview"), Capability.RUN)
     paginated_actions = ("ticks",)
+
+    @extend_schema(responses={200: CampaignSerializer, 409: OpenApiResponse(ErrorSerializer,
+                   "A run of the campaign is active: the fields that shape what it writes may not change.")})  # fmt: skip
+    def update(self, request, *args, **kwargs):
+        """The name and the send window may change any time; what shapes the emails (template, goal, audience,
+        n_items, review_required, task, genres, maturity, skip_emailed_days, promotion_share) not while a run is
+        active (409): cancel the run, or wait for it to end."""
+        return super().update(request, *args, **kwargs)
+
+    @extend_schema(responses={200: CampaignSerializer, 409: OpenApiResponse(ErrorSerializer,
+                   "A run of the campaign is active: the fields that shape what it writes may not change.")})  # fmt: skip
+    def partial_update(self, request, *args, **kwargs):
+        """As the full update: a field that shapes what a run writes may not change while one is active (409)."""
+        return super().partial_update(request, *args, **kwargs)
+
+    def perform_update(self, serializer):
+        refused = serializer.instance.change_refused(serializer.validated_data)
+        if refused:
+            run = serializer.instance.active_run()
+            raise Conflict(refused, run=run.pk if run else None)
+        serializer.save()
 
     @extend_schema(
         summary="Launch a run of the campaign now",
@@ -137,6 +176,58 @@ class CampaignViewSet(CrudViewSet):
         """Let the schedule tick again."""
         return self._pause_or_resume(schedules.campaign_resume)
 
+    @extend_schema(summary="Cancel the campaign: stop its active run and pause its schedule", request=None,
+                   responses={200: CampaignCancelSerializer, 409: OpenApiResponse(ErrorSerializer,
+                              "Nothing to cancel: no active run and no schedule ticking.")})  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop everything the campaign has in motion: its active run (what is written stays, nothing more is
+        written, the rest of its quota comes back) and its schedule's ticks (paused and kept: resume it, or DELETE
+        …/schedule/ to remove it). Emails already asked to be sent still go; cancel nothing else."""
+        campaign = self.get_object()
+        cancelled = schedules.campaign_cancel(campaign=campaign)
+        if not cancelled.runs and not cancelled.schedule_paused:
+            raise Conflict(f"campaign {campaign.pk} has no active run and no schedule ticking: nothing to cancel")
+        body = {"campaign": campaign.pk, "runs_cancelled": cancelled.runs, "schedule_paused": cancelled.schedule_paused}
+        return Response(body)
+
+    @extend_schema(
+        summary="Preview the campaign's email for one contact (no run)",
+        request=PreviewRequestSerializer,
+        responses={200: PreviewSerializer},
+        examples=[
+            OpenApiExample("by external id", value={"contact": "u42"}, request_only=True),
+            OpenApiExample("prompt only, no model call", value={"contact": "u42", "sample": False}, request_only=True),
+        ],
+    )  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk=None):
+        """The picks and why, the favorite genre, the rendered prompt and (unless `sample` is false) a sample email
+        written by the tenant's routed model and checked as a run checks it, for one contact of the tenant (by
+        external_id, or numeric id). No run, no email and no quota; the model call is the tenant's usage. A
+        contact not in the tenant is a 400 on `contact`; a model that cannot be reached leaves `problem` saying so."""
+        campaign = self.get_object()
+        params = PreviewRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        contact = self._contact(params.validated_data["contact"])
+        try:
+            preview = campaign_preview(campaign=campaign, contact=contact, write=params.validated_data["sample"])
+        except ProviderError as exc:  # as the admin's preview: the picks and prompt, and why there is no sample
+            preview = campaign_preview(campaign=campaign, contact=contact, write=False)
+            preview.problem = f"the model could not be reached: {exc.message}"
+        return Response(PreviewSerializer(preview).data)
+
+    def _contact(self, ref: str) -> Contact:
+        contacts = Contact.objects.for_tenant(self.tenant)
+        contact = contacts.filter(external_id=ref).first()
+        if contact is None and ref.isdigit() and int(ref) < 2**63:
+            contact = contacts.filter(pk=int(ref)).first()
+        if contact is None:
+            raise serializers.ValidationError(
+                {"contact": [f"no contact {ref!r} in your tenant (by external_id or id)"]}
+            )
+        return contact
+
     @extend_schema(summary="The schedule's firings, newest first", responses=CampaignTickSerializer(many=True))
     @action(detail=True, methods=["get"])
     def ticks(self, request, pk=None):
@@ -199,8 +290,9 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
     # Settling a cut-off send (mark it sent, or send it again) is sending: the marketer's, not the reviewer's.
+    # A test to any address the caller names is sending too (the desk's test goes to the reviewer's own address).
     action_capabilities = dict.fromkeys(("approve", "reject", "edit", "regenerate"), Capability.REVIEW) | dict.fromkeys(
-        ("mark_sent", "send_again"), Capability.RUN
+        ("mark_sent", "send_again", "send", "test_send"), Capability.RUN
     )
 
     def _review(self, change) -> Response:
@@ -274,3 +366,46 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         tasks.email_send.delay_on_commit(email.pk, email.tenant_id)
         email.refresh_from_db()
         return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="Send one approved email now (202)", request=None,
+                   responses={202: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def send(self, request, pk=None):
+        """Ask for one approved email to be sent, in the background, as a run's send does: at most once, never to a
+        suppressed or unsubscribed address, in its contact's send window, under the frequency cap and the tenant's
+        rate, and not while the tenant's sending is paused (it waits: `send_after` and `send_error` say until when
+        and why). Asking again while it is queued sends it no second time. 202 with the email as it stands."""
+        email = self.get_object()
+        if email.status != EmailStatus.APPROVED:
+            raise Conflict(f"email {email.pk} is {email.status}; only an approved email can be sent")
+        sending.emails_send_request(emails=GeneratedEmail.objects.for_tenant(self.tenant).filter(pk=email.pk))
+        tasks.email_send.delay_on_commit(email.pk, email.tenant_id)
+        email.refresh_from_db()
+        return Response(self.get_serializer(email).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Send a test of the email to an address you give",
+        request=TestSendSerializer,
+        responses={
+            200: TestSentSerializer,
+            400: OpenApiResponse(ErrorSerializer, "A bad address, or an email with no text yet."),
+            502: OpenApiResponse(ErrorSerializer, "The mail server did not take the test (`upstream_error`)."),
+        },
+        examples=[OpenApiExample("to me", value={"to": "marketer@acme.example"}, request_only=True)],
+    )  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def test_send(self, request, pk=None):
+        """The email as a test to `to` (e.g. your own address), at once: its subject marked [Test], a note on top,
+        without the contact's unsubscribe link. The email does not change (not sent, not counted against the
+        frequency cap); its audit log records the test, by whom and to where."""
+        email = self.get_object()
+        params = TestSendSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        to = params.validated_data["to"]
+        try:
+            sending.email_test_send(email=email, to=to, by=str(request.user))
+        except sending.InvalidMessage as exc:
+            raise serializers.ValidationError({"to" if "address" in str(exc) else "detail": [str(exc)]}) from exc
+        except sending.TestSendRefused as exc:
+            raise UpstreamError(str(exc)) from exc
+        return Response({"sent_to": to, "email": self.get_serializer(email).data})

@@ -76,6 +76,28 @@ class Campaign(TenantOwned):
     def __str__(self):
         return self.name
 
+    # What shapes the emails a run writes: its chunks read these as they go, so while a run is active they stay as
+    # they were when it started (one run, one set of rules). The name and the send window may change any time.
+    RUN_SHAPING_FIELDS = ("template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
+                          "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share")  # fmt: skip
+
+    def active_run(self) -> "CampaignRun | None":
+        return (
+            CampaignRun.objects.for_tenant(self.tenant_id).filter(campaign=self, status__in=ACTIVE_RUN_STATUSES).first()
+        )
+
+    def change_refused(self, changes: dict) -> str:
+        """Why `changes` (field → new value) may not be made now, or "": a field that shapes what a run writes may
+        not change while a run of the campaign is active."""
+        changed = [name for name in self.RUN_SHAPING_FIELDS if name in changes and changes[name] != getattr(self, name)]
+        run = self.active_run() if changed else None
+        if run is None:
+            return ""
+        return (
+            f"run #{run.pk} of this campaign is {run.status}: {', '.join(changed)} may not change until it ends "
+            "(or is cancelled); the name may"
+        )
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued"

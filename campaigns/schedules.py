@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from campaigns.models import Campaign, CampaignRun, CampaignTick
-from campaigns.services import CampaignError
+from campaigns.models import ACTIVE_RUN_STATUSES, Campaign, CampaignRun, CampaignTick
+from campaigns.services import CampaignError, run_cancel
 
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 PERIODS = (IntervalSchedule.SECONDS, IntervalSchedule.MINUTES, IntervalSchedule.HOURS, IntervalSchedule.DAYS)
@@ -144,6 +144,23 @@ def _set_enabled(campaign: Campaign, enabled: bool) -> bool:
             task.enabled = enabled
             task.save()  # save(), not update(): beat notices the change through PeriodicTasks.changed
     return True
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    runs: list[int]  # the runs stopped now
+    schedule_paused: bool  # the schedule was ticking and is paused now (kept: resume it, or remove it)
+
+
+def campaign_cancel(*, campaign: Campaign) -> Cancelled:
+    """Stop everything the campaign has in motion: its active run (run_cancel: what is written stays, the rest of
+    its quota comes back) and its schedule's ticks (paused, not removed). Nothing is sent by this: emails
+    already asked to be sent are their run's."""
+    active = CampaignRun.objects.for_tenant(campaign.tenant).filter(campaign=campaign, status__in=ACTIVE_RUN_STATUSES)
+    runs = [run.pk for run in active if run_cancel(run=run)]
+    schedule = campaign_schedule_get(campaign=campaign)
+    paused = bool(schedule and schedule.enabled and campaign_pause(campaign=campaign))
+    return Cancelled(runs=runs, schedule_paused=paused)
 
 
 def campaign_schedule_sync(*, campaign: Campaign) -> None:

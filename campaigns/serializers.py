@@ -162,3 +162,60 @@ class RunSendSerializer(serializers.Serializer):
     detail = serializers.CharField()
     run = serializers.IntegerField()
     emails = serializers.DictField(child=serializers.IntegerField(), help_text="The run's emails counted by status.")
+
+
+class PreviewRequestSerializer(serializers.Serializer):
+    contact = serializers.CharField(max_length=200, help_text="The contact's external_id (or its numeric id).")
+    sample = serializers.BooleanField(
+        default=True,
+        help_text="Have the tenant's routed model write a sample email, as the admin's preview does (a model call, "
+        "recorded in usage); false: only the picks and the rendered prompt.",
+    )
+
+
+class PreviewPickSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    external_id = serializers.CharField()
+    title = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    genres = serializers.ListField(child=serializers.CharField())
+    plot = serializers.CharField()
+    score = serializers.FloatField()
+    why = serializers.CharField(help_text="Why it was picked, in words a marketer reads.")
+
+
+class PreviewSerializer(serializers.Serializer):
+    """A campaign's email for one contact, as a run would write it; no run, no email, no quota held."""
+
+    contact = serializers.CharField(source="contact.external_id", help_text="The contact's external_id.")
+    favorite_genre = serializers.CharField(help_text="From the contact's history; blank if none.")
+    picks = PreviewPickSerializer(many=True)
+    system = serializers.CharField(help_text="The rendered system prompt.")
+    prompt = serializers.CharField(help_text="The rendered prompt the model is given.")
+    ok = serializers.BooleanField(help_text="Whether a sample email was written and passed the run's checks.")
+    subject = serializers.CharField(help_text="The sample's subject (blank without a sample).")
+    body = serializers.CharField(help_text="The sample's body (blank without a sample).")
+    problem = serializers.CharField(help_text="Why there is no sample: no picks, a template error, the model's answer "
+                                    "refused, the model unreachable; blank otherwise.")  # fmt: skip
+    model_key = serializers.CharField(help_text="The model the tenant's plan routes this campaign's task to.")
+    route_reason = serializers.CharField()
+    attempts = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, help_text="What the sample cost, in dollars.")
+    latency_ms = serializers.IntegerField()
+
+
+class CampaignCancelSerializer(serializers.Serializer):
+    runs_cancelled = serializers.ListField(child=serializers.IntegerField(), help_text="The runs stopped now.")
+    schedule_paused = serializers.BooleanField(help_text="The schedule was ticking and is paused now (kept).")
+    campaign = serializers.IntegerField()
+
+
+class TestSendSerializer(serializers.Serializer):
+    to = serializers.EmailField(max_length=254, help_text="Where the test goes, e.g. the marketer's own address.")
+
+
+class TestSentSerializer(serializers.Serializer):
+    sent_to = serializers.EmailField()
+    email = GeneratedEmailSerializer(help_text="The email, unchanged by the test.")

@@ -18,14 +18,22 @@ GROUPS = {
 
 
 def usage_by(
-    tenant, group: str = "model", *, since: datetime | None = None, until: datetime | None = None
+    tenant,
+    group: str = "model",
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    campaign_id: int | None = None,
 ) -> list[dict]:
     """One row per model, campaign, run, task or day (`group`), most costly first (days in order): calls, failed
     calls, tokens in, out, cache-read and cache-write, cost in dollars and mean latency; `since`/`until` bound the
-    calls' times (until excluded). Calls made for no campaign (previews, tests) are the campaign None."""
+    calls' times (until excluded), `campaign_id` keeps one campaign's calls. Calls made for no campaign (previews,
+    tests) are the campaign None."""
     if group not in GROUPS:
         raise ValueError(f"usage is grouped by one of {', '.join(GROUPS)}, not {group!r}")
     calls = LLMCall.objects.for_tenant(tenant)
+    if campaign_id is not None:
+        calls = calls.filter(campaign_id=campaign_id)
     if since is not None:
         calls = calls.filter(created_at__gte=since)
     if until is not None:

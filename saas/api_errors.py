@@ -37,6 +37,13 @@ class Conflict(exceptions.APIException):
         self.details = details
 
 
+class UpstreamError(exceptions.APIException):
+    """502: a service the request needs (the mail server) refused it; the message says what it answered."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "upstream_error"
+
+
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"

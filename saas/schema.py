@@ -23,6 +23,7 @@ ERROR_CODES = {
     "request_too_large": "the body is larger than the server accepts",
     "unsupported_media_type": "the Content-Type is not JSON, form or multipart",
     "throttled": "too many requests; retry after the `Retry-After` header's seconds",
+    "upstream_error": "a service the request needs (the mail server) refused it; the message says what it answered",
     "server_error": "our fault: nothing is leaked, the error is logged; retry later",
     "error": "any other refusal; the HTTP status says which",
 }

@@ -163,6 +163,10 @@ SPECTACULAR_SETTINGS = {
         "ReportKindEnum": "campaigns.models.ReportKind.choices",
         "WebhookEventTypeEnum": "webhooks.models.EventType.choices",
         "DeliveryStatusEnum": "webhooks.models.DeliveryStatus.choices",
+        "EmailEventKindEnum": "campaigns.models.EventKind.choices",
+        "ApiKeyScopeEnum": "tenants.models.KeyScope.choices",
+        "RoleEnum": "tenants.models.Role.choices",
+        "UsageGroupEnum": "routing.usage.GROUPS",
     },
 }
 

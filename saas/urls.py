@@ -8,14 +8,17 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import CampaignRunViewSet, CampaignViewSet, GeneratedEmailViewSet, PromptTemplateViewSet
+from campaigns.audit_api import AuditLogViewSet
 from campaigns.dashboard import dashboard
 from campaigns.reports_api import DeliveryReportViewSet
 from campaigns.unsubscribe import unsubscribe_view
 from campaigns.webhooks import SesInboundWebhookView, SesTrackingWebhookView
 from datasets.api import ContactViewSet, InteractionViewSet, ItemViewSet, SuppressionViewSet
+from routing.api import UsageViewSet
 from saas import api_errors
 from saas.docs import DocsView
 from tenants import switcher
+from tenants.keys_api import ApiKeyViewSet
 from webhooks.api import WebhookEndpointViewSet
 
 
@@ -40,6 +43,9 @@ router.register("runs", CampaignRunViewSet, basename="run")
 router.register("emails", GeneratedEmailViewSet, basename="email")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("delivery-reports", DeliveryReportViewSet, basename="delivery-report")
+router.register("audit-log", AuditLogViewSet, basename="audit-log")
+router.register("usage", UsageViewSet, basename="usage")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [
     *switcher.urlpatterns,

@@ -384,8 +384,8 @@ class MembershipAdmin(PickColleagues, OwnersOnlyAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(OwnersOnlyAdmin):
-    list_display = ("name", "tenant", "role", "prefix", "created_at", "last_used_at", "revoked_at")
-    fields = ("tenant", "name", "role", "revoked_at")
+    list_display = ("name", "tenant", "role", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("tenant", "name", "role", "scope", "revoked_at")
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -1,11 +1,11 @@
-"""API authentication: an API key resolves exactly one tenant and one role."""
+"""API authentication: an API key resolves exactly one tenant, one role and one scope (read-only or read-write)."""
 
 from dataclasses import dataclass
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from tenants.models import ApiKey, Tenant
+from tenants.models import ApiKey, KeyScope, Tenant
 from tenants.roles import Capability, role_can
 
 
@@ -16,6 +16,8 @@ class ApiPrincipal:
     tenant: Tenant
     role: str
     key_name: str
+    scope: str = KeyScope.READ_WRITE
+    key_id: int | None = None
     is_authenticated: bool = True
     is_anonymous: bool = False
 
@@ -37,15 +39,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-        return ApiPrincipal(tenant=key.tenant, role=key.role, key_name=key.name), key
+        principal = ApiPrincipal(tenant=key.tenant, role=key.role, key_name=key.name, scope=key.scope, key_id=key.pk)
+        return principal, key
 
     def authenticate_header(self, request):
         return self.keyword
 
 
+READ_ONLY_KEY = "This API key is read-only: it may not change anything (create a read-write key for writes)."
+
+
 class HasTenantRole(permissions.BasePermission):
-    """Reads need any role; a write needs the capability the view names for its action in `action_capabilities`
-    (default: changing data), and the roles that have it come from tenants.roles."""
+    """Reads need any role (or the view's `read_capability`); a write needs a read-write key and the capability the
+    view names for its action in `action_capabilities` (default: changing data). The roles that have each
+    capability come from tenants.roles."""
 
     message = "Your role does not allow this action."
 
@@ -54,6 +61,8 @@ class HasTenantRole(permissions.BasePermission):
         if not isinstance(principal, ApiPrincipal):
             return False
         if request.method in permissions.SAFE_METHODS:
-            return True
+            return role_can(principal.role, view.read_capability) if getattr(view, "read_capability", None) else True
+        if principal.scope != KeyScope.READ_WRITE:
+            raise exceptions.PermissionDenied(READ_ONLY_KEY)
         capabilities = getattr(view, "action_capabilities", {})
         return role_can(principal.role, capabilities.get(getattr(view, "action", None), Capability.CHANGE_DATA))

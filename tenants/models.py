@@ -54,6 +54,13 @@ class Role(models.TextChoices):
     REVIEWER = "reviewer", "Reviewer"
 
 
+class KeyScope(models.TextChoices):
+    """What an API key may do on top of its role: read-only keys are refused every unsafe method."""
+
+    READ_WRITE = "read-write", "Read and write (what its role allows)"
+    READ_ONLY = "read-only", "Read only"
+
+
 def default_reject_reasons() -> list[str]:
     return ["Wrong tone for the brand", "Recommends the wrong items", "Factual error about an item", "Too long",
             "Too pushy or salesy", "Mentions price or offers we don't make"]  # fmt: skip
@@ -223,13 +230,19 @@ def _digest(secret: str) -> str:
 
 
 class ApiKeyManager(models.Manager):
-    def issue(self, *, tenant: Tenant, name: str, role: str = Role.MARKETER) -> tuple["ApiKey", str]:
+    def issue(
+        self, *, tenant: Tenant, name: str, role: str = Role.MARKETER, scope: str = KeyScope.READ_WRITE
+    ) -> tuple["ApiKey", str]:
         """Create a key; the plain key is returned once and never stored."""
         prefix = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32)
         plain = f"ms_{prefix}_{secret}"
-        key = self.create(tenant=tenant, name=name, role=role, prefix=prefix, digest=_digest(plain))
+        key = self.create(tenant=tenant, name=name, role=role, scope=scope, prefix=prefix, digest=_digest(plain))
         return key, plain
+
+    def for_tenant(self, tenant: Tenant):
+        """The tenant's keys (the API's base view reads every model through this)."""
+        return self.filter(tenant=tenant)
 
     def authenticate(self, plain: str) -> "ApiKey | None":
         parts = plain.split("_", 2)
@@ -245,6 +258,7 @@ class ApiKey(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MARKETER)
+    scope = models.CharField(max_length=10, choices=KeyScope.choices, default=KeyScope.READ_WRITE)
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -252,13 +266,18 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiKeyManager()
+    dangerously_unscoped = models.Manager()  # what the schema generator reads, with no tenant
 
     def __str__(self):
         return f"{self.name} (ms_{self.prefix}_…)"
 
-    def revoke(self) -> None:
-        self.revoked_at = timezone.now()
-        self.save(update_fields=["revoked_at"])
+    def revoke(self) -> bool:
+        """Revoke the key at once (the next request with it is refused); False if it was revoked already, whose
+        time of revocation stays."""
+        now = timezone.now()
+        revoked = ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now)
+        self.refresh_from_db(fields=["revoked_at"])
+        return bool(revoked)
 
 
 class QuotaUsage(models.Model):

@@ -26,3 +26,11 @@ ROLES_WITH: dict[Capability, tuple[str, ...]] = {
 
 def role_can(role: str | None, capability: Capability) -> bool:
     return role in ROLES_WITH[capability]
+
+
+RANK = {Role.REVIEWER: 1, Role.MARKETER: 2, Role.OWNER: 3}
+
+
+def role_within(role: str, ceiling: str) -> bool:
+    """Whether `role` grants no more than `ceiling` (a key may not be created above its creator's role)."""
+    return RANK.get(role, 99) <= RANK.get(ceiling, 0)

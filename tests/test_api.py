@@ -2,10 +2,20 @@
 
 import pytest
 
-from campaigns.models import Campaign, CampaignRun, DeliveryReport, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    DeliveryReport,
+    EmailEvent,
+    EmailStatus,
+    GeneratedEmail,
+    PromptTemplate,
+)
 from datasets.models import Contact, Interaction, Suppression
 from datasets.suppression import address_suppress
+from routing.models import LLMCall
 from saas.urls import router
+from tenants.models import ApiKey
 from webhooks.models import WebhookEndpoint
 
 API = "/api/v1"
@@ -36,10 +46,17 @@ def theirs(other_tenant, other_catalog):
     report = DeliveryReport.dangerously_unscoped.create(
         tenant=other_tenant, email=email, address="secret@theirs.example", kind="complaint", provider="theirs"
     )
+    event = EmailEvent.record(
+        email, "rejected", by="Secret Sam", status=EmailStatus.REJECTED, detail={"reason": "theirs"}
+    )
+    LLMCall.dangerously_unscoped.create(tenant=other_tenant, task="marketing_email", model_key="theirs/secret-model",
+                                        provider="local", model_id="m", route_reason="Secret", campaign_id=campaign.pk)  # fmt: skip
+    key, _ = ApiKey.objects.issue(tenant=other_tenant, name="Secret key")
     return {
         "contacts": contacts[0].external_id, "items": items[0].external_id, "interactions": interaction.pk,
         "templates": template.pk, "campaigns": campaign.pk, "runs": run.pk, "emails": email.pk,
         "suppressions": suppression.pk, "webhooks": webhook.pk, "delivery-reports": report.pk,
+        "audit-log": event.pk, "usage": campaign.pk, "api-keys": key.pk,
     }  # fmt: skip
 
 
@@ -66,10 +83,11 @@ def test_the_ownership_walk_covers_every_endpoint_and_action():
     walked = {path for endpoint in ENDPOINTS for _, path in detail_actions(endpoint)}
     assert walked >= {"launch", "schedule", "send", "cancel", "approve", "reject", "edit", "regenerate"}
     assert walked >= {"mark_sent", "send_again", "unsubscribe", "resubscribe", "consent"}
+    assert walked >= {"preview", "test_send", "revoke"}
 
 
 ENDPOINTS = ["contacts", "items", "interactions", "templates", "campaigns", "runs", "emails", "suppressions",
-             "webhooks", "delivery-reports"]  # fmt: skip
+             "webhooks", "delivery-reports", "audit-log", "usage", "api-keys"]  # fmt: skip
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -19,7 +19,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from campaigns.models import Campaign, CampaignRun, DeliveryReport, EmailStatus, GeneratedEmail, PromptTemplate
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    DeliveryReport,
+    EmailEvent,
+    EmailStatus,
+    GeneratedEmail,
+    PromptTemplate,
+)
 from datasets.models import Interaction, Suppression
 from datasets.suppression import address_suppress
 from tenants.models import ApiKey, Role
@@ -75,7 +83,11 @@ def tenant_data(tenant, catalog, other_tenant, other_catalog):
         tenant=tenant, email=emails[0], address="gone@example.com", kind="complaint", provider="fuzz"
     )
     hook = WebhookEndpoint.objects.for_tenant(tenant).create(tenant=tenant, url="https://crm.example/hooks")
-    _, plain = ApiKey.objects.issue(tenant=tenant, name="fuzz", role=Role.OWNER)
+    other_key, _ = ApiKey.objects.issue(tenant=tenant, name="another", role=Role.MARKETER)
+    fuzz_key, plain = ApiKey.objects.issue(tenant=tenant, name="fuzz", role=Role.OWNER)
+    # Far from any id a generator makes up, so that no generated revoke takes the fuzzer's own key away.
+    ApiKey.objects.filter(pk=fuzz_key.pk).update(id=7_316_523_901)
+    event = EmailEvent.record(emails[0], "approved", by="fuzz", status=EmailStatus.APPROVED)
     ids = {
         "contacts": [c.external_id for c in catalog[0]],
         "items": [i.external_id for i in catalog[1]],
@@ -87,6 +99,8 @@ def tenant_data(tenant, catalog, other_tenant, other_catalog):
         "suppressions": list(Suppression.objects.for_tenant(tenant).values_list("pk", flat=True)),
         "delivery-reports": [report.pk],
         "webhooks": [hook.pk],
+        "audit-log": [event.pk],
+        "api-keys": [other_key.pk],
     }
     return {"key": plain, "ids": ids}
 

@@ -72,7 +72,7 @@ def test_every_list_is_ordered_by_a_unique_key_last(tenant):
         for p in api.url_patterns
         if "list" in (getattr(p.callback, "actions", None) or {}).values()
     ]
-    assert len({view.cls for view in lists}) == 10
+    assert len({view.cls for view in lists}) == 13
     for callback in lists:
         view = callback.cls(action="list", kwargs={}, format_kwarg=None)
         view.request = Request(APIRequestFactory().get("/"))
