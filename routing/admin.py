@@ -3,7 +3,7 @@ LLM usage records (each tenant's own)."""
 
 from django.contrib import admin
 
-from routing.models import LLMCall, ModelEntry, OverrideChange, Plan, PlanRoute, SpendUsage
+from routing.models import LLMCall, ModelEntry, OverrideChange, Plan, PlanRoute, SpendHold, SpendUsage
 from tenants.admin import ReadOnly, TenantScopedAdmin
 
 
@@ -83,6 +83,17 @@ class SpendUsageAdmin(ReadOnly, PlatformAdmin):
 
     list_display = ("tenant", "month", "spent_usd", "reserved_usd")
     readonly_fields = ("tenant", "month", "spent_usd", "reserved_usd")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpendHold)
+class SpendHoldAdmin(ReadOnly, PlatformAdmin):
+    """Reservations in flight, each counted in its month's reserved dollars until settled or expired."""
+
+    list_display = ("tenant", "month", "amount_usd", "expires_at")
+    readonly_fields = ("tenant", "month", "amount_usd", "expires_at")
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -8,14 +8,17 @@ the answer's max_tokens at the output price."""
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
+from django.utils import timezone
 
 from routing.catalog import ModelSpec
 from routing.errors import ProviderError
-from routing.models import SpendUsage
+from routing.models import SpendHold, SpendUsage
 from routing.types import LLMRequest
 
 CENT = Decimal("0.00000001")  # the ledger's precision
@@ -55,6 +58,7 @@ class Allowance:
     spent_before: Decimal = Decimal(0)  # the month's spend when it was granted, for the message
     left: Decimal = Decimal(0)
     refusal: str = ""  # why nothing could be reserved: every call is refused with it
+    hold_id: int | None = None  # the SpendHold row that counts `granted` in the ledger
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, amount: Decimal) -> None:
@@ -95,11 +99,18 @@ def budget_reserve(*, tenant, wanted: Decimal, at_least: Decimal | None = None,
     while True:
         with transaction.atomic():
             row = SpendUsage.objects.select_for_update().get(tenant_id=tenant.pk, month=month)
+            row.reserved_usd -= _holds_expire(tenant.pk, month)
             grant = min(wanted, budget - row.spent_usd - row.reserved_usd)
             if grant >= at_least and grant > 0:
-                SpendUsage.objects.filter(pk=row.pk).update(reserved_usd=F("reserved_usd") + grant)
+                row.reserved_usd += grant
+                row.save(update_fields=["reserved_usd"])
+                hold = SpendHold.objects.create(
+                    tenant_id=tenant.pk, month=month, amount_usd=grant, expires_at=timezone.now() + _hold_lease()
+                )
                 allowance.granted, allowance.left, allowance.spent_before = grant, grant, row.spent_usd
+                allowance.hold_id = hold.pk
                 return allowance
+            row.save(update_fields=["reserved_usd"])
         could_fit = budget - row.spent_usd >= at_least
         if not could_fit or time.monotonic() >= deadline:
             raise BudgetExceeded(
@@ -116,6 +127,24 @@ def budget_settle(allowance: Allowance, spent: Decimal) -> None:
     if not spent and not allowance.granted:
         return
     SpendUsage.objects.get_or_create(tenant_id=allowance.tenant_id, month=allowance.month)
-    SpendUsage.objects.filter(tenant_id=allowance.tenant_id, month=allowance.month).update(
-        reserved_usd=F("reserved_usd") - allowance.granted, spent_usd=F("spent_usd") + spent
-    )
+    with transaction.atomic():
+        # Only a hold still there is given back: one that expired was given back by the sweep that removed it.
+        held = bool(allowance.hold_id) and SpendHold.objects.filter(pk=allowance.hold_id).delete()[0] > 0
+        SpendUsage.objects.filter(tenant_id=allowance.tenant_id, month=allowance.month).update(
+            reserved_usd=F("reserved_usd") - (allowance.granted if held else 0), spent_usd=F("spent_usd") + spent
+        )
+
+
+def _hold_lease() -> timedelta:
+    """How long a reservation can be in use: no task outlives Celery's hard time limit (a web request, far less)."""
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+
+def _holds_expire(tenant_id: int, month) -> Decimal:
+    """Remove the month's holds past their lease (their workers died) and say how much they held; under the
+    ledger row's lock."""
+    expired = SpendHold.objects.filter(tenant_id=tenant_id, month=month, expires_at__lt=timezone.now())
+    amount = expired.aggregate(total=Sum("amount_usd"))["total"] or Decimal(0)
+    if amount:
+        expired.delete()
+    return amount

@@ -192,3 +192,20 @@ class SpendUsage(models.Model):
 
     def __str__(self):
         return f"{self.tenant} {self.month:%Y-%m}: ${self.spent_usd:.2f} spent"
+
+
+class SpendHold(models.Model):
+    """One reservation counted in its month's `reserved_usd`, until its call or chunk settles it, or until it
+    expires: a worker killed mid-chunk never settles, and its dollars come back when the hold outlives any task
+    (the hard time limit, and a minute)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="spend_holds")
+    month = models.DateField()
+    amount_usd = models.DecimalField(max_digits=14, decimal_places=8)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "month", "expires_at"], name="spend_hold_expiry")]
+
+    def __str__(self):
+        return f"{self.tenant} {self.month:%Y-%m}: ${self.amount_usd:.4f} held until {self.expires_at:%H:%M}"

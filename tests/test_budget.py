@@ -113,3 +113,47 @@ def test_two_workers_racing_for_the_last_of_a_budget_never_spend_more(start_work
     print(f"budget $0.03: spent ${row.spent_usd}, {written.count()} written, {refused.count()} refused")
     # Both worker processes wrote chunks: the budget was raced for, not taken in turn by one process.
     assert all("run_generate_chunk" in w.output() and "succeeded" in w.output() for w in workers)
+
+
+def test_what_a_killed_worker_held_comes_back_when_its_hold_expires(tenant, monkeypatch, settings):
+    """A worker killed mid-chunk never settles its reservation. Its hold lasts as long as a task can live (the
+    hard time limit, and a minute), then the dollars it held are the tenant's again; until then they stay held."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CELERY_TASK_TIME_LIMIT = 600
+    set_budget(tenant, "1.00")
+    start = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: start)
+    budget_reserve(tenant=tenant, wanted=Decimal("0.80"))  # the worker dies here: no settle
+    with pytest.raises(BudgetExceeded, match=r"\$0.80 held by calls in flight"):
+        budget_reserve(tenant=tenant, wanted=Decimal("0.50"), wait_seconds=0)
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=600 + 59))
+    with pytest.raises(BudgetExceeded):
+        budget_reserve(tenant=tenant, wanted=Decimal("0.50"), wait_seconds=0)
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=600 + 61))
+    again = budget_reserve(tenant=tenant, wanted=Decimal("0.50"), wait_seconds=0)
+    assert again.granted == Decimal("0.50") and ledger(tenant).reserved_usd == Decimal("0.50")
+    budget_settle(again, Decimal("0.10"))
+    assert (ledger(tenant).spent_usd, ledger(tenant).reserved_usd) == (Decimal("0.10"), 0)
+
+
+def test_a_late_settle_after_its_hold_expired_books_the_spend_once(tenant, monkeypatch, settings):
+    """A chunk that outlived its hold (it cannot, under the time limit, but a clock can jump) still books what it
+    spent, and does not give back a second time what the expiry already gave back."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CELERY_TASK_TIME_LIMIT = 600
+    set_budget(tenant, "1.00")
+    start = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: start)
+    slow = budget_reserve(tenant=tenant, wanted=Decimal("0.40"))
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(hours=1))
+    other = budget_reserve(tenant=tenant, wanted=Decimal("0.30"))  # sweeps the expired hold
+    budget_settle(slow, Decimal("0.05"))
+    assert (ledger(tenant).spent_usd, ledger(tenant).reserved_usd) == (Decimal("0.05"), Decimal("0.30"))
+    budget_settle(other, Decimal("0.30"))
+    assert (ledger(tenant).spent_usd, ledger(tenant).reserved_usd) == (Decimal("0.35"), 0)
