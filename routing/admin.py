@@ -60,7 +60,7 @@ class DynamicRouteInline(admin.TabularInline):
 @admin.register(Plan)
 class PlanAdmin(PlatformAdmin):
     list_display = ("slug", "name", "tier", "monthly_email_quota", "monthly_budget_usd")
-    inlines = [PlanRouteInline, DynamicRouteInline]
+    inlines = [PlanRouteInline]  # dynamic routes on their own page (a second inline would change this form)
 
     def get_readonly_fields(self, request, obj=None):
         # Tenant.plan holds the slug: renaming it would leave its tenants on no plan.

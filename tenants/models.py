@@ -103,7 +103,7 @@ class Tenant(models.Model):
         "outside Bedrock, such as the local one).",
     )  # fmt: skip
     routing_strategy = models.CharField(
-        max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.STATIC,
+        max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.STATIC, blank=True,
         help_text="Pro plans: how each prompt is routed between the plan's models. Basic plans route statically.",
     )  # fmt: skip
     # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}: catalog keys of the plan's tier, set

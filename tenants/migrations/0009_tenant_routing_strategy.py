@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                     ("hybrid", "Hybrid: semantic, the classifier when the match is weak"),
                     ("prompt_router", "Bedrock Intelligent Prompt Routing"),
                 ],
+                blank=True,
                 default="static",
                 help_text="Pro plans: how each prompt is routed between the plan's models. Basic plans route statically.",
                 max_length=20,
