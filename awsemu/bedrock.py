@@ -1,5 +1,5 @@
-"""Bedrock Runtime: Converse, ConverseStream, InvokeModel and ApplyGuardrail, with the validation the real
-service applies, prompt caching (`cachePoint`), default prompt routers, guardrails and a tokens-per-minute quota.
+"""Bedrock Runtime: Converse, ConverseStream, InvokeModel (text models, and Titan embeddings in `embeddings`) and
+ApplyGuardrail, with the validation the real service applies, prompt caching (`cachePoint`), default prompt routers, guardrails and a tokens-per-minute quota.
 
 Every call is answered as a Converse request; InvokeModel's native bodies are translated in `bedrock_bodies`.
 """
@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from awsemu import bedrock_bodies, eventstream, textgen
+from awsemu import bedrock_bodies, embeddings, eventstream, textgen
 from awsemu.budget import TokenBudget
 from awsemu.guardrails import SOURCES, GuardrailStore, apply_reply, assess
 from awsemu.wire import AwsError, read_json
@@ -113,6 +113,8 @@ class BedrockRuntime:
 
     def invoke_model(self, model_id: str, body: bytes, headers, started: float, **where) -> tuple[bytes, dict]:
         """The native reply body and its token-count headers."""
+        if embeddings.serves(model_id):
+            return embeddings.invoke(read_json(body, INVALID))
         name = resolve(model_id).name
         request = bedrock_bodies.to_converse(name, read_json(body, INVALID))
         if headers.get("X-Amzn-Bedrock-GuardrailIdentifier"):

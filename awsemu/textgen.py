@@ -17,6 +17,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from awsemu import routelabel
+
 SUBJECTS = (
     "{name}, your next {genre} night starts here",
     "{name}, we picked these titles just for you",
@@ -52,6 +54,8 @@ class EmailBrief:
 
 def reply(prompt: str) -> str:
     """The model's answer to a user prompt."""
+    if routelabel.asks(prompt):  # a routing classifier's question (routing.dynamic)
+        return routelabel.answer(prompt)
     brief = parse_brief(prompt)
     if brief is None:
         return echo(prompt)

@@ -25,6 +25,7 @@ from recommendations.base import RecommendationOptions
 from recommendations.services import favorite_genres, recommender_for
 from routing.budget import Allowance, BudgetExceeded, budget_reserve, budget_settle, call_estimate
 from routing.catalog import ModelSpec, get_model
+from routing.dynamic import decision_stamp, route_prompt
 from routing.errors import ProviderError
 from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, screens_drafts
 from routing.models import LLMCall
@@ -64,6 +65,7 @@ class Draft:
     prompt: str = ""
     calls: list[LLMCall] = field(default_factory=list)  # the model's, one per attempt
     screens: list[LLMCall] = field(default_factory=list)  # the guardrail's, one per draft it screened
+    routing: list[LLMCall] = field(default_factory=list)  # dynamic routing's own (classifier, embeddings)
     reason: str = ""  # what was wrong with the last answer
     feedback: str = ""  # what the next attempt is told about it
     problems: list[dict] = field(default_factory=list)  # every answer refused, and why: the review shows them
@@ -71,7 +73,7 @@ class Draft:
 
     @property
     def usage_records(self) -> list[LLMCall]:
-        return self.calls + self.screens
+        return self.calls + self.screens + self.routing
 
     @property
     def ready(self) -> bool:
@@ -238,9 +240,16 @@ def drafts_allowance(drafts: list[Draft], *, tenant, route):
 
 
 def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str] = frozenset(),
-                allowance: Allowance | None = None) -> None:  # fmt: skip
+                allowance: Allowance | None = None, dynamic: bool = True) -> None:  # fmt: skip
     """Call the model, validate, retry with the problems fed back, up to LLM_MAX_ATTEMPTS calls in all (a batch
-    record's answer counts as one). Runs in a worker thread: no database (the calls draw on `allowance`)."""
+    record's answer counts as one). Runs in a worker thread: no database (the calls draw on `allowance`). The
+    tenant's routing strategy may send the prompt to another of its plan's models (routing.dynamic); `dynamic=False`
+    (the web process's preview, which must not load an embedding model) keeps the static route."""
+    started, first = time.monotonic(), len(draft.calls)
+    decision = route_prompt(tenant=tenant, task=campaign.task, route=route, prompt=draft.prompt, allowance=allowance,
+                            dynamic=dynamic)  # fmt: skip
+    draft.routing.extend(decision.records)
+    route = decision.route
     spec = get_model(route.model_key)
     while draft.ready and len(draft.calls) < settings.LLM_MAX_ATTEMPTS:
         request = draft_request(draft, tenant=tenant, spec=spec, feedback=draft.feedback, max_tokens=route.max_tokens)
@@ -250,6 +259,7 @@ def draft_write(draft: Draft, *, tenant, campaign, route, others: frozenset[str]
         draft_answer(draft, error or response, call, tenant=tenant, campaign=campaign, others=others)
     if draft.ready:
         draft_fail(draft)
+    decision_stamp(decision, draft.calls[first:], started=started)
 
 
 def draft_request(draft: Draft, *, tenant, spec: ModelSpec, feedback: str = "", max_tokens: int | None = None

@@ -77,7 +77,8 @@ def campaign_preview(*, campaign: Campaign, contact: Contact, write: bool = True
         if not write:
             return preview
         titles = frozenset(Item.objects.for_tenant(tenant).values_list("title", flat=True))
-        draft_write(draft, tenant=tenant, campaign=campaign, route=route, others=titles)
+        # Static: the preview runs in the web process, which never loads an embedding model.
+        draft_write(draft, tenant=tenant, campaign=campaign, route=route, others=titles, dynamic=False)
         LLMCall.objects.for_tenant(tenant).bulk_create(draft.usage_records)
     fields = draft.fields
     preview.ok = fields.get("status") in (EmailStatus.DRAFT, EmailStatus.APPROVED)

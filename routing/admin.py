@@ -3,7 +3,17 @@ LLM usage records (each tenant's own)."""
 
 from django.contrib import admin
 
-from routing.models import LLMCall, ModelEntry, OverrideChange, Plan, PlanRoute, SpendHold, SpendUsage
+from routing.models import (
+    DynamicRoute,
+    LLMCall,
+    ModelEntry,
+    OverrideChange,
+    Plan,
+    PlanRoute,
+    ReferencePrompt,
+    SpendHold,
+    SpendUsage,
+)
 from tenants.admin import ReadOnly, TenantScopedAdmin
 
 
@@ -40,10 +50,18 @@ class PlanRouteInline(admin.TabularInline):
     extra = 0
 
 
+class DynamicRouteInline(admin.TabularInline):
+    """Dynamic routing's model per label (Pro plans): a label without a row takes the plan's route."""
+
+    model = DynamicRoute
+    fk_name = "plan"
+    extra = 0
+
+
 @admin.register(Plan)
 class PlanAdmin(PlatformAdmin):
     list_display = ("slug", "name", "tier", "monthly_email_quota", "monthly_budget_usd")
-    inlines = [PlanRouteInline]
+    inlines = [PlanRouteInline]  # dynamic routes on their own page (a second inline would change this form)
 
     def get_readonly_fields(self, request, obj=None):
         # Tenant.plan holds the slug: renaming it would leave its tenants on no plan.
@@ -66,6 +84,21 @@ class PlanAdmin(PlatformAdmin):
 class PlanRouteAdmin(PlatformAdmin):
     list_display = ("plan", "backend", "task", "model", "fallback", "max_output_tokens")
     list_filter = ("plan", "backend")
+
+
+@admin.register(DynamicRoute)
+class DynamicRouteAdmin(PlatformAdmin):
+    list_display = ("plan", "backend", "label", "model", "fallback")
+    list_filter = ("plan", "backend", "label")
+
+
+@admin.register(ReferencePrompt)
+class ReferencePromptAdmin(PlatformAdmin):
+    """The semantic router's reference set: each worker rebuilds its index within 30 s of a change."""
+
+    list_display = ("label", "text", "enabled", "updated_at")
+    list_filter = ("label", "enabled")
+    search_fields = ("text",)
 
 
 @admin.register(OverrideChange)
@@ -110,7 +143,9 @@ class LLMCallAdmin(ReadOnly, TenantScopedAdmin):
         "output_tokens",
         "cost_usd",
         "latency_ms",
+        "strategy",
+        "route_label",
         "ok",
     )
-    list_filter = ("tenant", "model_key", "ok")
+    list_filter = ("tenant", "model_key", "strategy", "ok")
     readonly_fields = [f.name for f in LLMCall._meta.fields]

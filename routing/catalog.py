@@ -5,7 +5,7 @@ a call a prompt router answered is priced at the model that answered."""
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 
@@ -91,6 +91,7 @@ class PlanSpec:
     monthly_email_quota: int
     monthly_budget_usd: Decimal | None
     routes: dict  # (backend, task) → PlanRouteSpec
+    dynamic: dict = field(default_factory=dict)  # (backend, label) → PlanRouteSpec (task: the label)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Snapshot:
     models: dict  # key → ModelSpec (enabled or not)
     by_base_id: dict  # base model id → ModelSpec
     plans: dict  # slug → PlanSpec
+    references: tuple = ()  # the semantic router's reference set: (label, text) of each enabled ReferencePrompt
 
 
 _snapshot: Snapshot | None = None
@@ -134,7 +136,7 @@ def invalidate(*args, **kwargs) -> None:
 
 
 def _read() -> Snapshot:
-    from routing.models import ModelEntry, Plan, PlanRoute
+    from routing.models import DynamicRoute, ModelEntry, Plan, PlanRoute, ReferencePrompt
 
     models = {entry.key: _spec(entry) for entry in ModelEntry.objects.all()}
     by_base_id = {}
@@ -146,13 +148,25 @@ def _read() -> Snapshot:
         routes.setdefault(route.plan_id, {})[(route.backend, route.task)] = PlanRouteSpec(
             route.task, route.model.key, route.fallback.key if route.fallback else None, route.max_output_tokens
         )
+    dynamic: dict[str, dict] = {}
+    for route in DynamicRoute.objects.select_related("model", "fallback").order_by("pk"):
+        dynamic.setdefault(route.plan_id, {})[(route.backend, route.label)] = PlanRouteSpec(
+            route.label, route.model.key, route.fallback.key if route.fallback else None, None
+        )
     plans = {
         plan.slug: PlanSpec(
-            plan.slug, plan.name, plan.tier, plan.monthly_email_quota, plan.monthly_budget_usd, routes.get(plan.pk, {})
+            plan.slug,
+            plan.name,
+            plan.tier,
+            plan.monthly_email_quota,
+            plan.monthly_budget_usd,
+            routes.get(plan.pk, {}),
+            dynamic.get(plan.pk, {}),
         )  # fmt: skip
         for plan in Plan.objects.all()
     }
-    return Snapshot(time.monotonic(), models, by_base_id, plans)
+    references = tuple(ReferencePrompt.objects.filter(enabled=True).order_by("pk").values_list("label", "text"))
+    return Snapshot(time.monotonic(), models, by_base_id, plans, references)
 
 
 def _spec(entry) -> ModelSpec:

@@ -128,6 +128,50 @@ class PlanRoute(models.Model):
             raise ValidationError(problems)
 
 
+class RouteLabel(models.TextChoices):
+    """What a prompt needs (routing.dynamic): a label with a DynamicRoute goes there; any other, "unsure" and no
+    close match go to the plan's route (the default)."""
+
+    SIMPLE = "simple", "Simple: a short, standard email"
+    COMPLEX = "complex", "Complex: long, multilingual, tone-heavy or many constraints"
+    ROUTER = "router", "Bedrock prompt router (the prompt_router strategy)"
+
+
+class DynamicRoute(models.Model):
+    """On a plan and backend, the model for prompts a dynamic strategy labelled so; same tier rule as PlanRoute."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="dynamic_routes")
+    backend = models.CharField(max_length=20, choices=[("bedrock", "Amazon Bedrock"), ("local", "Local model")])
+    label = models.CharField(max_length=20, choices=RouteLabel.choices)
+    model = models.ForeignKey(ModelEntry, on_delete=models.PROTECT, related_name="dynamic_routes")
+    fallback = models.ForeignKey(
+        ModelEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="dynamic_fallback_routes"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "backend", "label"], name="one_dynamic_route_per_label")]
+
+    def __str__(self):
+        return f"{self.plan} {self.backend} {self.label} → {self.model}"
+
+    clean = PlanRoute.clean
+
+
+class ReferencePrompt(models.Model):
+    """One example of what prompts of a label look like: the semantic router's reference set (platform data)."""
+
+    label = models.CharField(max_length=20, choices=[c for c in RouteLabel.choices if c[0] != RouteLabel.ROUTER])
+    text = models.TextField()
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["label", "pk"]
+
+    def __str__(self):
+        return f"{self.label}: {self.text[:60]}"
+
+
 class LLMCall(TenantOwned):
     task = models.CharField(max_length=50)
     model_key = models.CharField(max_length=100)
@@ -149,6 +193,13 @@ class LLMCall(TenantOwned):
     # and cost records outlive a campaign or run someone deletes.
     campaign_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     run_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # The routing decision behind the call (routing.dynamic): strategy, label, the embedding or classifier model
+    # that labelled it and how long that took, and the whole time, labelling and generation (latency_ms) included.
+    strategy = models.CharField(max_length=20, blank=True)
+    route_label = models.CharField(max_length=20, blank=True)
+    classified_by = models.CharField(max_length=100, blank=True)
+    classify_ms = models.PositiveIntegerField(default=0)
+    total_ms = models.PositiveIntegerField(default=0)
     # When the call was made (set by the gateway; records are saved in bulk later, so not at insert time).
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

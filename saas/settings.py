@@ -311,6 +311,12 @@ LLM_RATE_WINDOW_MS = env_int("LLM_RATE_WINDOW_MS", 61_000, minimum=1000)
 # Model calls in flight per chunk task: LLM calls wait on the network, so threads, not processes, add throughput.
 LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 16, minimum=1)
 
+# Dynamic routing (routing.dynamic, a Pro option): the semantic router's embeddings, Titan Text Embeddings V2 on
+# Bedrock or all-MiniLM-L6-v2 on this machine (the `routing` extra), and the cosine below which no reference prompt
+# is close (0: the embedder's own, measured by bench/routing.py).
+ROUTING_EMBEDDINGS = env_choice("ROUTING_EMBEDDINGS", "bedrock", ("bedrock", "local"))
+ROUTING_SIMILARITY_THRESHOLD = env_float("ROUTING_SIMILARITY_THRESHOLD", 0.0, minimum=0.0)
+
 CAMPAIGN_CHUNK_SIZE = env_int("CAMPAIGN_CHUNK_SIZE", 50, minimum=1)
 
 # Bedrock batch inference (half the on-demand price; results within hours) for runs of at least this many

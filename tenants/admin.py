@@ -311,6 +311,7 @@ class TenantAdmin(OwnersOnlyAdmin):
         ("Delivery", ("email_provider", "sending_domain", "send_rate_per_second", "timezone", "frequency_cap",
                       "frequency_period_days", "frequency_cap_action", "sending_paused_at", "sending_paused_reason")),
         ("Review", ("reject_reasons", "guardrail_use", "bedrock_guardrail_id", "bedrock_guardrail_version")),
+        ("Model routing", ("routing_strategy",)),
         ("Recommender", ("recommender", "personalize_recommender_arn", "personalize_filter_arn",
                          "personalize_dataset_group_arn", "personalize_exported_through", "personalize_synced_at",
                          "personalize_bucket", "personalize_role_arn")),

@@ -27,6 +27,16 @@ class GuardrailUse(models.TextChoices):
     DRAFTS = "drafts", "on every validated draft (ApplyGuardrail), whatever model wrote it"
 
 
+class RoutingStrategy(models.TextChoices):
+    """How each prompt finds its model on a Pro plan (routing.dynamic); a plan of the small tier routes statically."""
+
+    STATIC = "static", "Static: the plan's route for the task"
+    SEMANTIC = "semantic", "Semantic: nearest reference prompt (embeddings)"
+    CLASSIFIER = "classifier", "Classifier: a small model labels the prompt"
+    HYBRID = "hybrid", "Hybrid: semantic, the classifier when the match is weak"
+    PROMPT_ROUTER = "prompt_router", "Bedrock Intelligent Prompt Routing"
+
+
 class EmailProvider(models.TextChoices):
     DEFAULT = "", "The platform's (EMAIL_BACKEND)"
     SMTP = "smtp", "SMTP"
@@ -98,6 +108,10 @@ class Tenant(models.Model):
         max_length=12, choices=GuardrailUse.choices, default=GuardrailUse.MODEL_CALLS,
         help_text="Where the guardrail screens: inside each Bedrock call, or each finished draft (also for models "
         "outside Bedrock, such as the local one).",
+    )  # fmt: skip
+    routing_strategy = models.CharField(
+        max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.STATIC, blank=True,
+        help_text="Pro plans: how each prompt is routed between the plan's models. Basic plans route statically.",
     )  # fmt: skip
     # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}: catalog keys of the plan's tier, set
     # by platform staff only, each change recorded (routing.OverrideChange: who, when, why).
@@ -180,6 +194,9 @@ class Tenant(models.Model):
             if not tier_allows(plan.tier, model.tier):
                 raise ValidationError({"model_overrides": f"task {task!r}: {key} is a {model.tier}-tier model; "
                                        f"plan {plan.name} is on the {plan.tier} tier."})  # fmt: skip
+        if self.routing_strategy != RoutingStrategy.STATIC and plan.tier != "large":
+            raise ValidationError({"routing_strategy": f"Dynamic routing is a Pro option; plan {plan.name} routes "
+                                   "statically."})  # fmt: skip
 
     @property
     def email_quota(self) -> int:

@@ -28,7 +28,7 @@ def test_the_seed_holds_todays_catalog_and_plans():
         Decimal("0.003"), Decimal("0.015"), "large", True)  # fmt: skip
     assert sonnet.batch_input_per_1k == Decimal("0.0015") and sonnet.context_window == 200_000
     assert get_model("local/qwen2.5-1.5b").max_tokens == 400
-    assert ModelEntry.objects.count() == 8
+    assert ModelEntry.objects.count() == 8 + 2  # and the two of dynamic routing (Titan embeddings, Nova router)
     basic, pro = get_plan("basic"), get_plan("pro")
     assert (basic.tier, basic.monthly_email_quota, basic.monthly_budget_usd) == ("small", 10_000, Decimal("50"))
     assert basic.routes[("bedrock", "*")].model_key == "bedrock/nova-lite"

@@ -1,8 +1,9 @@
 """Amazon Bedrock through boto3's bedrock-runtime: Converse (system prompt, inference settings, an optional
-guardrail, a prompt-cache checkpoint after the static system prompt, inference profiles and prompt routers) and
-ApplyGuardrail. The only module that calls bedrock-runtime; every failure leaves it as a ProviderError, in the
+guardrail, a prompt-cache checkpoint after the static system prompt, inference profiles and prompt routers),
+ApplyGuardrail and text embeddings (InvokeModel on Titan Text Embeddings V2). The only module that calls bedrock-runtime; every failure leaves it as a ProviderError, in the
 terms of tenants/aws_errors."""
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,13 @@ class GuardrailVerdict:
     reason: str = ""
     usage: dict = field(default_factory=dict)  # text units by policy, as Bedrock bills them
     latency_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Embedding:
+    vector: list[float]
+    input_tokens: int
+    latency_ms: int
 
 
 class BedrockProvider:
@@ -55,6 +63,16 @@ class BedrockProvider:
         return GuardrailVerdict(
             intervened, shown, answer.get("actionReason", ""), answer.get("usage") or {}, latency_ms
         )
+
+    def embed(self, text: str, *, model_id: str, dimensions: int = 1024) -> Embedding:
+        """A normalised embedding of `text` (Titan Text Embeddings V2's native InvokeModel body)."""
+        started = time.monotonic()
+        body = json.dumps({"inputText": text, "dimensions": dimensions, "normalize": True})
+        answer = self._call("invoke_model", modelId=model_id, body=body, contentType="application/json",
+                            accept="application/json")  # fmt: skip
+        reply = json.loads(answer["body"].read())
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return Embedding(reply["embedding"], int(reply.get("inputTextTokenCount", 0)), latency_ms)
 
     def _call(self, operation: str, **params) -> dict:
         doing = f"Bedrock {operation} {params.get('modelId') or params.get('guardrailIdentifier', '')}".rstrip()

