@@ -129,3 +129,8 @@ def test_a_bad_rate_stops_the_settings_from_loading():
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode != 0
     assert "ImproperlyConfigured: API_RATE_LIMIT_BASIC='many/min' is not a rate" in done.stderr
+
+
+def test_a_plan_without_a_rate_of_its_own_gets_basics(settings, window_store, other_tenant, outsider_api):
+    settings.API_RATE_LIMITS = {"basic": (2, 60)}
+    assert answers(outsider_api, 3) == [200, 200, 429]
