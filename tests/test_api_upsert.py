@@ -187,3 +187,15 @@ def test_a_row_the_database_refuses_is_answered_by_index_while_its_chunk_lands(o
     assert error["fields"]["non_field_errors"][0].startswith("the database refused this row")
     assert "refuse_me" in error["fields"]["non_field_errors"][0]
     assert sorted(Contact.objects.for_tenant(tenant).values_list("external_id", flat=True)) == ["d0", "d1", "d3", "d4"]
+
+
+def test_the_same_event_in_another_offset_is_the_same_event(owner_api, tenant, catalog):
+    first = put(owner_api, "interactions", [{"contact": "u0", "item": "m2", "timestamp": "2025-06-01T10:00:00Z"}])
+    rows = [
+        {"contact": "u0", "item": "m2", "timestamp": "2025-06-01T12:00:00+02:00"},
+        {"contact": "u0", "item": "m2", "timestamp": "2025-06-01T05:00:00-05:00"},
+    ]
+    again = put(owner_api, "interactions", rows).json()
+    assert first.json()["created"] == 1
+    assert (again["created"], again["unchanged"], again["superseded"]) == (0, 1, 1)
+    assert Interaction.objects.for_tenant(tenant).filter(contact__external_id="u0", item__external_id="m2").count() == 1
