@@ -28,7 +28,7 @@ class TitanEmbedder:
     """Titan Text Embeddings V2 through the Bedrock adapter, one InvokeModel per text, 1,024 dimensions."""
 
     key = TITAN_KEY
-    threshold = 0.35  # cosine below which no reference is close (measured on bench/data, emulated Bedrock)
+    threshold = 0.35  # cosine below which no reference is close (a first guess, not yet measured: bench/routing.py is to set it)
 
     def __init__(self, tenant=None):
         self.tenant = tenant
@@ -48,7 +48,7 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions) on this machine's CPU, from site-packages, without the network."""
 
     key = MINILM_KEY
-    threshold = 0.45  # cosine below which no reference is close (measured on bench/data)
+    threshold = 0.45  # cosine below which no reference is close (a first guess, not yet measured: bench/routing.py is to set it)
     _lock = threading.Lock()  # one encode at a time: torch already spreads one over the cores
 
     def embed(self, texts: list[str]) -> Embedded:
