@@ -16,6 +16,7 @@ from django.utils import timezone
 from campaigns import charts
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail
 from datasets.models import Item
+from routing.models import LLMCall
 from tenants.models import Tenant
 from tenants.scoping import current_tenant
 
@@ -51,6 +52,15 @@ FAILURE_CAUSES = (
     ("not regenerated", "Regeneration failed"),
 )
 OTHER_CAUSE_CHARS = 40  # an unknown reason is grouped by its first words
+# What each task's model calls are for, in a marketer's words; a campaign's own task name is its email body, and
+# any other task is shown by its name.
+TASK_NAMES = {
+    "guardrail_screen": "Guardrail screening",
+    "route_classify": "Dynamic routing (labels, embeddings)",
+    "judge": "Draft judge",
+    "shorten": "Plot shortening",
+    "subject": "Subject-line variants",
+}
 
 
 class BadFilter(ValueError):
@@ -70,6 +80,14 @@ class Filters:
         if self.run is not None:
             return emails.filter(run=self.run)
         return emails if self.campaign is None else emails.filter(run__campaign=self.campaign)
+
+    def calls(self) -> QuerySet:
+        """The model calls (every task: the emails, their screening, routing, the judge...) in the selection."""
+        start = datetime.combine(self.since, datetime.min.time(), tzinfo=timezone.get_current_timezone())
+        calls = LLMCall.objects.filter(created_at__gte=start)
+        if self.run is not None:
+            return calls.filter(run_id=self.run.pk)
+        return calls if self.campaign is None else calls.filter(campaign_id=self.campaign.pk)
 
 
 def _number(params, name: str) -> int | None:
@@ -182,6 +200,23 @@ def cost_by_campaign(emails: QuerySet, limit: int = 10) -> list[dict]:
     ]  # fmt: skip
 
 
+def spend_by_task(calls: QuerySet) -> list[dict]:
+    """The model spend of the selection by task, dearest first: every call counted, the emails' own and the
+    ones around them (screening, routing, the judge, shortening, subjects), failed calls included (they are paid)."""
+    rows = calls.values("task").annotate(
+        calls=Count("pk"),
+        failed=Count("pk", filter=Q(ok=False)),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cost=Sum("cost_usd"),
+    )
+    email_tasks = set(Campaign.objects.values_list("task", flat=True).distinct())
+    return [
+        {**row, "name": TASK_NAMES.get(row["task"]) or ("Email body" if row["task"] in email_tasks else row["task"])}
+        for row in rows.order_by("-cost", "task")
+    ]
+
+
 def coverage(emails: QuerySet, items: QuerySet) -> tuple[int, int]:
     """(catalog items picked for at least one of these emails, items in the catalog), counted in the database: a
     pick is an element {id, title} of an email's `items`, matched to the item of its tenant."""
@@ -240,8 +275,11 @@ def dashboard_context(filters: Filters) -> dict:
     items = Item.objects.all() if filters.campaign is None else Item.objects.filter(tenant=filters.campaign.tenant_id)
     picked, catalog = coverage(emails, items)
     tokens = [(m["model_key"], m["input_tokens"] + m["output_tokens"]) for m in models]
+    tasks = spend_by_task(filters.calls())
     context.update(
         models=models,
+        tasks=tasks,
+        calls_cost=sum((row["cost"] for row in tasks), Decimal(0)),
         by_campaign=by_campaign,
         reasons=reasons,
         causes=causes,

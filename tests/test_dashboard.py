@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from campaigns import charts
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from routing.models import LLMCall
 from tenants.models import Role
 from tenants.services import membership_add
 from tests.conftest import make_catalog
@@ -217,6 +218,50 @@ def test_the_figures_are_aggregated_in_the_database(tenant):
     assert kpi(html, "total").startswith("60 |")
     dashboard = [q["sql"] for q in many.captured_queries if "campaigns_generatedemail" in q["sql"]]
     assert len(many) == len(few) and len(dashboard) <= 12, dashboard
+
+
+def spend_rows(html: str) -> dict[str, list[str]]:
+    table = re.search(r'id="table-tasks">(.*?)</div>', html, re.S)
+    assert table, "no spend-by-task table"
+    rows = re.findall(r"<tr><td[^>]*>(.*?)</td>(.*?)</tr>", table.group(1), re.S)
+    return {name: re.findall(r'<td class="num">(.*?)</td>', cells) for name, cells in rows}
+
+
+def test_model_spend_by_task_counts_every_call_of_the_selection_only(seeded, other_tenant):
+    """The email rows carry their own cost only; the calls around them (screening, routing, the judge) are paid
+    too, and the dashboard's table by task sums the usage records, scoped like the rest of the page."""
+    runs, their_runs = seeded
+    weekend, launches = runs["Weekend"], runs["Launches"]
+    tenant = weekend.tenant
+
+    def call(run, task, cost, *, tenant=tenant, ok=True, days=0, tokens=(100, 20)):
+        record = LLMCall.dangerously_unscoped.create(
+            tenant=tenant, task=task, model_key="bedrock/nova-lite", provider="bedrock", model_id="m",
+            route_reason="test", input_tokens=tokens[0], output_tokens=tokens[1], cost_usd=Decimal(cost), ok=ok,
+            campaign_id=run.campaign_id, run_id=run.pk,
+        )  # fmt: skip
+        LLMCall.dangerously_unscoped.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(days=days))
+
+    call(weekend, "marketing_email", "0.0100")
+    call(weekend, "marketing_email", "0.0200", ok=False)
+    call(weekend, "guardrail_screen", "0.0005")
+    call(weekend, "judge", "0.0030")
+    call(weekend, "route_classify", "0.0001", tokens=(7, 0))
+    call(launches, "judge", "0.0040")
+    call(weekend, "judge", "0.9000", days=45)  # outside the 30 days
+    call(their_runs["Globex only"], "judge", "5.0000", tenant=other_tenant)
+
+    client = login(tenant)
+    rows = spend_rows(client.get(reverse("admin:index")).content.decode())
+    assert list(rows) == ["Email body", "Draft judge", "Guardrail screening", "Dynamic routing (labels, embeddings)"]
+    assert rows["Email body"] == ["2", "1", "200", "40", "$0.0300"]
+    assert rows["Draft judge"] == ["2", "0", "200", "40", "$0.0070"]
+    assert rows["Dynamic routing (labels, embeddings)"] == ["1", "0", "7", "0", "$0.0001"]
+    html = client.get(reverse("admin:index"), {"run": launches.pk, "days": 30}).content.decode()
+    assert spend_rows(html) == {"Draft judge": ["1", "0", "100", "20", "$0.0040"]} and "$0.0040 in all" in html
+    html = client.get(reverse("admin:index"), {"campaign": weekend.campaign_id, "days": 90}).content.decode()
+    assert spend_rows(html)["Draft judge"][-1] == "$0.9030"
+    assert "$5.0000" not in client.get(reverse("admin:index"), {"days": 365}).content.decode()
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client):
