@@ -150,3 +150,22 @@ def test_the_docs_page_loads_its_scripts_and_styles_from_our_static_files(client
         assert url.startswith("/" + settings.STATIC_URL.lstrip("/")), url
         assert finders.find(url.removeprefix("/" + settings.STATIC_URL.lstrip("/"))), f"{url} is not a static file"
     assert "/api/schema/" in html  # the page reads our schema
+
+
+def test_the_walkthrough_names_only_operations_that_exist(schema):
+    """The docs page's description walks a CRM developer through the whole job (load, webhooks, launch, review,
+    send); every method and path it names, and every webhook event, is one the API really has."""
+    from webhooks.models import EventType
+
+    text = schema["info"]["description"]
+    named = re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/api/v1/[^`?]*)", text)
+    assert len(named) >= 8, named
+    for method, path in named:
+        assert method.lower() in schema["paths"].get(path, {}), f"{method} {path} is not in the schema"
+    actions = {path.rstrip("/").rsplit("/", 1)[-1] for path in schema["paths"]}
+    for action in ("preview", "launch", "schedule", "pause", "resume", "cancel", "approve", "reject", "edit",
+                   "regenerate", "test_send", "send", "unsubscribe", "resubscribe"):  # fmt: skip
+        assert f"`{action}`" in text and action in actions, action
+    for event in re.findall(r"`([a-z]+\.[a-z]+)`", text):
+        assert event in EventType.values, event
+    assert {e for e in EventType.values if e != EventType.PING} <= set(re.findall(r"`([a-z]+\.[a-z]+)`", text))
