@@ -199,3 +199,77 @@ def test_regenerating_clears_the_verdict_and_judges_again(
     email.refresh_from_db()
     assert email.judged_at is not None and email.judged_at > first and email.status == EmailStatus.DRAFT
     assert LLMCall.objects.for_tenant(tenant).filter(task=judge.JUDGE_TASK).count() == 2
+
+
+# The review desk: riskiest first, the judge filter, and why each draft was flagged ---------------------------------
+
+QUEUE, CARDS, DESK = ("admin:campaigns_generatedemail_desk_queue", "admin:campaigns_generatedemail_desk_cards",
+                      "admin:campaigns_generatedemail_desk")  # fmt: skip
+
+
+@pytest.fixture
+def desk(db):
+    """Two tenants' runs of 5 drafts; three of mine judged (0.9, 0.1, 1.0), the others not yet."""
+    from django.test import Client
+
+    from bench.desk_seed import seed
+
+    _, run = seed(n_drafts=5, slug="mine", username="rita")
+    _, their_run = seed(n_drafts=5, slug="theirs", username="otto")
+    ids = list(GeneratedEmail.dangerously_unscoped.filter(run=run).order_by("pk").values_list("pk", flat=True))
+    reasons = {0.9: [{"code": "invented_price", "message": "mentions a price the picks do not give: $4.99"}],
+               0.1: [{"code": "tone_note", "message": "tone and goal: matches the tone and the goal"}],
+               1.0: [{"code": "missing_pick", "message": "does not name the pick 'Heat'"}]}  # fmt: skip
+    for pk, risk in zip(ids[1:4], (0.9, 0.1, 1.0), strict=True):
+        GeneratedEmail.dangerously_unscoped.filter(pk=pk).update(judge_score=risk, judge_reasons=reasons[risk],
+                                                                 judge_model="bedrock/nova-micro")  # fmt: skip
+    GeneratedEmail.dangerously_unscoped.filter(run=their_run).update(judge_score=0.95)
+    client = Client()
+    client.login(username="rita", password="pw-rita-123")
+    return client, ids
+
+
+def queue(client, **query):
+    from django.urls import reverse
+
+    answer = client.get(reverse(QUEUE), {"status": "all", **query})
+    assert answer.status_code == 200, answer.content
+    return answer.json()["ids"]
+
+
+def test_the_desk_shows_the_riskiest_drafts_first_and_unjudged_ones_last(desk):
+    client, ids = desk
+    riskiest = [ids[3], ids[1], ids[2], ids[0], ids[4]]  # 1.0, 0.9, 0.1, then the unjudged oldest first
+    assert queue(client) == riskiest  # the default order
+    assert queue(client, order="risk") == riskiest
+    assert queue(client, order="oldest") == ids
+
+
+@pytest.mark.parametrize(
+    ("judged", "expected"), [("person", [3, 1]), ("fine", [2]), ("unjudged", [0, 4])]
+)  # fmt: skip
+def test_the_judge_filter_selects_by_the_verdict_within_the_tenant(desk, judged, expected):
+    client, ids = desk
+    assert queue(client, judge=judged) == [ids[i] for i in expected]
+
+
+def test_a_bad_judge_filter_says_what_is_wrong(desk):
+    from django.urls import reverse
+
+    client, _ = desk
+    answer = client.get(reverse(QUEUE), {"judge": "maybe"})
+    assert answer.status_code == 400 and "judge must be one of person, fine, unjudged" in answer.json()["error"]
+    assert client.get(reverse(DESK), {"judge": "maybe"}).status_code == 200  # the page says it, and loses nothing
+
+
+def test_each_card_says_whether_it_needs_a_person_and_why(desk):
+    from django.urls import reverse
+
+    client, ids = desk
+    cards = client.get(reverse(CARDS), {"ids": f"{ids[1]},{ids[2]},{ids[0]}"}).json()["cards"]
+    verdicts = {card["id"]: card["judge"] for card in cards}
+    assert verdicts[ids[1]] == {"risk": 0.9, "needs_person": True, "model": "bedrock/nova-micro", "reasons": [
+        {"code": "invented_price", "message": "mentions a price the picks do not give: $4.99"}]}  # fmt: skip
+    assert verdicts[ids[2]]["needs_person"] is False and verdicts[ids[0]] is None
+    page = client.get(reverse(DESK)).content.decode()
+    assert 'name="judge"' in page and "Needs a person" in page and "Riskiest first" in page
