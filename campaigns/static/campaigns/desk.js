@@ -195,7 +195,7 @@
     head.textContent = (verdict.needs_person ? "Needs a person" : "Looks fine") + " · risk " + verdict.risk.toFixed(2);
     box.appendChild(head);
     verdict.reasons.forEach(function (reason) {
-      if (reason.code === "tone_note" && !verdict.needs_person) { return; }
+      if (reason.code === "tone_note") { head.title = reason.message; return; }  // the model found nothing: no badge
       var row = document.createElement("span");
       row.className = "judge-why";
       var badge = document.createElement("span");
