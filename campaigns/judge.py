@@ -246,13 +246,14 @@ JUDGE_BY = "judge"  # who approved a draft the tenant's threshold let through (t
 
 
 def emails_judge(*, tenant, email_ids) -> int:
-    """Judge the tenant's drafts among `email_ids` (those with a text: drafts, and approved ones a campaign without
-    review wrote) and store each verdict; returns how many were judged."""
+    """Judge the tenant's drafts among `email_ids` not judged yet (those with a text: drafts, and approved ones a
+    campaign without review wrote) and store each verdict; returns how many were judged. A task delivered twice
+    judges (and pays for) each draft once, give or take one in flight."""
     from campaigns.generation import catalog_titles
     from campaigns.models import EmailStatus, GeneratedEmail
 
     emails = (GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=list(email_ids))
-              .filter(status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED)).exclude(body="")
+              .filter(status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED), judged_at__isnull=True).exclude(body="")
               .select_related("run__campaign").order_by("pk"))  # fmt: skip
     titles: dict[int, frozenset[str]] = {}
     for email in emails:

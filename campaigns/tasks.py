@@ -67,17 +67,16 @@ def run_generate_chunk(self, run_id: int, tenant_id: int, contact_ids: list[int]
     return written
 
 
-def judge_later(run: CampaignRun, contact_ids: list[int]) -> None:
-    """Queue the judge for the chunk's unjudged drafts (JUDGE_DRAFTS): after the chunk, never inside it, so a
-    judge that fails or waits costs the run nothing."""
+def judge_later(run: CampaignRun, contact_ids: list[int] | None = None) -> None:
+    """Queue the judge for the unjudged drafts of a chunk's contacts (all the run's: None) when JUDGE_DRAFTS is on:
+    after the chunk, never inside it, so a judge that fails or waits costs the run nothing."""
     if not settings.JUDGE_DRAFTS:
         return
     emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(
-        run=run,
-        contact_id__in=contact_ids,
-        judged_at__isnull=True,
-        status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED),
+        run=run, judged_at__isnull=True, status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED)
     )
+    if contact_ids is not None:
+        emails = emails.filter(contact_id__in=contact_ids)
     ids = list(emails.values_list("pk", flat=True))
     if ids:
         emails_judge.delay(run.tenant_id, ids)
@@ -152,6 +151,8 @@ def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
     _write_on_demand(run_id, tenant_id, runs.run_chunks(list(step.on_demand)))
     if step.poll:
         run_batch_poll.apply_async((run_id, tenant_id), countdown=settings.BEDROCK_BATCH_POLL_SECONDS)
+    else:  # the job's records are stored: the judge reads them (the contacts left to on-demand, after their chunks)
+        judge_later(_run(run_id, tenant_id))
 
 
 def _last_try(task, exc: Exception, *, eager_is_last: bool = True) -> bool:

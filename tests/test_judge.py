@@ -273,3 +273,34 @@ def test_each_card_says_whether_it_needs_a_person_and_why(desk):
     assert verdicts[ids[2]]["needs_person"] is False and verdicts[ids[0]] is None
     page = client.get(reverse(DESK)).content.decode()
     assert 'name="judge"' in page and "Needs a person" in page and "Riskiest first" in page
+
+
+def test_over_budget_the_judge_does_not_call_and_a_person_reads_the_draft(judging, tenant, emulator):
+    from decimal import Decimal
+
+    make_catalog(tenant, n_contacts=1)
+    judging.JUDGE_DRAFTS = False
+    (email,) = launch(tenant, n=1)
+    tenant.monthly_budget_usd = Decimal("0")
+    tenant.save()
+    judged_before = len(emulator.requests.filter(operation="Converse", status=200))
+    assert tasks.emails_judge.delay(tenant.pk, [email.pk]).get() == 1
+    email.refresh_from_db()
+    assert email.judge_score == 1.0 and email.judge_reasons[0]["code"] == "judge_failed"
+    assert "budget" in email.judge_reasons[0]["message"]
+    assert len(emulator.requests.filter(operation="Converse", status=200)) == judged_before
+    (call,) = LLMCall.objects.for_tenant(tenant).filter(task=judge.JUDGE_TASK)
+    assert not call.ok and call.cost_usd == 0
+
+
+def test_an_edited_email_is_judged_again_on_the_persons_text(
+    judging, tenant, emulator, django_capture_on_commit_callbacks
+):
+    make_catalog(tenant, n_contacts=1)
+    (email,) = launch(tenant, n=1)
+    assert email.judge_score < judge.NEEDS_PERSON
+    with django_capture_on_commit_callbacks(execute=True):
+        email.edit_and_approve(by="rita", subject=email.subject, body=email.body + "\n\nOnly $2.99 tonight.")
+    email.refresh_from_db()
+    assert email.status == EmailStatus.APPROVED and email.judged_at is not None
+    assert [r["code"] for r in email.judge_reasons][0] == "invented_price" and email.judge_score >= 0.9
