@@ -77,7 +77,7 @@ class Verdict:
 
     @property
     def risk(self) -> float:
-        risks = [WEIGHTS.get(r.code, 0.5) for r in self.reasons if r.code in WEIGHTS]
+        risks = [WEIGHTS[r.code] for r in self.reasons if r.code in WEIGHTS]  # the model's notes weigh by its score
         if self.model_score is not None:
             risks.append(round(1 - min(max(self.model_score, 0.0), 10.0) / 10, 3))
         return max(risks, default=0.0)
@@ -128,11 +128,10 @@ def invented_facts(text: str, *, source: str, titles: list[str], known: tuple[st
 
 
 def _people(text: str, unsaid) -> list[str]:
-    titles_free = text
-    for match in CAPITALIZED.finditer(titles_free):
+    for match in CAPITALIZED.finditer(text):
         words = match.group(0).split()
         start = match.start()
-        if start == 0 or re.search(r"(?:[.!?:]\s*|\n\s*|^-\s*)$", titles_free[:start]):
+        if start == 0 or re.search(r"(?:[.!?:]\s*|\n\s*|^-\s*)$", text[:start]):
             words = words[1:]  # a sentence's first word is capitalized anyway
         while words and words[0].lower().strip(".") in NOT_PEOPLE:
             words = words[1:]
@@ -256,11 +255,13 @@ def emails_judge(*, tenant, email_ids) -> int:
               .filter(status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED), judged_at__isnull=True).exclude(body="")
               .select_related("run__campaign").order_by("pk"))  # fmt: skip
     titles: dict[int, frozenset[str]] = {}
+    judged = 0
     for email in emails:
         if email.run_id not in titles:
             titles[email.run_id] = catalog_titles(email.run)
         email_judge(email=email, tenant=tenant, others=titles[email.run_id])
-    return len(titles and emails)
+        judged += 1
+    return judged
 
 
 def email_judge(*, email, tenant, others: frozenset[str] = frozenset()) -> Verdict:

@@ -304,3 +304,18 @@ def test_an_edited_email_is_judged_again_on_the_persons_text(
     email.refresh_from_db()
     assert email.status == EmailStatus.APPROVED and email.judged_at is not None
     assert [r["code"] for r in email.judge_reasons][0] == "invented_price" and email.judge_score >= 0.9
+
+
+def test_the_labelled_set_is_large_enough_and_every_exact_failure_in_it_is_caught():
+    from bench.judge import build, measure
+
+    cases = build()
+    assert len(cases) >= 200 and build() == cases  # deterministic
+    assert {c.label for c in cases} == {"approve", "reject"}
+    figures = measure()
+    assert figures["drafts"] == len(cases) and figures["rejected"] == sum(c.label == "reject" for c in cases)
+    exact_kinds = {"missing_pick", "extra_title", "invented_price", "invented_date", "invented_person",
+                   "repeated_closing", "wrong_tone"}  # fmt: skip
+    assert not exact_kinds & set(figures["missed_by_kind"]), figures["missed_by_kind"]
+    assert figures["true_positives"] + figures["false_negatives"] == figures["rejected"]
+    assert 0 < figures["precision"] <= 1 and 0 < figures["recall"] <= 1
