@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from campaigns import sending, services
+from campaigns.judge import NEEDS_PERSON
 from campaigns.models import Campaign, CampaignRun, EmailEvent, EmailStatus, GeneratedEmail, InvalidTransition
 from datasets.models import Interaction, Item
 from tenants.admin import user_can, user_tenant_ids
@@ -31,11 +32,18 @@ BULK_MAX = 5_000  # drafts one bulk decision may take
 BODY_LIMIT = 64 * 1024  # a decision's JSON body
 RECENT_ITEMS = 5
 ORDERS = {
+    # The draft judge's riskiest first (campaigns.judge); drafts it has not judged yet last, oldest first.
+    "risk": (F("judge_score").desc(nulls_last=True), "pk"),
     "oldest": ("pk",),
     # Most likely to need a person first: answers the checks refused on the way, then the newest rewrite.
     "attention": ("-attempts", "pk"),
 }
 STATUSES = {choice.value for choice in EmailStatus}
+JUDGED = {  # the desk's judge filter
+    "person": Q(judge_score__gte=NEEDS_PERSON),
+    "fine": Q(judge_score__lt=NEEDS_PERSON),
+    "unjudged": Q(judge_score__isnull=True),
+}
 WORDS = re.compile(r"\s+|\S+")
 
 
@@ -75,7 +83,12 @@ def desk_filters(request, emails) -> tuple[dict, object]:
         emails = emails.filter(Q(failure_reason__icontains=problem) | Q(checks__icontains=problem))
     if problem:
         chosen["problem"] = problem
-    order = query.get("order", "oldest")
+    judged = query.get("judge", "").strip()
+    if judged:
+        if judged not in JUDGED:
+            raise DeskError(f"judge must be one of {', '.join(JUDGED)}, not {judged[:40]!r}")
+        emails, chosen["judge"] = emails.filter(JUDGED[judged]), judged
+    order = query.get("order", "risk")
     if order not in ORDERS:
         raise DeskError(f"order must be one of {', '.join(ORDERS)}, not {order[:40]!r}")
     chosen["order"] = order
@@ -330,7 +343,21 @@ def card(email: GeneratedEmail, items: dict, recent: list, events: list, reviewe
         "prompt": email.prompt,
         "reject_reasons": list(tenant.reject_reasons or []),
         "events": events,
+        "judge": judge_card(email),
     }
+
+
+def judge_card(email: GeneratedEmail) -> dict | None:
+    """What the desk shows of the judge's verdict: None before it judged the draft."""
+    if email.judge_score is None:
+        return None
+    return {
+        "risk": round(email.judge_score, 2),
+        "needs_person": email.judge_score >= NEEDS_PERSON,
+        "reasons": [{"code": str(r.get("code", "")), "message": str(r.get("message", ""))[:300]}
+                    for r in email.judge_reasons or [] if isinstance(r, dict)],
+        "model": email.judge_model,
+    }  # fmt: skip
 
 
 def pick(rank: int, entry: dict, item: Item | None, favorite: str) -> dict:
@@ -394,7 +421,7 @@ def desk_view(modeladmin, request):
     except DeskError as exc:
         if exc.status == 404:
             raise Http404(str(exc)) from None
-        chosen = {"status": EmailStatus.DRAFT, "order": "oldest", "error": str(exc)}
+        chosen = {"status": EmailStatus.DRAFT, "order": "risk", "error": str(exc)}
     runs = in_scope(request, CampaignRun).select_related("campaign")
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -405,7 +432,8 @@ def desk_view(modeladmin, request):
         "campaigns": in_scope(request, Campaign).order_by("name"),
         "models": emails.exclude(model_key="").order_by("model_key").values_list("model_key", flat=True).distinct(),
         "statuses": [*EmailStatus.choices, ("all", "All")],
-        "orders": [("oldest", "Oldest first"), ("attention", "Needs attention first")],
+        "orders": [("risk", "Riskiest first (judge)"), ("oldest", "Oldest first"), ("attention", "Most retries first")],
+        "judged": [("", "all"), ("person", "Needs a person"), ("fine", "Looks fine"), ("unjudged", "Not judged yet")],
         "is_nav_sidebar_enabled": False,  # the desk needs the whole width
         "desk_config": {
             "queue": reverse("admin:campaigns_generatedemail_desk_queue"),

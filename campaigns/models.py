@@ -243,6 +243,9 @@ class InvalidTransition(Exception):
     pass
 
 
+JUDGE_CLEAR = {"judge_score": None, "judge_reasons": [], "judged_at": None, "judge_model": ""}  # a new text's
+
+
 class GeneratedEmail(TenantOwned):
     run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="emails")
     contact = models.ForeignKey("datasets.Contact", on_delete=models.CASCADE, related_name="emails")
@@ -284,6 +287,11 @@ class GeneratedEmail(TenantOwned):
     send_error = models.TextField(blank=True)
     send_resolved_by = models.CharField(max_length=150, blank=True, help_text="Who marked it sent or sent it again.")
     send_resolved_at = models.DateTimeField(null=True, blank=True)
+    # The draft judge (campaigns.judge): its risk, 0 safe to 1 needs a person, and why ({code, message} each).
+    judge_score = models.FloatField(null=True, blank=True, help_text="The judge's risk: 0 safe, 1 needs a person.")
+    judge_reasons = models.JSONField(default=list, blank=True)
+    judged_at = models.DateTimeField(null=True, blank=True)
+    judge_model = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -377,8 +385,13 @@ class GeneratedEmail(TenantOwned):
             original_subject=stored["original_subject"] or stored["subject"],
             original_body=stored["original_body"] or stored["body"],
             subject=subject, body=body, edited=True, status=EmailStatus.APPROVED, reviewed_by=by,
-            reviewed_at=timezone.now(),
+            reviewed_at=timezone.now(), **JUDGE_CLEAR,
         )  # fmt: skip
+        if settings.JUDGE_DRAFTS:  # the person's text is judged afresh (the score then describes what is sent)
+            from campaigns import tasks
+
+            pk, tenant_id = self.pk, self.tenant_id
+            transaction.on_commit(lambda: tasks.emails_judge.delay(tenant_id, [pk]))
 
     def regenerate_claim(self, *, by: str = "", feedback: str = "", exclude: tuple[str, ...] = ()) -> None:
         """Mark the email as being written again by a task. A claim older than any task may live was left by a
@@ -396,7 +409,7 @@ class GeneratedEmail(TenantOwned):
         """Store what the regeneration wrote (a new draft, or a failure and its reason), as an unreviewed email."""
         reset = dict.fromkeys(("subject", "body", "failure_reason", "reject_reason", "reviewed_by", "original_subject",
                                "original_body"), "")  # fmt: skip
-        reset.update(edited=False, reviewed_at=None, regenerating_since=None, checks=[], screened=False)
+        reset.update(edited=False, reviewed_at=None, regenerating_since=None, checks=[], screened=False, **JUDGE_CLEAR)
         changes = {**reset, **fields}
         detail = {"reason": changes["failure_reason"]} if changes.get("failure_reason") else None
         self._transition((EmailStatus.REGENERATING,), event=EventKind.REGENERATED, detail=detail, **changes)

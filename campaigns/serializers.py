@@ -98,7 +98,7 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
                   "failure_reason", "reject_reason", "model_key", "route_reason", "attempts", "input_tokens",
                   "output_tokens", "cost_usd", "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "created_at",
                   "send_claimed_at", "message_id", "send_after", "send_error", "send_resolved_by",
-                  "send_resolved_at"]  # fmt: skip
+                  "send_resolved_at", "judge_score", "judge_reasons", "judged_at", "judge_model"]  # fmt: skip
         read_only_fields = fields
 
 

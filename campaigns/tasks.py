@@ -10,7 +10,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError
 
-from campaigns import batch, generation, runs, schedules, sending, services
+from campaigns import batch, generation, judge, runs, schedules, sending, services
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunMode, RunStatus, TickOutcome
 from routing.errors import ProviderError
 from tenants.models import Tenant
@@ -56,13 +56,38 @@ def run_generate_chunk(self, run_id: int, tenant_id: int, contact_ids: list[int]
     run = _run(run_id, tenant_id)
     with tenant_scope(run.tenant):
         try:
-            return generation.run_generate_chunk(run=run, contact_ids=contact_ids)
+            written = generation.run_generate_chunk(run=run, contact_ids=contact_ids)
         except Exception as exc:
             _record_failure(run, f"chunk of {len(contact_ids)} contacts", exc)
             # Autoretry tries again, in-process too; the last try leaves every contact with an email or a reason.
             if _last_try(self, exc, eager_is_last=False):
                 generation.chunk_fail(run=run, contact_ids=contact_ids, reason=f"not written: {_said(exc)}")
             raise
+    judge_later(run, contact_ids)
+    return written
+
+
+def judge_later(run: CampaignRun, contact_ids: list[int] | None = None) -> None:
+    """Queue the judge for the unjudged drafts of a chunk's contacts (all the run's: None) when JUDGE_DRAFTS is on:
+    after the chunk, never inside it, so a judge that fails or waits costs the run nothing."""
+    if not settings.JUDGE_DRAFTS:
+        return
+    emails = GeneratedEmail.objects.for_tenant(run.tenant).filter(
+        run=run, judged_at__isnull=True, status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED)
+    )
+    if contact_ids is not None:
+        emails = emails.filter(contact_id__in=contact_ids)
+    ids = list(emails.values_list("pk", flat=True))
+    if ids:
+        emails_judge.delay(run.tenant_id, ids)
+
+
+@shared_task(acks_late=True, **RETRY)
+def emails_judge(tenant_id: int, email_ids: list[int]) -> int:
+    """Score drafts with the draft judge and store each verdict (campaigns.judge)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        return judge.emails_judge(tenant=tenant, email_ids=email_ids)
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)
@@ -126,6 +151,8 @@ def _batch_next(step: batch.BatchStep, run_id: int, tenant_id: int) -> None:
     _write_on_demand(run_id, tenant_id, runs.run_chunks(list(step.on_demand)))
     if step.poll:
         run_batch_poll.apply_async((run_id, tenant_id), countdown=settings.BEDROCK_BATCH_POLL_SECONDS)
+    else:  # the job's records are stored: the judge reads them (the contacts left to on-demand, after their chunks)
+        judge_later(_run(run_id, tenant_id))
 
 
 def _last_try(task, exc: Exception, *, eager_is_last: bool = True) -> bool:
@@ -161,11 +188,14 @@ def email_regenerate(self, email_id: int, tenant_id: int, feedback: str = "", ex
         if email is None:  # deleted meanwhile (with its run or contact)
             return "gone"
         try:
-            return services.email_regenerate(email=email, feedback=feedback, exclude=tuple(exclude or ())).status
+            status = services.email_regenerate(email=email, feedback=feedback, exclude=tuple(exclude or ())).status
         except Exception as exc:
             if _last_try(self, exc, eager_is_last=False):
                 services.email_regenerate_fail(email=email, reason=f"not regenerated: {_said(exc)}")
             raise
+    if settings.JUDGE_DRAFTS and status in (EmailStatus.DRAFT, EmailStatus.APPROVED):
+        emails_judge.delay(tenant_id, [email_id])  # regenerate_finish cleared the old verdict
+    return status
 
 
 @shared_task(acks_late=True, **RETRY)

@@ -72,6 +72,7 @@ def seed_if_empty(sender=None, **kwargs) -> None:
     if not ModelEntry.objects.using(using).exists() and not Plan.objects.using(using).exists():
         seed(ModelEntry, Plan, PlanRoute)
         seed_dynamic(ModelEntry, Plan, PlanRoute, DynamicRoute, ReferencePrompt)
+        seed_judge(ModelEntry, Plan, PlanRoute)
 
 
 # Dynamic routing (routing.dynamic), a Pro option: Titan Text Embeddings V2 for the semantic router, Bedrock's
@@ -153,3 +154,24 @@ def seed_dynamic(model_entry, plan, plan_route, dynamic_route, reference_prompt)
         reference_prompt.objects.bulk_create(
             reference_prompt(label=label, text=text) for label, texts in REFERENCES.items() for text in texts
         )
+
+
+# The draft judge (campaigns.judge): its own route on every plan, on the cheapest small model (a Pro plan's too: a
+# tone check needs no large model), with a short answer budget (a score and one line of reasons).
+JUDGE_TASK = "judge"
+JUDGE_ROUTES = [(slug, backend, JUDGE_TASK, model, fallback, 120)
+                for slug in ("basic", "pro")
+                for backend, model, fallback in (("bedrock", "bedrock/nova-micro", "bedrock/nova-lite"),
+                                                 ("local", "local/qwen2.5-1.5b", None))]  # fmt: skip
+
+
+def seed_judge(model_entry, plan, plan_route) -> None:
+    """Write the judge's routes with these model classes; a route that exists is left as the operator edited it."""
+    entries = {entry.key: entry for entry in model_entry.objects.all()}
+    plans = {row.slug: row for row in plan.objects.all()}
+    for slug, backend, task, model, fallback, max_tokens in JUDGE_ROUTES:
+        if slug in plans and model in entries:
+            plan_route.objects.get_or_create(
+                plan=plans[slug], backend=backend, task=task,
+                defaults={"model": entries[model], "fallback": entries.get(fallback), "max_output_tokens": max_tokens},
+            )  # fmt: skip

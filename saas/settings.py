@@ -312,6 +312,7 @@ COMPLAINT_GUARD_RATE = env_float("COMPLAINT_GUARD_RATE", 0.003, minimum=0.0)
 LLM_BACKEND = env_choice("LLM_BACKEND", "local", ("local", "bedrock"))
 LLM_PLAN_MODELS = dict(item.split("=", 1) for item in env_list("LLM_PLAN_MODELS"))
 LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 2, minimum=1)  # validation retries per email
+JUDGE_DRAFTS = env_bool("JUDGE_DRAFTS", True)  # the draft judge (campaigns.judge) scores each chunk's drafts
 LOCAL_MODEL_PATH = Path(
     env_str("LOCAL_MODEL_PATH", str(VAR_DIR / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
 )

@@ -7,7 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -112,6 +112,15 @@ class Tenant(models.Model):
     routing_strategy = models.CharField(
         max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.STATIC, blank=True,
         help_text="Pro plans: how each prompt is routed between the plan's models. Basic plans route statically.",
+    )  # fmt: skip
+    # The draft judge (issue 13): the brand's voice it checks drafts against, and the safety (1 - risk) at or above
+    # which it approves a draft itself (never one that failed an exact check). Blank: a person approves every draft.
+    brand_tone = models.TextField(
+        blank=True, help_text="How the brand sounds, e.g. 'warm, plain, no exclamation marks'."
+    )
+    judge_auto_approve_at = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Approve drafts the judge rates at least this safe (0.5 to 1). Blank: never.",
     )  # fmt: skip
     # Per-task model overrides, e.g. {"marketing_email": "bedrock/nova-lite"}: catalog keys of the plan's tier, set
     # by platform staff only, each change recorded (routing.OverrideChange: who, when, why).

@@ -35,6 +35,12 @@ def api_rate_high(settings):
     settings.API_RATE_LIMITS = {"basic": (100_000, 60), "pro": (100_000, 60)}
 
 
+@pytest.fixture(autouse=True)
+def judge_off(settings):
+    """The draft judge's calls stay out of other tests' counts and time; tests/test_judge.py turns it on."""
+    settings.JUDGE_DRAFTS = False
+
+
 @pytest.fixture
 def tenant(db):
     return tenant_create(slug="acme", name="Acme Video", plan="basic", brand_name="Acme Video", sender_name="Ana",

@@ -128,6 +128,7 @@
     $("#desk-text").textContent = card.text || card.failure_reason || "";
     $("#desk-prompt").textContent = card.prompt || "(no prompt)";
     renderDiff(card);
+    renderJudge(card.judge);
     $("[data-view=diff]").hidden = !card.edited;
     list($("#desk-recent"), card.contact.recent, function (row) { return li(row.title + " · " + row.event + " " + row.at); });
     list($("#desk-picks"), card.picks, function (pick) {
@@ -176,6 +177,35 @@
       requestAnimationFrame(function () { window.deskTimings.push(elapsed); });
     }
     prefetch();
+  }
+
+  // The draft judge's verdict: one calm line, its reasons as short badges (the full sentence on hover).
+  var JUDGE_LABELS = {missing_pick: "missing pick", extra_title: "extra title", invented_price: "invented price",
+    invented_date: "invented date", invented_person: "invented person", repeated_sentence: "repeats itself",
+    repeated_closing: "same closing line", judge_unreadable: "judge unreadable", judge_failed: "judge failed",
+    tone_goal: "tone or goal", tone_note: "tone note"};
+  function renderJudge(verdict) {
+    var box = $("#desk-judge");
+    box.textContent = "";
+    box.hidden = !verdict;
+    if (!verdict) { return; }
+    box.dataset.level = verdict.needs_person ? "person" : "fine";
+    var head = document.createElement("span");
+    head.className = "desk-judge-head";
+    head.textContent = (verdict.needs_person ? "Needs a person" : "Looks fine") + " · risk " + verdict.risk.toFixed(2);
+    box.appendChild(head);
+    verdict.reasons.forEach(function (reason) {
+      if (reason.code === "tone_note") { head.title = reason.message; return; }  // the model found nothing: no badge
+      var row = document.createElement("span");
+      row.className = "judge-why";
+      var badge = document.createElement("span");
+      badge.className = "judge-badge";
+      badge.dataset.code = reason.code;
+      badge.textContent = JUDGE_LABELS[reason.code] || reason.code;
+      row.appendChild(badge);
+      row.appendChild(document.createTextNode(" " + reason.message));
+      box.appendChild(row);
+    });
   }
 
   function escapeHTML(value) {
