@@ -39,9 +39,7 @@ class InteractionFilter(django_filters.FilterSet):
     contact = django_filters.CharFilter(field_name="contact__external_id", help_text="The contact's external id.")
     item = django_filters.CharFilter(field_name="item__external_id", help_text="The item's external id.")
     event_type = django_filters.CharFilter(help_text="e.g. `watch`.")
-    since = MomentFilter(
-        field_name="timestamp", lookup_expr="gte", help_text="At or after this moment (ISO 8601)."
-    )
+    since = MomentFilter(field_name="timestamp", lookup_expr="gte", help_text="At or after this moment (ISO 8601).")
 
     class Meta:
         model = Interaction

@@ -114,7 +114,9 @@ def test_a_large_run_is_written_by_one_batch_job_at_the_batch_price(
     calls = LLMCall.objects.all()
     assert calls.count() == N and all("batch" in call.route_reason and call.ok for call in calls)
     for call in calls:
-        on_demand = get_model(NOVA_LITE).cost(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens)
+        on_demand = get_model(NOVA_LITE).cost(
+            call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens
+        )
         assert call.cost_usd == on_demand / 2 > 0
     assert run.cost_usd == sum(call.cost_usd for call in calls) == sum(email.cost_usd for email in emails)
     assert not BatchRecord.objects.exists()

@@ -5,30 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RecommenderModel',
+            name="RecommenderModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('n_interactions', models.PositiveIntegerField()),
-                ('n_contacts', models.PositiveIntegerField()),
-                ('n_items', models.PositiveIntegerField()),
-                ('training_seconds', models.FloatField()),
-                ('params', models.JSONField(default=dict)),
-                ('blob', models.BinaryField()),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("n_interactions", models.PositiveIntegerField()),
+                ("n_contacts", models.PositiveIntegerField()),
+                ("n_items", models.PositiveIntegerField()),
+                ("training_seconds", models.FloatField()),
+                ("params", models.JSONField(default=dict)),
+                ("blob", models.BinaryField()),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'version'), name='recommender_unique_version')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "version"), name="recommender_unique_version")
+                ],
             },
         ),
     ]

@@ -5,24 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routing', '0008_llmcall_campaign_run_answered_by'),
-        ('tenants', '0008_plans_in_data'),
+        ("routing", "0008_llmcall_campaign_run_answered_by"),
+        ("tenants", "0008_plans_in_data"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SpendHold',
+            name="SpendHold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField()),
-                ('amount_usd', models.DecimalField(decimal_places=8, max_digits=14)),
-                ('expires_at', models.DateTimeField()),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='spend_holds', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("month", models.DateField()),
+                ("amount_usd", models.DecimalField(decimal_places=8, max_digits=14)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="spend_holds", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['tenant', 'month', 'expires_at'], name='spend_hold_expiry')],
+                "indexes": [models.Index(fields=["tenant", "month", "expires_at"], name="spend_hold_expiry")],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0005_desk_and_audit'),
+        ("tenants", "0005_desk_and_audit"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='reply_to_email',
-            field=models.EmailField(blank=True, help_text='Where replies go. Blank: the sender address.', max_length=254),
+            model_name="tenant",
+            name="reply_to_email",
+            field=models.EmailField(
+                blank=True, help_text="Where replies go. Blank: the sender address.", max_length=254
+            ),
         ),
     ]
