@@ -115,7 +115,8 @@ def seed() -> tuple[int, str]:
     contacts, every contact with attributes. Returns (run id, plain API key)."""
     import random
 
-    from bench.desk_seed import FIRST, LAST, seed as desk_seed
+    from bench.desk_seed import FIRST, LAST
+    from bench.desk_seed import seed as desk_seed
     from datasets.models import Contact
     from tenants.models import ApiKey, Role
 
@@ -123,9 +124,16 @@ def seed() -> tuple[int, str]:
     rng = random.Random(11)
     Contact.dangerously_unscoped.bulk_create(
         (
-            Contact(tenant=tenant, external_id=f"c{i}", email=f"contact{i}@example.com", first_name=rng.choice(FIRST),
-                    last_name=rng.choice(LAST), age=rng.randint(18, 75), gender=rng.choice(["female", "male", ""]),
-                    locale=rng.choice(["en_GB", "en_US", "fr_FR", "de_DE"]))  # fmt: skip
+            Contact(
+                tenant=tenant,
+                external_id=f"c{i}",
+                email=f"contact{i}@example.com",
+                first_name=rng.choice(FIRST),
+                last_name=rng.choice(LAST),
+                age=rng.randint(18, 75),
+                gender=rng.choice(["female", "male", ""]),
+                locale=rng.choice(["en_GB", "en_US", "fr_FR", "de_DE"]),
+            )  # fmt: skip
             for i in range(EMAILS, CONTACTS)
         ),
         batch_size=1000,
