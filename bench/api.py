@@ -115,6 +115,8 @@ def seed() -> tuple[int, str]:
     contacts, every contact with attributes. Returns (run id, plain API key)."""
     import random
 
+    from django.db import connection
+
     from bench.desk_seed import FIRST, LAST
     from bench.desk_seed import seed as desk_seed
     from datasets.models import Contact
@@ -143,6 +145,11 @@ def seed() -> tuple[int, str]:
         contact.attributes = attributes(int(contact.external_id[1:]), 0)
     Contact.dangerously_unscoped.bulk_update(contacts, ["attributes"], batch_size=1000)
     _, plain = ApiKey.objects.issue(tenant=tenant, name="bench", role=Role.OWNER)
+    # What autovacuum does in time to a deployed database: without fresh statistics PostgreSQL guesses 81 rows for
+    # 10,000 and sorts the tenant's contacts for every page (15 ms a page, against 0.1 ms by the index).
+    with connection.cursor() as cursor:
+        for table in ("datasets_contact", "campaigns_generatedemail", "tenants_apikey"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
     return run_.pk, plain
 
 
