@@ -9,7 +9,7 @@ postgres://postgres@127.0.0.1:5432/ms_bench_api, created and migrated if missing
 the app as deployed (gunicorn, DEBUG off, API_RATE_LIMIT_BASIC/PRO off so throttling does not shape the figures) on
 127.0.0.1, and measures three scenarios, each for --seconds:
 
-  contacts  GET /api/v1/contacts/ pages (50 rows, the default page), each client following `next` for 5 pages
+  contacts  GET /api/v1/contacts/ pages (100 rows, the default page), each client following `next` for 5 pages
   emails    GET /api/v1/emails/?run=<id> pages, the same way
   upsert    PUT /api/v1/contacts/ with 1,000 rows (existing contacts, new attributes each time: real updates);
             client i writes block i mod 10 of the 10,000 contacts
