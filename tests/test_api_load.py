@@ -58,3 +58,20 @@ def test_list_pages_cost_the_same_few_queries_however_many_rows(tenant, django_a
     assert {e["contact"] for e in client.get(f"{API}/emails/?run={run.pk}&page_size=60").json()["results"]} == {
         f"c{i}" for i in range(60)
     }
+
+
+def test_an_email_page_reads_only_the_contacts_external_id(tenant):
+    contact = Contact.dangerously_unscoped.create(tenant=tenant, external_id="c1", email="c1@example.com",
+                                                  attributes={"notes": "x" * 5000})  # fmt: skip
+    campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="Picks", goal="weekend")
+    run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, total=1)
+    email = GeneratedEmail.dangerously_unscoped.create(tenant=tenant, run=run, contact=contact, subject="Hi", body="Yo")
+    client = api_client(tenant)
+    client.get(f"{API}/contacts/")
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"{API}/emails/?run={run.pk}").json()
+    assert [(e["id"], e["contact"], e["subject"], e["body"]) for e in page["results"]] == [(email.pk, "c1", "Hi", "Yo")]
+    assert len(queries.captured_queries) == 2
+    assert '"datasets_contact"."attributes"' not in queries.captured_queries[-1]["sql"]
+    one = client.get(f"{API}/emails/{email.pk}/").json()
+    assert (one["contact"], one["subject"]) == ("c1", "Hi")
