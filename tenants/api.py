@@ -16,6 +16,9 @@ _SEALED = ("get_queryset", "get_object")
 class TenantScopedViewSet(viewsets.GenericViewSet):
     scope_model = None  # the TenantOwned model this view serves
     scope_select_related: tuple[str, ...] = ()
+    # The columns a list page reads (related ones as `contact__external_id`), when the rows are wider than the page
+    # shows; empty: all of them. Only the list action: the others may read the rest.
+    list_only: tuple[str, ...] = ()
     # Lists page by cursor (saas/pagination.py) in this order, which ends in a unique column so pages are stable.
     list_ordering: tuple[str, ...] = ("pk",)
 
@@ -68,7 +71,9 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator, with no request: no rows at all
             return self.scope_model.dangerously_unscoped.none()
         qs = self.scope_model.objects.for_tenant(self.tenant).order_by(*self.list_ordering)
-        return qs.select_related(*self.scope_select_related) if self.scope_select_related else qs
+        if self.scope_select_related:
+            qs = qs.select_related(*self.scope_select_related)
+        return qs.only(*self.list_only) if self.list_only and self.action == "list" else qs
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "tenant": self.tenant}
