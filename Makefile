@@ -7,11 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mailsaas
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 CONTACTS ?= 5
 
-<<<<<<< HEAD
-.PHONY: demo test install install-local services lint web worker beat emulator bench-judge clean
-=======
-.PHONY: demo test install install-local services lint web worker beat emulator clean bench-api
->>>>>>> apibench
+.PHONY: demo test install install-local services lint web worker beat emulator bench-judge bench-api clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,13 +49,11 @@ beat: install
 emulator: install
 	$(BIN)/python manage.py aws_emulator --port 4566
 
-<<<<<<< HEAD
 bench-judge: install
 	$(BIN)/python bench/judge.py
-=======
+
 bench-api: install services
 	$(BIN)/python bench/api.py
->>>>>>> apibench
 
 clean:
 	rm -rf var/db.sqlite3 var/outbox var/demo
