@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mailsaas
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 CONTACTS ?= 5
 
-.PHONY: demo test install install-local services lint web worker beat emulator clean
+.PHONY: demo test install install-local services lint web worker beat emulator bench-routing clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,9 @@ beat: install
 	$(BIN)/celery -A saas beat --loglevel=info
 emulator: install
 	$(BIN)/python manage.py aws_emulator --port 4566
+
+bench-routing: install services
+	$(BIN)/python bench/routing.py
 
 clean:
 	rm -rf var/db.sqlite3 var/outbox var/demo
