@@ -30,10 +30,10 @@ class TitanEmbedder:
     key = TITAN_KEY
     # Cosine below which no reference is close. Measured by bench/routing.py (219 labelled prompts, the 20 seeded
     # references, the emulator's hashed vectors: not the real Titan, and tuned on the set it scores): semantic
-    # routes best at 0.25 (81% routed right; flat from 0 to 0.40, 60% at 0.50); hybrid would do best at 0.55 (91%,
-    # the classifier taking the weak matches) but semantic falls to 47% there: set ROUTING_SIMILARITY_THRESHOLD
-    # for a deployment on hybrid. Measure again on the real Titan before relying on it.
-    threshold = 0.25
+    # routes 81% right from 0 to 0.40 (0.40: the highest there, so hybrid still asks the classifier about the
+    # weakest matches, 82%), 72% at 0.45, 60% at 0.50. Hybrid alone would do best at 0.55 (91%), where semantic
+    # falls to 47%: set ROUTING_SIMILARITY_THRESHOLD for a deployment on hybrid. Measure again on the real Titan.
+    threshold = 0.40
 
     def __init__(self, tenant=None):
         self.tenant = tenant
