@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mailsaas
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 CONTACTS ?= 5
 
-.PHONY: demo test install install-local services lint web worker beat emulator bench-judge bench-api clean
+.PHONY: demo test install install-local services lint web worker beat emulator bench-judge bench-api bench-routing clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-judge: install
 
 bench-api: install services
 	$(BIN)/python bench/api.py
+
+bench-routing: install services
+	$(BIN)/python bench/routing.py
 
 clean:
 	rm -rf var/db.sqlite3 var/outbox var/demo
