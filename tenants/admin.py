@@ -3,11 +3,15 @@
 import copy
 import functools
 import secrets
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import Http404, HttpResponseRedirect
 
 from tenants.models import ApiKey, Membership, QuotaUsage, Tenant, _digest
@@ -31,12 +35,44 @@ def user_tenant_ids(user) -> list[int] | None:
     return within_chosen(member_tenant_ids(user))
 
 
+# An admin page asks for the user's roles once per model it lists (the sidebar, the index): within one admin
+# request they are read once. A membership saved or deleted meanwhile empties the memo.
+_roles_memo: ContextVar[dict | None] = ContextVar("admin_roles_memo", default=None)
+
+
+@contextmanager
+def roles_memoized():
+    """Within the block, a user's (tenant_id, role) pairs are read from the database once."""
+    token = _roles_memo.set({})
+    try:
+        yield
+    finally:
+        _roles_memo.reset(token)
+
+
+@receiver([post_save, post_delete], sender=Membership)
+def _roles_changed(**kwargs):
+    memo = _roles_memo.get()
+    if memo is not None:
+        memo.clear()
+
+
+def user_roles(user) -> list[tuple[int, str]]:
+    memo = _roles_memo.get()
+    if memo is not None and user.pk in memo:
+        return memo[user.pk]
+    roles = list(Membership.objects.filter(user=user).values_list("tenant_id", "role"))
+    if memo is not None:
+        memo[user.pk] = roles
+    return roles
+
+
 def capable_tenant_ids(user, capability: Capability) -> list[int] | None:
     """The tenants where the user's role has `capability` (None: every tenant, for a superuser); in the admin,
     only the one chosen in the switcher, if any."""
     if user.is_superuser:
         return within_chosen(None)
-    roles = Membership.objects.filter(user=user).values_list("tenant_id", "role")
+    roles = user_roles(user)
     return within_chosen([tenant_id for tenant_id, role in roles if role_can(role, capability)])
 
 

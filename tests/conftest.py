@@ -41,6 +41,13 @@ def judge_off(settings):
     settings.JUDGE_DRAFTS = False
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Passwords hashed with MD5 in tests: the real PBKDF2 costs ~0.23 s a hash (and a login), and no test checks
+    how a password is hashed, only that it signs in."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def tenant(db):
     return tenant_create(slug="acme", name="Acme Video", plan="basic", brand_name="Acme Video", sender_name="Ana",

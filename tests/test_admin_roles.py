@@ -428,3 +428,18 @@ def test_the_preview_refuses_another_tenants_contact(rows, tenant, other_tenant)
     theirs = Contact.dangerously_unscoped.filter(tenant=other_tenant).first()
     url = reverse("admin:campaigns_campaign_preview", args=[mine.pk])
     assert client.get(f"{url}?contact={theirs.pk}").status_code == 404
+
+
+def test_an_admin_request_reads_roles_once_and_again_after_a_membership_changes(tenant, django_assert_num_queries):
+    from tenants.admin import roles_memoized, user_can
+    from tenants.roles import Capability
+
+    user = membership_add(tenant=tenant, username="rev", role=Role.REVIEWER).user
+    with roles_memoized():
+        with django_assert_num_queries(1):
+            assert not user_can(user, Capability.MANAGE_ACCOUNT, tenant.pk)
+            assert not user_can(user, Capability.MANAGE_ACCOUNT) and user_can(user, Capability.REVIEW)
+        membership_add(tenant=tenant, username="rev", role=Role.OWNER)  # a promotion within the same request
+        assert user_can(user, Capability.MANAGE_ACCOUNT, tenant.pk)
+    membership_add(tenant=tenant, username="rev", role=Role.REVIEWER)
+    assert not user_can(user, Capability.MANAGE_ACCOUNT, tenant.pk)  # outside an admin request: read each time
