@@ -17,7 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from awsemu import routelabel
+from awsemu import routelabel, shorten
 
 SUBJECTS = (
     "{name}, your next {genre} night starts here",
@@ -56,6 +56,8 @@ def reply(prompt: str) -> str:
     """The model's answer to a user prompt."""
     if routelabel.asks(prompt):  # a routing classifier's question (routing.dynamic)
         return routelabel.answer(prompt)
+    if shorten.asks(prompt):  # a plot to shorten (campaigns.plots)
+        return shorten.answer(prompt)
     brief = parse_brief(prompt)
     if brief is None:
         return echo(prompt)

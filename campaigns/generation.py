@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from campaigns.plots import picks_shortened
 from campaigns.profiling import stage
 from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
 from campaigns.runs import run_refresh
@@ -141,6 +142,8 @@ def drafts_prepare(*, run: CampaignRun, contacts: list[Contact], route, exclude=
         options = recommendation_options(campaign, contacts, exclude=exclude)
         picks = recommender_for(tenant).top_picks(contacts, campaign.n_items, options=options)
         genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
+    with stage("shorten"):
+        picks = picks_shortened(tenant=tenant, picks=picks, campaign_id=campaign.pk, run_id=run.pk)
     prompts = run_prompts(campaign)
     with stage("render"):
         return [
