@@ -20,6 +20,7 @@ from campaigns.plots import picks_shortened
 from campaigns.profiling import stage
 from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
 from campaigns.runs import run_refresh
+from campaigns.subjects import subjects_write
 from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.base import RecommendationOptions
@@ -67,6 +68,7 @@ class Draft:
     calls: list[LLMCall] = field(default_factory=list)  # the model's, one per attempt
     screens: list[LLMCall] = field(default_factory=list)  # the guardrail's, one per draft it screened
     routing: list[LLMCall] = field(default_factory=list)  # dynamic routing's own (classifier, embeddings)
+    subjects: list[LLMCall] = field(default_factory=list)  # the subject variants' (campaigns.subjects)
     reason: str = ""  # what was wrong with the last answer
     feedback: str = ""  # what the next attempt is told about it
     problems: list[dict] = field(default_factory=list)  # every answer refused, and why: the review shows them
@@ -74,7 +76,7 @@ class Draft:
 
     @property
     def usage_records(self) -> list[LLMCall]:
-        return self.calls + self.screens + self.routing
+        return self.calls + self.screens + self.routing + self.subjects
 
     @property
     def ready(self) -> bool:
@@ -93,6 +95,8 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
     route = route_for(tenant=tenant, task=campaign.task)
     drafts = drafts_prepare(run=run, contacts=contacts, route=route)
     drafts_write(drafts, run=run, route=route)
+    with stage("subjects"):
+        subjects_write(drafts, run=run)
     with stage("store"):
         drafts_store(run=run, drafts=drafts)
     run_refresh(run=run)

@@ -164,6 +164,7 @@ SPECTACULAR_SETTINGS = {
         "WebhookEventTypeEnum": "webhooks.models.EventType.choices",
         "DeliveryStatusEnum": "webhooks.models.DeliveryStatus.choices",
         "EmailEventKindEnum": "campaigns.models.EventKind.choices",
+        "SubjectModeEnum": "campaigns.models.SubjectMode.choices",
         "ApiKeyScopeEnum": "tenants.models.KeyScope.choices",
         "RoleEnum": "tenants.models.Role.choices",
         "UsageGroupEnum": "routing.usage.GROUPS",
