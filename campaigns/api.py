@@ -325,11 +325,12 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
                    responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
     @action(detail=True, methods=["post"])
     def subject(self, request, pk=None):
-        params = SubjectPickSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        return self._review(
-            lambda email: email.subject_pick(by=str(request.user), index=params.validated_data["variant"])
-        )
+        def pick(email):  # checked once the email is found: another tenant's is a 404 whatever the body
+            params = SubjectPickSerializer(data=request.data)
+            params.is_valid(raise_exception=True)
+            email.subject_pick(by=str(request.user), index=params.validated_data["variant"])
+
+        return self._review(pick)
 
     @extend_schema(summary="Edit a draft's subject and body, and approve it", request=EditSerializer,
                    responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
