@@ -86,3 +86,26 @@ def test_shortening_is_the_tenants_own(tenant, other_tenant, long_plots, other_c
     run_campaign(tenant)
     assert not Item.dangerously_unscoped.filter(tenant=other_tenant).exclude(short_plot="").exists()
     assert not shorten_calls(other_tenant).exists() and shorten_calls(tenant).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_chunks_needing_the_same_item_make_one_call(bedrock_settings, tenant, emulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from campaigns.plots import plots_short
+
+    Item.dangerously_unscoped.create(tenant=tenant, external_id="long", title="Long One", plot=LONG)
+    emulator.configure(model_id=NOVA_MICRO, latency_ms=300)  # the first claim is still calling when the second asks
+
+    def chunk(_):
+        try:
+            return plots_short(tenant=tenant, external_ids={"long"})
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(chunk, range(2)))
+    assert shorten_calls(tenant).count() == 1
+    assert answers[0] == answers[1] and answers[0]["long"].startswith("The first sentence")
