@@ -17,7 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from awsemu import judgeanswer, routelabel
+from awsemu import judgeanswer, routelabel, shorten, subjectlines
 
 SUBJECTS = (
     "{name}, your next {genre} night starts here",
@@ -58,6 +58,10 @@ def reply(prompt: str) -> str:
         return routelabel.answer(prompt)
     if judgeanswer.asks(prompt):  # the draft judge's question (campaigns.judge)
         return judgeanswer.answer(prompt)
+    if shorten.asks(prompt):  # a plot to shorten (campaigns.plots)
+        return shorten.answer(prompt)
+    if subjectlines.asks(prompt):  # subject-line variants (campaigns.subjects)
+        return subjectlines.answer(prompt)
     brief = parse_brief(prompt)
     if brief is None:
         return echo(prompt)

@@ -36,6 +36,7 @@ from campaigns.serializers import (
     RunSendSerializer,
     ScheduleSerializer,
     ScheduleStateSerializer,
+    SubjectPickSerializer,
     TestSendSerializer,
     TestSentSerializer,
 )  # fmt: skip
@@ -293,9 +294,9 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     list_only = (*(field.name for field in GeneratedEmail._meta.concrete_fields), "contact__external_id")
     # Settling a cut-off send (mark it sent, or send it again) is sending: the marketer's, not the reviewer's.
     # A test to any address the caller names is sending too (the desk's test goes to the reviewer's own address).
-    action_capabilities = dict.fromkeys(("approve", "reject", "edit", "regenerate"), Capability.REVIEW) | dict.fromkeys(
-        ("mark_sent", "send_again", "send", "test_send"), Capability.RUN
-    )
+    action_capabilities = dict.fromkeys(
+        ("approve", "reject", "edit", "regenerate", "subject"), Capability.REVIEW
+    ) | dict.fromkeys(("mark_sent", "send_again", "send", "test_send"), Capability.RUN)
 
     def _review(self, change) -> Response:
         email = self.get_object()
@@ -321,6 +322,17 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         params = RejectSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         return self._review(lambda email: email.reject(by=str(request.user), reason=params.validated_data["reason"]))
+
+    @extend_schema(summary="Pick a draft's subject among its variants (it stays a draft)", request=SubjectPickSerializer,
+                   responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def subject(self, request, pk=None):
+        def pick(email):  # checked once the email is found: another tenant's is a 404 whatever the body
+            params = SubjectPickSerializer(data=request.data)
+            params.is_valid(raise_exception=True)
+            email.subject_pick(by=str(request.user), index=params.validated_data["variant"])
+
+        return self._review(pick)
 
     @extend_schema(summary="Edit a draft's subject and body, and approve it", request=EditSerializer,
                    responses={200: GeneratedEmailSerializer, 409: REVIEW_CONFLICT})  # fmt: skip

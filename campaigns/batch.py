@@ -33,6 +33,7 @@ from campaigns.generation import (
 )
 from campaigns.models import BatchRecord, CampaignRun, GeneratedEmail, RunMode, RunStatus
 from campaigns.runs import batch_job_running, run_refresh
+from campaigns.subjects import subjects_write
 from routing.catalog import get_model
 from routing.errors import ProviderError
 from routing.gateway import llm_batch_usage, route_for
@@ -201,6 +202,7 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
     with drafts_allowance(drafts, tenant=tenant, route=route) as allowance:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
             list(pool.map(complete, drafts))
+    subjects_write(drafts, run=run)  # on demand: a subject call per finished draft, when the campaign asks
     with transaction.atomic():
         # Locked, so that of two tasks storing the same records the second finds them gone and stores nothing.
         owed = set(_pending(run).select_for_update().filter(pk__in=[r.pk for r in records]).values_list("contact_id", flat=True))  # fmt: skip

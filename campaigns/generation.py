@@ -16,9 +16,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from campaigns.plots import picks_shortened
 from campaigns.profiling import stage
 from campaigns.prompting import TemplateProblem, default_source, prompt_context, render
 from campaigns.runs import run_refresh
+from campaigns.subjects import subjects_write
 from campaigns.validation import check_email, normalize
 from datasets.models import Contact, Item
 from recommendations.base import RecommendationOptions
@@ -66,6 +68,7 @@ class Draft:
     calls: list[LLMCall] = field(default_factory=list)  # the model's, one per attempt
     screens: list[LLMCall] = field(default_factory=list)  # the guardrail's, one per draft it screened
     routing: list[LLMCall] = field(default_factory=list)  # dynamic routing's own (classifier, embeddings)
+    subjects: list[LLMCall] = field(default_factory=list)  # the subject variants' (campaigns.subjects)
     reason: str = ""  # what was wrong with the last answer
     feedback: str = ""  # what the next attempt is told about it
     problems: list[dict] = field(default_factory=list)  # every answer refused, and why: the review shows them
@@ -73,7 +76,7 @@ class Draft:
 
     @property
     def usage_records(self) -> list[LLMCall]:
-        return self.calls + self.screens + self.routing
+        return self.calls + self.screens + self.routing + self.subjects
 
     @property
     def ready(self) -> bool:
@@ -92,6 +95,8 @@ def run_generate_chunk(*, run: CampaignRun, contact_ids: list[int]) -> int:
     route = route_for(tenant=tenant, task=campaign.task)
     drafts = drafts_prepare(run=run, contacts=contacts, route=route)
     drafts_write(drafts, run=run, route=route)
+    with stage("subjects"):
+        subjects_write(drafts, run=run)
     with stage("store"):
         drafts_store(run=run, drafts=drafts)
     run_refresh(run=run)
@@ -141,6 +146,8 @@ def drafts_prepare(*, run: CampaignRun, contacts: list[Contact], route, exclude=
         options = recommendation_options(campaign, contacts, exclude=exclude)
         picks = recommender_for(tenant).top_picks(contacts, campaign.n_items, options=options)
         genres = favorite_genres(tenant=tenant, contact_ids=[c.pk for c in contacts])
+    with stage("shorten"):
+        picks = picks_shortened(tenant=tenant, picks=picks, campaign_id=campaign.pk, run_id=run.pk)
     prompts = run_prompts(campaign)
     with stage("render"):
         return [

@@ -32,6 +32,11 @@ class PromptTemplate(TenantOwned):
                 raise ValidationError({field: str(exc)}) from exc
 
 
+class SubjectMode(models.TextChoices):
+    PICK = "pick", "The reviewer picks one"
+    AB = "ab", "A/B split across contacts"
+
+
 class Campaign(TenantOwned):
     name = models.CharField(max_length=200)
     # RESTRICT, not PROTECT: a template in use stays, unless its campaigns go in the same delete (their tenant's).
@@ -59,6 +64,13 @@ class Campaign(TenantOwned):
         default=0, help_text="Skip items sent to the contact in the last N days."
     )
     promotion_share = models.FloatField(default=0.0, help_text="Share of the picks for promoted items (0 to 1).")
+    # Subject-line variants (campaigns.subjects): 1 keeps the body's own subject; 2-5 that many candidates per email,
+    # written on the "subject" route; the reviewer picks one ("pick", the first by default) or contacts are split
+    # across them by a hash of their id ("ab"), and each email keeps the index it went out with.
+    subject_variants = models.PositiveSmallIntegerField(
+        default=1, help_text="Subject lines per email: 1, or 2-5 candidates written by the model."
+    )
+    subject_mode = models.CharField(max_length=10, choices=SubjectMode.choices, default=SubjectMode.PICK)
     # The hours emails go out, in each contact's own time (an end before the start spans midnight); blank: any time.
     send_window_start = models.TimeField(null=True, blank=True)
     send_window_end = models.TimeField(null=True, blank=True)
@@ -71,6 +83,10 @@ class Campaign(TenantOwned):
                 condition=models.Q(promotion_share__gte=0, promotion_share__lte=1), name="campaign_promotion_share_0_1"
             ),
             models.CheckConstraint(condition=models.Q(n_items__gte=1, n_items__lte=10), name="campaign_n_items_1_10"),
+            models.CheckConstraint(
+                condition=models.Q(subject_variants__gte=1, subject_variants__lte=5),
+                name="campaign_subject_variants_1_5",
+            ),
         ]
 
     def __str__(self):
@@ -79,7 +95,8 @@ class Campaign(TenantOwned):
     # What shapes the emails a run writes: its chunks read these as they go, so while a run is active they stay as
     # they were when it started (one run, one set of rules). The name and the send window may change any time.
     RUN_SHAPING_FIELDS = ("template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
-                          "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share")  # fmt: skip
+                          "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share",
+                          "subject_variants", "subject_mode")  # fmt: skip
 
     def active_run(self) -> "CampaignRun | None":
         return (
@@ -261,6 +278,10 @@ class GeneratedEmail(TenantOwned):
     feedback = models.TextField(blank=True, help_text="What the reviewer asked for when it was last regenerated.")
     # What the checks found on the way: one entry per answer refused (validation, guardrail, model errors).
     checks = models.JSONField(default=list, blank=True)
+    # Subject-line variants: the candidates the model wrote (empty: the body's own subject only) and the index of
+    # the one in `subject` (the reviewer's pick, or the contact's A/B arm); reports compare rates per index.
+    subject_candidates = models.JSONField(default=list, blank=True)
+    subject_variant = models.PositiveSmallIntegerField(null=True, blank=True)
     screened = models.BooleanField(default=False, help_text="The tenant's guardrail screened the finished draft.")
     status = models.CharField(max_length=20, choices=EmailStatus.choices, default=EmailStatus.DRAFT, db_index=True)
     failure_reason = models.TextField(blank=True)
@@ -393,6 +414,20 @@ class GeneratedEmail(TenantOwned):
             pk, tenant_id = self.pk, self.tenant_id
             transaction.on_commit(lambda: tasks.emails_judge.delay(tenant_id, [pk]))
 
+    def subject_pick(self, *, by: str, index: int) -> None:
+        """The reviewer's choice among the subject candidates: a recorded edit of a draft (it stays a draft)."""
+        if not self.subject_candidates:
+            raise ValidationError("this email has no subject variants to pick from")
+        if self.run.campaign.subject_mode == SubjectMode.AB:
+            raise ValidationError("this campaign splits its subject variants A/B across contacts: none is picked")
+        if not 0 <= index < len(self.subject_candidates):
+            raise ValidationError(f"variant must be 0 to {len(self.subject_candidates) - 1}")
+        self._transition(
+            (EmailStatus.DRAFT,), event=EventKind.SUBJECT_PICKED, by=by,
+            detail={"from": self.subject_variant, "to": index}, subject=self.subject_candidates[index],
+            subject_variant=index,
+        )  # fmt: skip
+
     def regenerate_claim(self, *, by: str = "", feedback: str = "", exclude: tuple[str, ...] = ()) -> None:
         """Mark the email as being written again by a task. A claim older than any task may live was left by a
         worker that died: it can be taken again, so that no email stays regenerating for ever."""
@@ -452,6 +487,7 @@ class EventKind(models.TextChoices):
     APPROVED = "approved"
     REJECTED = "rejected"
     EDITED = "edited", "Edited and approved"
+    SUBJECT_PICKED = "subject_picked", "Subject variant picked"
     REGENERATE_REQUESTED = "regenerate_requested", "Regeneration asked for"
     REGENERATED = "regenerated"
     SENDING = "sending"

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from campaigns.generation import draft_prepare, draft_write, recommendation_options, run_prompts
 from campaigns.models import Campaign, EmailStatus
+from campaigns.plots import picks_shortened
 from datasets.models import Contact, Item
 from recommendations.services import favorite_genres, recommender_for
 from routing.gateway import route_for
@@ -55,6 +56,7 @@ def campaign_preview(*, campaign: Campaign, contact: Contact, write: bool = True
     with tenant_scope(tenant):
         options = recommendation_options(campaign, [contact])
         picks = recommender_for(tenant).top_picks([contact], campaign.n_items, options=options).get(contact.pk, [])
+        picks = picks_shortened(tenant=tenant, picks={contact.pk: picks}, campaign_id=campaign.pk)[contact.pk]
         genre = favorite_genres(tenant=tenant, contact_ids=[contact.pk]).get(contact.pk) or ""
         route = route_for(tenant=tenant, task=campaign.task)
         draft = draft_prepare(tenant=tenant, campaign=campaign, contact=contact, picks=picks, genre=genre,

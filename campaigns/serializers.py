@@ -35,12 +35,16 @@ class CampaignSerializer(TenantModelSerializer):
     exclude_genres = serializers.ListField(child=serializers.CharField(max_length=50), max_length=30, required=False)
     promotion_share = serializers.FloatField(min_value=0, max_value=1, required=False)
     skip_emailed_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
+    subject_variants = serializers.IntegerField(
+        min_value=1, max_value=5, required=False,
+        help_text="Subject lines per email: 1 (the body's own), or 2-5 candidates written by the model.",
+    )  # fmt: skip
 
     class Meta:
         model = Campaign
         fields = ["id", "name", "template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
                   "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share",
-                  "created_at", "schedule", "last_tick"]  # fmt: skip
+                  "subject_variants", "subject_mode", "created_at", "schedule", "last_tick"]  # fmt: skip
 
     schedule = serializers.SerializerMethodField(help_text="The campaign's beat schedule, or null.")
     last_tick = serializers.SerializerMethodField(help_text="What the schedule's latest firing did, or null.")
@@ -98,8 +102,13 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
                   "failure_reason", "reject_reason", "model_key", "route_reason", "attempts", "input_tokens",
                   "output_tokens", "cost_usd", "latency_ms", "reviewed_by", "reviewed_at", "sent_at", "created_at",
                   "send_claimed_at", "message_id", "send_after", "send_error", "send_resolved_by",
-                  "send_resolved_at", "judge_score", "judge_reasons", "judged_at", "judge_model"]  # fmt: skip
+                  "send_resolved_at", "judge_score", "judge_reasons", "judged_at", "judge_model",
+                  "subject_candidates", "subject_variant"]  # fmt: skip
         read_only_fields = fields
+
+    subject_candidates = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The subject variants written (empty: none)."
+    )
 
 
 class RejectSerializer(serializers.Serializer):
@@ -108,6 +117,10 @@ class RejectSerializer(serializers.Serializer):
 
 class RegenerateSerializer(serializers.Serializer):
     feedback = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SubjectPickSerializer(serializers.Serializer):
+    variant = serializers.IntegerField(min_value=0, max_value=4, help_text="The index in subject_candidates.")
 
 
 class EditSerializer(serializers.Serializer):

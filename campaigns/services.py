@@ -19,6 +19,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.runs import batch_job_running, run_chunks, run_refresh
+from campaigns.subjects import subjects_write
 from recommendations.services import current_engine
 from routing.gateway import route_for
 from tenants.services import QuotaExceeded, quota_month, quota_reserve
@@ -137,6 +138,7 @@ def email_regenerate(*, email: GeneratedEmail, feedback: str = "", exclude: tupl
     (draft,) = drafts_prepare(run=run, contacts=[email.contact], route=route, exclude={email.contact_id: set(exclude)})
     draft_guide(draft, feedback)
     drafts_write([draft], run=run, route=route)
+    subjects_write([draft], run=run)
     draft.stored = True  # the email exists: only the calls' usage is inserted
     with transaction.atomic():
         drafts_store(run=run, drafts=[draft])

@@ -117,6 +117,12 @@ class Item(TenantOwned):
     promotion = models.BooleanField(default=False)
     creation_timestamp = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # A long plot's summary for prompts (campaigns.plots), made once and reused by every run, and the sha256 of the
+    # plot it was made from: a plot edited since is shortened again. `short_plot_problem`: why the last try failed
+    # (prompts then carry the plot truncated).
+    short_plot = models.TextField(blank=True)
+    short_plot_source = models.CharField(max_length=64, blank=True)
+    short_plot_problem = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "external_id"], name="item_unique_external_id")]

@@ -64,6 +64,30 @@ def seed(model_entry, plan, plan_route) -> None:
             )  # fmt: skip
 
 
+# Tasks with their own routes (issue 13), on every plan's cheap model and without a fallback: a failed shortening
+# falls back to the truncated plot, failed subject variants to the body's own subject. (plan, backend, task, model,
+# answer budget.)
+SHORTEN_TASK, SUBJECT_TASK = "shorten", "subject"
+TASK_ROUTES = [
+    (slug, "bedrock", task, "bedrock/nova-micro", tokens)
+    for slug in ("basic", "pro")
+    for task, tokens in ((SHORTEN_TASK, 200), (SUBJECT_TASK, 300))
+] + [(slug, "local", task, "local/qwen2.5-1.5b", tokens) for slug in ("basic", "pro")
+     for task, tokens in ((SHORTEN_TASK, 200), (SUBJECT_TASK, 300))]  # fmt: skip
+
+
+def seed_task_routes(model_entry, plan, plan_route) -> None:
+    """The task routes above, on the plans that exist; routes an operator already wrote are left alone."""
+    entries = {entry.key: entry for entry in model_entry.objects.all()}
+    plans = {row.slug: row for row in plan.objects.all()}
+    for slug, backend, task, model, max_tokens in TASK_ROUTES:
+        if slug in plans and model in entries:
+            plan_route.objects.get_or_create(
+                plan=plans[slug], backend=backend, task=task,
+                defaults={"model": entries[model], "fallback": None, "max_output_tokens": max_tokens},
+            )  # fmt: skip
+
+
 def seed_if_empty(sender=None, **kwargs) -> None:
     """post_migrate: a catalog emptied by a flush (a transactional test's teardown) is written again."""
     from routing.models import DynamicRoute, ModelEntry, Plan, PlanRoute, ReferencePrompt
@@ -73,6 +97,7 @@ def seed_if_empty(sender=None, **kwargs) -> None:
         seed(ModelEntry, Plan, PlanRoute)
         seed_dynamic(ModelEntry, Plan, PlanRoute, DynamicRoute, ReferencePrompt)
         seed_judge(ModelEntry, Plan, PlanRoute)
+        seed_task_routes(ModelEntry, Plan, PlanRoute)
 
 
 # Dynamic routing (routing.dynamic), a Pro option: Titan Text Embeddings V2 for the semantic router, Bedrock's

@@ -185,6 +185,7 @@ SPECTACULAR_SETTINGS = {
         "WebhookEventTypeEnum": "webhooks.models.EventType.choices",
         "DeliveryStatusEnum": "webhooks.models.DeliveryStatus.choices",
         "EmailEventKindEnum": "campaigns.models.EventKind.choices",
+        "SubjectModeEnum": "campaigns.models.SubjectMode.choices",
         "ApiKeyScopeEnum": "tenants.models.KeyScope.choices",
         "RoleEnum": "tenants.models.Role.choices",
         "UsageGroupEnum": "routing.usage.GROUPS",
@@ -313,6 +314,10 @@ LLM_BACKEND = env_choice("LLM_BACKEND", "local", ("local", "bedrock"))
 LLM_PLAN_MODELS = dict(item.split("=", 1) for item in env_list("LLM_PLAN_MODELS"))
 LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 2, minimum=1)  # validation retries per email
 JUDGE_DRAFTS = env_bool("JUDGE_DRAFTS", True)  # the draft judge (campaigns.judge) scores each chunk's drafts
+# Plot shortening (campaigns.plots): an item plot longer than PLOT_SHORTEN_OVER characters goes into prompts as a
+# summary of about PLOT_SHORT_CHARS, written once per item (and again when its plot changes) on the "shorten" route.
+PLOT_SHORTEN_OVER = env_int("PLOT_SHORTEN_OVER", 600, minimum=50)
+PLOT_SHORT_CHARS = env_int("PLOT_SHORT_CHARS", 300, minimum=40)
 LOCAL_MODEL_PATH = Path(
     env_str("LOCAL_MODEL_PATH", str(VAR_DIR / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
 )
