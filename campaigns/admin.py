@@ -68,6 +68,13 @@ class CampaignForm(forms.ModelForm):
         except AudienceError as exc:
             raise ValidationError(str(exc)) from exc
 
+    def clean(self):
+        """The API's rule here too: a live run's run-shaping fields stay as they were (Campaign.change_refused)."""
+        cleaned = super().clean()
+        if self.instance.pk is not None and (refused := self.instance.change_refused(cleaned)):
+            raise ValidationError(refused[0].upper() + refused[1:] + ".")
+        return cleaned
+
 
 class ScheduleForm(forms.Form):
     kind = forms.ChoiceField(choices=[("interval", "every N"), ("cron", "cron")], initial="interval")

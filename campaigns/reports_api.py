@@ -15,6 +15,7 @@ from datasets.api import MAX_BULK, PARSERS
 from datasets.models import moment_problem
 from datasets.serializers import JSONObjectField
 from datasets.suppression import address_normal
+from saas.bulk import rows_check, rows_write
 from saas.schema import OneOrMany
 from tenants.api import TenantScopedViewSet
 
@@ -112,21 +113,23 @@ class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
             raise ValidationError(["send one report (an object) or a list of them"])
         if rows is not None and len(rows) > MAX_BULK:
             raise ValidationError([f"at most {MAX_BULK} reports per request"])
-        recorded, already, errors = [], [], []
-        for index, row in enumerate(rows if rows is not None else [data]):
-            if not isinstance(row, dict):
-                errors.append({"row": index, "error": "each report must be an object"})
-                continue
-            body = DeliveryReportAddSerializer(data=row)
-            if not body.is_valid():
-                if rows is None:
-                    raise ValidationError(body.errors)
-                said = "; ".join(f"{name}: {' '.join(map(str, why))}" for name, why in body.errors.items())
-                errors.append({"row": index, "error": said})
-                continue
-            done = report_record(tenant_id=self.tenant.pk, **body.validated_data)
-            (recorded if done.created else already).append(done.report.pk)
-            if rows is None:
-                code = status.HTTP_201_CREATED if done.created else status.HTTP_200_OK
-                return Response(self.get_serializer(done.report).data, code)
-        return Response({"recorded": recorded, "already": already, "errors": errors}, status=207)
+        checked = rows_check(DeliveryReportAddSerializer(), rows if rows is not None else [data],
+                             not_object="each report must be an object")  # fmt: skip
+        stored = {}
+
+        def write(part):  # a report to a transaction, as SES's: its address lock and complaint check are held no longer
+            [(index, body)] = part
+            stored[index] = report_record(tenant_id=self.tenant.pk, **body)
+
+        problems = sorted([*checked.bad, *rows_write(write, checked.good, chunk=1)], key=lambda p: p.index)
+        if rows is None:
+            if problems:
+                raise ValidationError(problems[0].fields)
+            done = stored[0]
+            return Response(self.get_serializer(done.report).data,
+                            status.HTTP_201_CREATED if done.created else status.HTTP_200_OK)  # fmt: skip
+        return Response({
+            "recorded": [done.report.pk for _, done in sorted(stored.items()) if done.created],
+            "already": [done.report.pk for _, done in sorted(stored.items()) if not done.created],
+            "errors": [{"row": problem.index, "error": problem.text()} for problem in problems],
+        }, status=207)  # fmt: skip

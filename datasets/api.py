@@ -39,7 +39,7 @@ from datasets.serializers import (
 from datasets.suppression import address_suppress
 from datasets.upsert import UpsertResult, contacts_upsert, interactions_upsert, items_upsert
 from saas.api_errors import Conflict, RequestTooLarge
-from saas.bulk import Checked, rows_check
+from saas.bulk import Checked, RowProblem, rows_check, rows_write
 from saas.schema import ErrorSerializer, OneOrMany
 from tenants.api import TenantScopedViewSet
 
@@ -348,20 +348,33 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         rows = request.data if isinstance(request.data, list) else None
         if rows is not None and len(rows) > MAX_BULK:
             raise ValidationError([f"at most {MAX_BULK} addresses per request"])
-        added, already, errors = [], [], []
-        for index, row in enumerate(rows if rows is not None else [request.data]):
-            body = SuppressionAddSerializer(data=row if isinstance(row, dict) else {"address": row})
-            if not body.is_valid():
-                if rows is None:
-                    raise ValidationError(body.errors)
-                said = "; ".join(f"{name}: {' '.join(map(str, why))}" for name, why in body.errors.items())
-                errors.append({"row": index, "error": said})
-                continue
-            data = body.validated_data
-            new = address_suppress(tenant_id=self.tenant.pk, address=data["address"], reason=data["reason"],
-                                   source="api", by=str(request.user), note=data["note"])  # fmt: skip
-            (added if new else already).append(data["address"])
-        if rows is not None:
-            return Response({"added": added, "already": already, "errors": errors}, status=207)
-        row = Suppression.objects.for_tenant(self.tenant).get(address=(added or already)[0])
-        return Response(self.get_serializer(row).data, status.HTTP_201_CREATED if added else status.HTTP_200_OK)
+        as_objects = [
+            row if isinstance(row, dict) else {"address": row} for row in (rows if rows is not None else [request.data])
+        ]
+        checked = rows_check(SuppressionAddSerializer(), as_objects)
+        added, refused = self._suppress(checked.good)
+        problems = sorted([*checked.bad, *refused], key=lambda problem: problem.index)
+        if rows is None:
+            if problems:
+                raise ValidationError(problems[0].fields)
+            row = Suppression.objects.for_tenant(self.tenant).get(address=checked.good[0][1]["address"])
+            return Response(self.get_serializer(row).data, status.HTTP_201_CREATED if added[0] else status.HTTP_200_OK)
+        addresses = [(data["address"], added[index]) for index, data in checked.good if index in added]
+        return Response({
+            "added": [address for address, new in addresses if new],
+            "already": [address for address, new in addresses if not new],
+            "errors": [{"row": problem.index, "error": problem.text()} for problem in problems],
+        }, status=207)  # fmt: skip
+
+    def _suppress(self, rows: list[tuple[int, dict]]) -> tuple[dict[int, bool], list[RowProblem]]:
+        """Suppress each (index, data), a thousand to a transaction: {index: True when newly added} for the rows the
+        database took, and the rows it refused."""
+        added = {}
+
+        def write(part):
+            outcomes = {index: address_suppress(tenant_id=self.tenant.pk, address=data["address"],
+                                                reason=data["reason"], source="api", by=str(self.request.user),
+                                                note=data["note"]) for index, data in part}  # fmt: skip
+            added.update(outcomes)  # only once the whole chunk has gone through
+
+        return added, rows_write(write, rows)

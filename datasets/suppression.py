@@ -35,7 +35,9 @@ def address_suppress(*, tenant_id: int, address: str, reason: str, source: str, 
             rows.create(tenant_id=tenant_id, address=address, reason=reason, source=source[:40], actor=by[:200],
                         note=note)  # fmt: skip
             return True
-    except IntegrityError:  # already there
+    except IntegrityError:  # already there, or a refusal of another kind: then it is not there, and says so
+        if not rows.filter(address=address).exists():
+            raise
         if reason in (SuppressionReason.HARD_BOUNCE, SuppressionReason.COMPLAINT):
             rows.filter(address=address, reason=SuppressionReason.UNSUBSCRIBED).update(
                 reason=reason, source=source[:40], actor=by[:200], note=note

@@ -6,7 +6,7 @@ than 409/429, which depend on a state that may change); a 5xx gives the key back
 requests with the key and the same method, path, content type and body get the stored answer again, marked
 `Idempotent-Replayed: true`; another request under the key is a 409. Keys expire IDEMPOTENCY_KEY_TTL_HOURS after
 their claim (a beat task deletes them). A claim whose request died without answering is taken over after
-IDEMPOTENCY_LEASE_SECONDS, longer than any request may run."""
+IDEMPOTENCY_LEASE_SECONDS, longer than the server lets a request run (REQUEST_TIMEOUT_SECONDS)."""
 
 import hashlib
 import re

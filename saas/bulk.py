@@ -48,23 +48,32 @@ def rows_check(serializer: serializers.Serializer, rows: Sequence, *, not_object
 
 
 def rows_write(write: Callable[[list], None], rows: list[tuple[int, object]], *, chunk: int = 1000) -> list[RowProblem]:
-    """`write` each chunk of (index, row) in one statement; a chunk the database still refuses is written again row
-    by row, so only the row it refuses is lost (and answered with what the database said)."""
+    """`write` each chunk of (index, row) in one transaction; a chunk the database still refuses is written again
+    row by row, so only the row it refuses is lost (and answered with what the database said). With `chunk=1`
+    each row is its own transaction and a refused row is not tried again. `write` keeps what it learns of a chunk
+    only once the chunk has gone through: a refused chunk's work is undone."""
     refused = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         try:
             with transaction.atomic():
                 write(part)
-        except DatabaseError:
+        except DatabaseError as exc:
+            if len(part) == 1:
+                refused.append(_refused(part[0][0], exc))
+                continue
             for index, row in part:
                 try:
                     with transaction.atomic():
                         write([(index, row)])
                 except DatabaseError as exc:
-                    said = f"the database refused this row: {str(exc).strip().splitlines()[0]}"
-                    refused.append(RowProblem(index, {"non_field_errors": [said]}))
+                    refused.append(_refused(index, exc))
     return refused
+
+
+def _refused(index: int, exc: DatabaseError) -> RowProblem:
+    said = f"the database refused this row: {str(exc).strip().splitlines()[0]}"
+    return RowProblem(index, {"non_field_errors": [said]})
 
 
 def _text_or_none(value) -> str | None:

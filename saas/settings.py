@@ -124,10 +124,16 @@ API_RATE_LIMITS = {
     "basic": env_rate("API_RATE_LIMIT_BASIC", "600/min"),
     "pro": env_rate("API_RATE_LIMIT_PRO", "3000/min"),
 }
+# The longest a web request may run: gunicorn reads it as its worker timeout (gunicorn.conf.py) and kills a sync
+# worker silent for longer, so no request outlives it.
+REQUEST_TIMEOUT_SECONDS = env_int("REQUEST_TIMEOUT_SECONDS", 30, minimum=1)
 # Idempotency-Key on POSTs (idempotency/claims.py): how long a key and its stored answer are kept, and how long a
-# request may hold a key before a retry may take it over (longer than any request runs).
+# request may hold a key before a retry may take it over. The lease outlasts the request timeout (twice it by
+# default), so a key is only taken over from a request the server has already killed.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
-IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", 300, minimum=1)
+IDEMPOTENCY_LEASE_SECONDS = env_int(
+    "IDEMPOTENCY_LEASE_SECONDS", 2 * REQUEST_TIMEOUT_SECONDS, minimum=REQUEST_TIMEOUT_SECONDS + 1
+)
 
 # The OpenAPI 3 document at /api/schema/ and Swagger UI at /api/docs/ (saas/schema.py adds the error answers).
 SPECTACULAR_SETTINGS = {

@@ -2,6 +2,7 @@
 tenant, the runs with live progress and the schedule's ticks; buttons only for who may run campaigns, and another
 tenant's campaign or contact is not there."""
 
+import json
 import re
 
 import pytest
@@ -225,3 +226,33 @@ def test_each_run_on_the_campaign_page_links_to_its_drafts_on_the_desk(db):
     html = client.get(page_url(run.campaign)).content.decode()
     desk = reverse("admin:campaigns_generatedemail_desk") + f"?run={run.pk}"
     assert f'<a class="button" href="{desk}">Review 3 drafts</a>' in html
+
+
+def change_form(campaign, **changes) -> dict:
+    """The campaign's admin change form as a browser posts it back, with `changes`."""
+    data = {"tenant": campaign.tenant_id, "name": campaign.name, "template": "", "goal": campaign.goal,
+            "audience": json.dumps(campaign.audience), "n_items": campaign.n_items, "task": campaign.task,
+            "include_genres": "[]", "exclude_genres": "[]", "max_maturity": "",
+            "skip_emailed_days": campaign.skip_emailed_days, "promotion_share": campaign.promotion_share,
+            "review_required": "on", "_save": "Save"}  # fmt: skip
+    return {**data, **changes}
+
+
+def test_the_change_form_refuses_run_shaping_changes_while_a_run_is_live(staff_client, tenant, campaign):
+    run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, status="running")
+    refused = staff_client.post(page_url(campaign), change_form(campaign, n_items=5, goal="binge"))
+    assert refused.status_code == 200  # the form again, with its error
+    errors = refused.context["adminform"].form.non_field_errors()
+    assert errors == [f"Run #{run.pk} of this campaign is running: goal, n_items may not change until it ends "
+                      "(or is cancelled); the name may."]  # fmt: skip
+    assert f"Run #{run.pk} of this campaign is running" in refused.content.decode()
+    campaign.refresh_from_db()
+    assert (campaign.n_items, campaign.goal) == (2, "")
+
+    renamed = staff_client.post(page_url(campaign), change_form(campaign, name="Weekend picks II"))
+    assert renamed.status_code == 302, renamed.context["adminform"].form.errors
+    CampaignRun.dangerously_unscoped.filter(pk=run.pk).update(status="completed")
+    changed = staff_client.post(page_url(campaign), change_form(campaign, name="Weekend picks II", n_items=5))
+    assert changed.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.n_items) == ("Weekend picks II", 5)

@@ -1,10 +1,20 @@
 """Idempotency-Key on the API's POSTs: a retry with the same key and request gets the stored answer and does nothing
 twice, another request under the key is a 409, a request still running with the key is a 409 (two real concurrent
-requests to a live server), keys are per tenant and expire."""
+requests to gunicorn), keys are per tenant and expire, and the lease outlasts the server's request timeout."""
 
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import requests
+from django.conf import settings as django_settings
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -12,8 +22,9 @@ from datasets.models import Contact
 from idempotency import claims
 from idempotency.models import IdempotencyKey
 from saas.celery import app as celery_app
-from tenants.models import Role
+from tenants.models import ApiKey, Role
 from tests.conftest import api_client
+from tests.workers import ROOT, database_url
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 KEY = "6f1c2a1e-4b7d-4a63-9d0e-2f5b8c1d7e90"
@@ -168,3 +179,89 @@ def test_every_post_documents_the_header_and_its_409(client, db):
         headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
         assert "Idempotency-Key" in headers and "409" in op["responses"], op["operationId"]
     assert "Idempotency-Key" in schema["info"]["description"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_still_running_with_the_key_is_a_409_until_it_answers(gunicorn_server, tenant):
+    """Two real requests at once to gunicorn: the first holds its key while its INSERT waits on a contact this test
+    is inserting with the same external_id (PostgreSQL holds the second insert of a unique value until the first
+    transaction ends); the second, same key and body, is refused at once; once this test rolls back, the first
+    answers and a third is its stored answer replayed."""
+    _, plain = ApiKey.objects.issue(tenant=tenant, name="crm", role=Role.OWNER)
+    body = {"external_id": "crm-1", "email": "ann@example.com"}
+    http = requests.Session()
+    http.trust_env = False  # straight to the server, past any proxy of the environment
+
+    def send():
+        headers = {"Authorization": f"Bearer {plain}", "Idempotency-Key": KEY}
+        return http.post(f"{gunicorn_server}/api/v1/contacts/", json=body, headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(1) as pool:
+        with transaction.atomic():
+            Contact.dangerously_unscoped.create(tenant=tenant, external_id="crm-1", email="held@example.com")
+            first = pool.submit(send)
+            wait_for(lambda: first.done() or waiting_on_me(), what="the first request to wait on the row")
+            assert not first.done(), first.result().content
+            running = send()
+            assert not first.done()
+            transaction.set_rollback(True)  # the first request's insert goes ahead
+        answer = first.result(timeout=10)
+    assert running.status_code == 409 and running.json()["error"]["code"] == "idempotency_key_in_flight"
+    assert int(running.headers["Retry-After"]) >= 1
+    assert answer.status_code == 201 and answer.headers["Idempotent-Replayed"] == "false", answer.content
+    replay = send()
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == answer.json() and answer.json()["email"] == "ann@example.com"
+    assert list(Contact.dangerously_unscoped.values_list("email", flat=True)) == ["ann@example.com"]
+
+
+def test_the_lease_outlasts_the_servers_request_timeout(settings):
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert config["timeout"] == settings.REQUEST_TIMEOUT_SECONDS
+    assert settings.IDEMPOTENCY_LEASE_SECONDS > settings.REQUEST_TIMEOUT_SECONDS
+
+
+def waiting_on_me() -> bool:
+    """Another connection waits for a lock this test's transaction holds (the first request, on its INSERT).
+
+    Asked of pg_locks, which is live: pg_stat_activity would do, but a transaction sees it as it stood at its first
+    look, so asked from inside the transaction holding the lock it never shows the request arriving later."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def wait_for(condition, *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, tmp_path):
+    """gunicorn (the project's gunicorn.conf.py, two threads) on the test database: its base URL."""
+    port = 8201
+    log = open(tmp_path / "gunicorn.log", "a+")  # noqa: SIM115 - closed below
+    command = [sys.executable, "-m", "gunicorn", "saas.wsgi:application", f"--bind=127.0.0.1:{port}",
+               "--workers=1", "--threads=2", "--worker-class=gthread"]  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": django_settings.REDIS_URL}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert process.poll() is None, f"gunicorn exited: {log.seek(0) or log.read()[-3000:]}"
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).ok
+        except requests.RequestException:  # not listening yet, or still loading the app
+            return False
+
+    try:
+        wait_for(up, what="gunicorn to serve", timeout=20)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing is left to finish
+        process.wait(timeout=10)
+        log.close()

@@ -3,6 +3,7 @@ each with its reason, source and time. Checked when a run picks its audience and
 real SMTP server; another tenant's list is its own."""
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -139,6 +140,35 @@ def test_a_crm_adds_addresses_one_or_many_and_reads_the_list(owner_api, tenant, 
     listing = owner_api.get(API, {"reason": "complaint"}).json()
     assert [row["address"] for row in listing["results"]] == ["b@example.com"]
     assert not Suppression.objects.for_tenant(other_tenant).exists()
+
+
+def test_an_address_the_database_refuses_is_answered_by_row_while_the_others_are_kept(owner_api, tenant):
+    """What the serializer lets through but PostgreSQL refuses (a CHECK added for this test, rolled back with it)
+    loses that row alone, by its index, and one such address alone is a 400, not a 500."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {Suppression._meta.db_table} ADD CONSTRAINT refuse_me CHECK (note <> 'Refuse')")
+    rows = [{"address": f"r{i}@example.com", "note": "Refuse" if i == 2 else ""} for i in range(4)] + ["r0@example.com"]
+    reply = owner_api.post(API, rows, format="json")
+    assert reply.status_code == 207, reply.content
+    body = reply.json()
+    assert body["added"] == ["r0@example.com", "r1@example.com", "r3@example.com"]
+    assert body["already"] == ["r0@example.com"]  # row 4: the same address as row 0, in the same request
+    (error,) = body["errors"]
+    assert error["row"] == 2 and "the database refused this row" in error["error"] and "refuse_me" in error["error"]
+    assert set(Suppression.objects.for_tenant(tenant).values_list("address", flat=True)) == {
+        "r0@example.com", "r1@example.com", "r3@example.com"}  # fmt: skip
+    one = owner_api.post(API, {"address": "r2@example.com", "note": "Refuse"}, format="json")
+    assert one.status_code == 400 and "refuse_me" in one.json()["error"]["fields"]["non_field_errors"][0]
+
+
+def test_a_list_names_each_bad_row_by_index_and_keeps_the_rest(owner_api, tenant):
+    rows = ["ok1@example.com", 7, {"address": "ok2@example.com", "reason": "nope"}, {}, {"address": "ok3@example.com"}]
+    body = owner_api.post(API, rows, format="json").json()
+    assert body["added"] == ["ok1@example.com", "ok3@example.com"] and body["already"] == []
+    errors = {error["row"]: error["error"] for error in body["errors"]}
+    assert sorted(errors) == [1, 2, 3]
+    assert "address" in errors[1] and "reason" in errors[2] and "address" in errors[3]
+    assert owner_api.post(API, [], format="json").json() == {"added": [], "already": [], "errors": []}
 
 
 def test_the_api_refuses_what_it_cannot_keep(owner_api, reviewer_api, outsider_api, tenant):

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from tenants.models import Role, Tenant
+from tenants.models import ApiKey, Role, Tenant
 from tenants.services import membership_add
 
 PLATFORM_FIELDS = {"plan": "pro", "monthly_email_quota": "999999", "monthly_budget_usd": "12.50",
@@ -61,3 +61,19 @@ def test_platform_staff_change_plan_quota_and_overrides(tenant):
         "12.50",
         {"marketing_email": "bedrock/nova-pro"},
     )
+
+
+def test_the_api_keys_page_without_keys_says_what_a_key_is_for_and_how_to_make_one(owner_client, tenant, db):
+    url = reverse("admin:tenants_apikey_changelist")
+    page = owner_client.get(url).content.decode()
+    assert "No API keys yet" in page and "/api/v1/" in page and "shown <strong>once</strong>" in page
+    assert f'href="{reverse("admin:tenants_apikey_add")}">add an API key</a>' in page
+    assert "Authorization: Bearer &lt;key&gt;" in page
+
+    reviewer = Client()
+    reviewer.force_login(membership_add(tenant=tenant, username="rev", role=Role.REVIEWER).user)
+    assert "ask an owner of the tenant to add one" in reviewer.get(url).content.decode()
+
+    ApiKey.objects.issue(tenant=tenant, name="crm", role=Role.MARKETER)
+    listed = owner_client.get(url).content.decode()
+    assert "No API keys yet" not in listed and ">crm<" in listed
