@@ -21,7 +21,15 @@ from django.urls import reverse
 
 from campaigns import sending, services
 from campaigns.judge import NEEDS_PERSON
-from campaigns.models import Campaign, CampaignRun, EmailEvent, EmailStatus, GeneratedEmail, InvalidTransition
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    EmailEvent,
+    EmailStatus,
+    GeneratedEmail,
+    InvalidTransition,
+    SubjectMode,
+)
 from datasets.models import Interaction, Item
 from tenants.admin import user_can, user_tenant_ids
 from tenants.models import Tenant
@@ -223,6 +231,9 @@ def decision_read(request) -> dict:
     for name in ("action", "reason", "subject", "body", "feedback", "token"):
         if name in decision and not isinstance(decision[name], str):
             raise DeskError(f"{name} must be text")
+    variant = decision.get("variant", 0)
+    if isinstance(variant, bool) or not isinstance(variant, int):
+        raise DeskError("variant must be a whole number: the subject variant's index")
     exclude = decision.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(item, str) for item in exclude):
         raise DeskError("exclude must be a list of item ids")
@@ -241,8 +252,10 @@ def decide(email: GeneratedEmail, decision: dict, *, by: str) -> None:
         services.email_regenerate_request(
             email=email, feedback=decision.get("feedback", ""), exclude=tuple(decision.get("exclude", ())), by=by
         )
+    elif action == "subject":  # the reviewer picks a subject variant: a recorded change, the draft stays a draft
+        email.subject_pick(by=by, index=decision.get("variant", 0))
     else:
-        raise DeskError(f"action must be approve, reject, edit, regenerate or test, not {str(action)[:40]!r}")
+        raise DeskError(f"action must be approve, reject, edit, regenerate, subject or test, not {str(action)[:40]!r}")
 
 
 def cards_for(emails: list[GeneratedEmail], user) -> list[dict]:
@@ -296,6 +309,13 @@ def card(email: GeneratedEmail, items: dict, recent: list, events: list, reviewe
         "campaign": email.run.campaign.name,
         "run": email.run_id,
         "subject": email.subject,
+        # The subject variants written for it, the one in use, and whether the reviewer may pick another (a
+        # draft of a campaign in "pick" mode; an A/B campaign splits them across contacts instead).
+        "subject_candidates": email.subject_candidates or [],
+        "subject_variant": email.subject_variant,
+        "subject_pickable": bool(email.subject_candidates)
+        and email.status == EmailStatus.DRAFT
+        and email.run.campaign.subject_mode == SubjectMode.PICK,
         "body": email.body,
         "text": parts["text"],
         "html": parts["html"],

@@ -172,6 +172,40 @@ def test_the_desk_page_names_its_filters_and_keys(rita, desks):
     assert "status must be one of" in bad
 
 
+def test_the_reviewer_picks_a_subject_variant_at_the_desk(rita, desks):
+    """A draft with subject variants shows them on its card; in a "pick" campaign the reviewer picks another, a
+    recorded change that leaves it a draft; an A/B campaign's variants are shown and refused; another tenant's
+    draft is not there to pick on."""
+    (_, run), (_, their_run) = desks
+    a, b, *_ = ids_of(run)
+    variants = ["Three picks for your weekend", "Your Friday films are here", "Popcorn ready? Three picks"]
+    GeneratedEmail.dangerously_unscoped.filter(pk__in=[a, b]).update(
+        subject=variants[0], subject_candidates=variants, subject_variant=0
+    )
+    card = rita.get(reverse(CARDS), {"ids": a}).json()["cards"][0]
+    assert (card["subject_candidates"], card["subject_variant"], card["subject_pickable"]) == (variants, 0, True)
+    picked = decide(rita, a, action="subject", variant=2)
+    assert picked.status_code == 200, picked.content
+    card = picked.json()["card"]
+    assert (card["subject"], card["subject_variant"], card["status"]) == (variants[2], 2, "draft")
+    event = EmailEvent.dangerously_unscoped.get(email_id=a, kind="subject_picked")
+    assert (event.actor, event.detail) == ("rita", {"from": 0, "to": 2})
+    assert "variant must be 0 to 2" in decide(rita, a, action="subject", variant=3).json()["error"]
+    assert decide(rita, a, action="subject", variant="1").json()["error"].startswith("variant must be a whole number")
+    assert decide(rita, a, action="subject", variant=True).status_code == 400
+    no_variants = ids_of(run)[2]
+    assert "no subject variants" in decide(rita, no_variants, action="subject", variant=0).json()["error"]
+    run.campaign.subject_mode = "ab"
+    run.campaign.save(update_fields=["subject_mode"])
+    assert rita.get(reverse(CARDS), {"ids": b}).json()["cards"][0]["subject_pickable"] is False
+    assert "A/B" in decide(rita, b, action="subject", variant=1).json()["error"]
+    assert GeneratedEmail.dangerously_unscoped.get(pk=b).subject == variants[0]
+    theirs = ids_of(their_run)[0]
+    GeneratedEmail.dangerously_unscoped.filter(pk=theirs).update(subject_candidates=variants, subject_variant=0)
+    assert decide(rita, theirs, action="subject", variant=1).status_code == 404
+    assert GeneratedEmail.dangerously_unscoped.get(pk=theirs).subject_variant == 0
+
+
 BULK = "admin:campaigns_generatedemail_desk_bulk"
 
 

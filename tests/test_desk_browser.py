@@ -92,3 +92,33 @@ def test_s_sends_the_open_draft_to_the_reviewer_as_a_test_and_stays_on_it(desk, 
     expect(page.locator("#desk-events")).to_contain_text("Test sent by rita")
     assert [received.rcpt_tos for received in smtp_server.received] == [["rita@northwind.example"]]
     assert statuses(run) == ["draft"] * 6
+
+
+def test_v_and_a_click_pick_a_subject_variant_and_the_desk_stays_on_the_draft(transactional_db, live_server, page):  # noqa: F811
+    """The variants show under the subject with the one in use pressed; v picks the next, a click any other; the
+    draft stays open and a draft, and each pick is in its history."""
+    tenant, run = seed(n_drafts=3, slug="subjects", username="rita")
+    variants = ["Three picks for your weekend", "Your Friday films are here", "Popcorn ready? Three picks"]
+    GeneratedEmail.dangerously_unscoped.filter(run=run).update(
+        subject=variants[0], subject_candidates=variants, subject_variant=0
+    )
+    page.goto(live_server.url + reverse("admin:campaigns_generatedemail_desk") + f"?run={run.pk}")
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", "pw-rita-123")
+    page.click("input[type=submit]")
+    expect(page.locator("#desk")).to_have_attribute("data-state", "ready")
+    shown = page.locator("#desk").get_attribute("data-email-id")
+    choices = page.locator("#desk-subjects .desk-subject-choice")
+    expect(choices).to_have_count(3)
+    expect(choices.nth(0)).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("v")
+    expect(page.locator("#desk-message")).to_have_text(f"Subject B picked for draft #{shown}.")
+    expect(page.locator(".desk-subject")).to_have_text(variants[1])
+    expect(choices.nth(1)).to_have_attribute("aria-pressed", "true")
+    choices.nth(2).click()
+    expect(page.locator(".desk-subject")).to_have_text(variants[2])
+    expect(page.locator("#desk")).to_have_attribute("data-email-id", shown)
+    email = GeneratedEmail.dangerously_unscoped.get(pk=shown)
+    assert (email.subject, email.subject_variant, email.status) == (variants[2], 2, "draft")
+    picks = EmailEvent.dangerously_unscoped.filter(email=email, kind="subject_picked").order_by("pk")
+    assert [e.detail for e in picks] == [{"from": 0, "to": 1}, {"from": 1, "to": 2}]

@@ -129,6 +129,7 @@
     $("#desk-prompt").textContent = card.prompt || "(no prompt)";
     renderDiff(card);
     renderJudge(card.judge);
+    renderSubjects(card);
     $("[data-view=diff]").hidden = !card.edited;
     list($("#desk-recent"), card.contact.recent, function (row) { return li(row.title + " · " + row.event + " " + row.at); });
     list($("#desk-picks"), card.picks, function (pick) {
@@ -206,6 +207,44 @@
       row.appendChild(document.createTextNode(" " + reason.message));
       box.appendChild(row);
     });
+  }
+
+  // The subject variants written for a draft: the one in use marked; in a "pick" campaign the reviewer clicks
+  // another (or presses v for the next), a recorded change that leaves the draft a draft and the desk on it.
+  function renderSubjects(card) {
+    var box = $("#desk-subjects");
+    box.replaceChildren();
+    var candidates = card.subject_candidates || [];
+    box.hidden = candidates.length < 2;
+    if (box.hidden) { return; }
+    var head = document.createElement("span");
+    head.className = "desk-subjects-head";
+    head.textContent = card.subject_pickable ? "Subject variants (v: next)" : "Subject variants";
+    box.appendChild(head);
+    candidates.forEach(function (subject, index) {
+      var choice = document.createElement("button");
+      choice.type = "button";
+      choice.className = "desk-subject-choice";
+      choice.dataset.variant = index;
+      choice.setAttribute("aria-pressed", index === card.subject_variant ? "true" : "false");
+      choice.disabled = !card.subject_pickable || !card.can_review;
+      choice.textContent = String.fromCharCode(65 + index) + " · " + subject;
+      choice.addEventListener("click", function () { pickSubject(index); });
+      box.appendChild(choice);
+    });
+  }
+
+  function pickSubject(index) {
+    var id = ids[position];
+    var card = cards.get(id);
+    if (!card || !card.subject_pickable || index === card.subject_variant) { return; }
+    if (!card.can_review) { say("Your role in " + card.tenant + " does not review emails."); return; }
+    postJSON(decideURL(id), {action: "subject", variant: index}).then(function (answer) {
+      if (answer.data.card) { cards.set(id, answer.data.card); }
+      if (ids[position] === id) { render(); }
+      say(answer.ok ? "Subject " + String.fromCharCode(65 + index) + " picked for draft #" + id + "."
+                    : "Subject not changed: " + answer.data.error);
+    }).catch(function (error) { say("Subject not changed: " + error.message); });
   }
 
   function escapeHTML(value) {
@@ -517,6 +556,10 @@
       e: function () { open("edit"); },
       g: function () { open("regenerate"); },
       s: testSend,
+      v: function () {
+        var card = cards.get(ids[position]);
+        if (card && card.subject_pickable) { pickSubject((card.subject_variant + 1) % card.subject_candidates.length); }
+      },
       j: function () { move(1); }, ArrowRight: function () { move(1); },
       k: function () { move(-1); }, ArrowLeft: function () { move(-1); },
       t: function () { show(view === "text" ? "html" : "text"); },
