@@ -4,6 +4,7 @@ talking to the local emulator. Data is committed (transactional_db) so the worke
 import pytest
 
 from campaigns.models import Campaign, CampaignRun, EmailStatus, GeneratedEmail, RunStatus
+from routing.models import LLMCall
 from saas.celery import app as celery_app
 from tests.conftest import api_client, make_catalog
 from tests.workers import wait_for
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.worker
 
 def test_campaign_runs_through_a_real_worker_and_broker(start_worker, tenant, bedrock_settings, emulator):
     assert celery_app.conf.task_always_eager is False
-    worker = start_worker(CAMPAIGN_CHUNK_SIZE="2")
+    worker = start_worker(CAMPAIGN_CHUNK_SIZE="2", JUDGE_DRAFTS="true")
     make_catalog(tenant, n_contacts=5, n_items=12)
     campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="Worker run", n_items=2)
     client = api_client(tenant)
@@ -29,7 +30,12 @@ def test_campaign_runs_through_a_real_worker_and_broker(start_worker, tenant, be
     emails = GeneratedEmail.dangerously_unscoped.filter(run_id=run_id).select_related("contact")
     assert emails.count() == 5
     assert all(e.contact.first_name in e.body and e.status == EmailStatus.DRAFT for e in emails)
-    assert len(emulator.requests.filter(operation="Converse", status=200)) == 5
+    # The worker's judge scores each draft after its chunk: one cheap call each, besides the email's own.
+    judged = emails.filter(judged_at__isnull=False, judge_score__isnull=False)
+    wait_for(lambda: judged.count() == 5, worker=worker, what="the judge to score the five drafts")
+    calls = LLMCall.dangerously_unscoped.filter(run_id=run_id)
+    assert sorted(calls.values_list("task", flat=True)) == ["judge"] * 5 + [campaign.task] * 5
+    assert len(emulator.requests.filter(operation="Converse", status=200)) == 10
 
     for email in emails[:2]:
         assert client.post(f"/api/v1/emails/{email.pk}/approve/").status_code == 200
