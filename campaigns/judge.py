@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 from campaigns.validation import invented_titles, normalize
+from routing.seed import JUDGE_TASK  # the route task of the judge's calls and of their usage records
 
-JUDGE_TASK = "judge"  # the route task of the judge's model calls, and the task of their usage records
 NEEDS_PERSON = 0.5  # a risk at or above this: the desk's "needs a person"
 JUDGE_MAX_TOKENS = 120
 # What each kind of reason weighs; the draft's risk is the largest weight among its reasons.
