@@ -89,7 +89,8 @@ class ScheduleForm(forms.Form):
 @admin.register(Campaign)
 class CampaignAdmin(TenantScopedAdmin):
     form = CampaignForm
-    fields = ("tenant", "name", "template", "goal", "audience", "n_items", "review_required", "task", "include_genres",
+    fields = ("tenant", "name", "template", "goal", "audience", "n_items", "review_required", "subject_variants",
+              "subject_mode", "task", "include_genres",
               "exclude_genres", "max_maturity", "maturity_by_age", "skip_emailed_days", "promotion_share")  # fmt: skip
     list_display = ("name", "tenant", "audience_text", "schedule_text", "n_items", "review_required", "created_at")
     actions = ["launch"]

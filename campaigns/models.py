@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -68,7 +69,9 @@ class Campaign(TenantOwned):
     # written on the "subject" route; the reviewer picks one ("pick", the first by default) or contacts are split
     # across them by a hash of their id ("ab"), and each email keeps the index it went out with.
     subject_variants = models.PositiveSmallIntegerField(
-        default=1, help_text="Subject lines per email: 1, or 2-5 candidates written by the model."
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="Subject lines per email: 1, or 2-5 candidates written by the model.",
     )
     subject_mode = models.CharField(max_length=10, choices=SubjectMode.choices, default=SubjectMode.PICK)
     # The hours emails go out, in each contact's own time (an end before the start spans midnight); blank: any time.

@@ -159,7 +159,8 @@ def test_a_campaign_is_created_from_a_template(staff_client, tenant, campaign):
         form.find("id_template") :
     ][:400]
     body = {"tenant": tenant.pk, "name": "Cozy nights", "template": template.pk, "goal": "", "audience": '{"min_age": 21}',
-            "n_items": 3, "review_required": "on", "task": "marketing_email", "include_genres": "[]",
+            "n_items": 3, "review_required": "on", "subject_variants": 1, "subject_mode": "pick",
+            "task": "marketing_email", "include_genres": "[]",
             "exclude_genres": "[]", "skip_emailed_days": 0, "promotion_share": 0}  # fmt: skip
     assert staff_client.post(reverse("admin:campaigns_campaign_add"), body).status_code == 302
     made = Campaign.dangerously_unscoped.get(name="Cozy nights")
@@ -234,8 +235,25 @@ def change_form(campaign, **changes) -> dict:
             "audience": json.dumps(campaign.audience), "n_items": campaign.n_items, "task": campaign.task,
             "include_genres": "[]", "exclude_genres": "[]", "max_maturity": "",
             "skip_emailed_days": campaign.skip_emailed_days, "promotion_share": campaign.promotion_share,
-            "review_required": "on", "_save": "Save"}  # fmt: skip
+            "review_required": "on", "subject_variants": campaign.subject_variants,
+            "subject_mode": campaign.subject_mode, "_save": "Save"}  # fmt: skip
     return {**data, **changes}
+
+
+def test_a_marketer_sets_subject_variants_and_their_mode_in_the_form(staff_client, campaign):
+    """The campaign form has the subject-line variants: how many, and picked in review or split A/B; a number
+    out of 1-5 or an unknown mode is an error on its field, and nothing changes."""
+    form = staff_client.get(page_url(campaign)).content.decode()
+    assert 'name="subject_variants"' in form and 'name="subject_mode"' in form
+    saved = staff_client.post(page_url(campaign), change_form(campaign, subject_variants=3, subject_mode="ab"))
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    campaign.refresh_from_db()
+    assert (campaign.subject_variants, campaign.subject_mode) == (3, "ab")
+    for bad in ({"subject_variants": 9}, {"subject_mode": "coin"}):
+        refused = staff_client.post(page_url(campaign), change_form(campaign, **bad))
+        assert refused.status_code == 200 and set(refused.context["adminform"].form.errors) == set(bad)
+    campaign.refresh_from_db()
+    assert (campaign.subject_variants, campaign.subject_mode) == (3, "ab")
 
 
 def test_the_change_form_refuses_run_shaping_changes_while_a_run_is_live(staff_client, tenant, campaign):
