@@ -211,7 +211,7 @@ def test_a_forged_action_is_refused_inside_the_action_too(rows, tenant):
 def campaign_form(tenant, name) -> dict:
     return {"tenant": tenant.pk, "name": name, "goal": "", "audience": "{}", "n_items": "3", "review_required": "on",
             "task": "marketing_email", "include_genres": "[]", "exclude_genres": "[]", "max_maturity": "",
-            "skip_emailed_days": "0", "promotion_share": "0"}  # fmt: skip
+            "skip_emailed_days": "0", "promotion_share": "0", "subject_variants": "1", "subject_mode": "pick"}  # fmt: skip
 
 
 def test_a_reviewer_in_one_tenant_and_marketer_in_another(rows, tenant, other_tenant):

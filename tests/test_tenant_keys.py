@@ -123,6 +123,8 @@ def test_the_admin_refuses_mixing_tenants_on_change_and_add(two_tenant_member, w
         "tenant": str(tenant.pk),
         "template": str(theirs[PromptTemplate].pk),
         "review_required": "on",
+        "subject_variants": "1",
+        "subject_mode": "pick",
     }
     change = two_tenant_member.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), data)
     assert change.status_code == 200 and "template" in change.context["adminform"].form.errors
