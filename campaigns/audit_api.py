@@ -7,10 +7,11 @@ from rest_framework import mixins, serializers
 
 from campaigns.models import EmailEvent, EventKind
 from saas.filters import IdFilter, MomentFilter
+from saas.rows import ApiModelSerializer
 from tenants.api import TenantScopedViewSet
 
 
-class EmailEventSerializer(serializers.ModelSerializer):
+class EmailEventSerializer(ApiModelSerializer):
     email = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The email's id.")
     run = serializers.IntegerField(source="email.run_id", read_only=True, help_text="The email's run.")
     campaign = serializers.IntegerField(source="email.run.campaign_id", read_only=True,

@@ -16,11 +16,12 @@ from datasets.models import moment_problem
 from datasets.serializers import JSONObjectField
 from datasets.suppression import address_normal
 from saas.bulk import rows_check, rows_write
+from saas.rows import ApiModelSerializer
 from saas.schema import OneOrMany
 from tenants.api import TenantScopedViewSet
 
 
-class DeliveryReportSerializer(serializers.ModelSerializer):
+class DeliveryReportSerializer(ApiModelSerializer):
     class Meta:
         model = DeliveryReport
         fields = ["id", "address", "kind", "provider", "event_id", "message_id", "email", "detail", "at",

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from campaigns.audiences import AudienceError, audience_check
 from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
 from campaigns.prompting import TemplateProblem, check_template
+from saas.rows import ApiModelSerializer
 from tenants.serializers import TenantModelSerializer, TenantPrimaryKeyField
 
 
@@ -70,7 +71,7 @@ class CampaignSerializer(TenantModelSerializer):
             raise serializers.ValidationError(str(exc)) from exc
 
 
-class CampaignRunSerializer(serializers.ModelSerializer):
+class CampaignRunSerializer(ApiModelSerializer):
     campaign = serializers.PrimaryKeyRelatedField(read_only=True)
     sending = serializers.SerializerMethodField(
         help_text="The run's emails by sending state: approved (not asked to be sent), queued, waiting (paused, "
@@ -92,7 +93,7 @@ class CampaignRunSerializer(serializers.ModelSerializer):
         return run_send_states(run=run)
 
 
-class GeneratedEmailSerializer(serializers.ModelSerializer):
+class GeneratedEmailSerializer(ApiModelSerializer):
     contact = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     run = serializers.PrimaryKeyRelatedField(read_only=True)
 
@@ -148,7 +149,7 @@ class ScheduleSerializer(serializers.Serializer):
         return attrs
 
 
-class CampaignTickSerializer(serializers.ModelSerializer):
+class CampaignTickSerializer(ApiModelSerializer):
     run = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:

@@ -16,6 +16,7 @@ from datasets.models import (
     moment_problem,
 )
 from datasets.suppression import address_normal
+from saas.rows import ApiModelSerializer
 from tenants.serializers import TenantExternalIdField, TenantModelSerializer
 
 MAX_DEPTH = 20
@@ -109,7 +110,7 @@ class ResubscribeSerializer(serializers.Serializer):
     )
 
 
-class ConsentEventSerializer(serializers.ModelSerializer):
+class ConsentEventSerializer(ApiModelSerializer):
     class Meta:
         model = ConsentEvent
         fields = ["subscribed", "source", "actor", "note", "at"]
@@ -150,7 +151,7 @@ API_REASONS = [
 ]  # fmt: skip  (an unsubscribe goes through the contact, with its consent)
 
 
-class SuppressionSerializer(serializers.ModelSerializer):
+class SuppressionSerializer(ApiModelSerializer):
     class Meta:
         model = Suppression
         fields = ["id", "address", "reason", "source", "actor", "note", "at"]

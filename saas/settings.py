@@ -127,6 +127,8 @@ API_RATE_LIMITS = {
 # The longest a web request may run: gunicorn reads it as its worker timeout (gunicorn.conf.py) and kills a sync
 # worker silent for longer, so no request outlives it.
 REQUEST_TIMEOUT_SECONDS = env_int("REQUEST_TIMEOUT_SECONDS", 30, minimum=1)
+# List pages render rows without DRF's per-field machinery, to the same output (saas/rows.py); off: the DRF way.
+API_FAST_ROWS = env_bool("API_FAST_ROWS", True)
 # Idempotency-Key on POSTs (idempotency/claims.py): how long a key and its stored answer are kept, and how long a
 # request may hold a key before a retry may take it over. The lease outlasts the request timeout (twice it by
 # default), so a key is only taken over from a request the server has already killed.

@@ -8,13 +8,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from saas.filters import StrictBooleanFilter
+from saas.rows import ApiModelSerializer
 from saas.schema import ErrorSerializer
 from tenants.api import TenantScopedViewSet
 from tenants.models import ApiKey, KeyScope, Role
 from tenants.roles import Capability, role_within
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(ApiModelSerializer):
     prefix = serializers.SerializerMethodField(help_text="How the key starts (`ms_<prefix>_…`): how to tell it apart.")
     revoked = serializers.SerializerMethodField(help_text="Whether the key is revoked (its requests are refused).")
 

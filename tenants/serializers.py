@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from saas.rows import ApiModelSerializer
+
 
 class TenantScopedMixin:
     def get_queryset(self):
@@ -24,7 +26,7 @@ class TenantExternalIdField(TenantScopedMixin, serializers.SlugRelatedField):
         super().__init__(slug_field="external_id", **kwargs)
 
 
-class TenantModelSerializer(serializers.ModelSerializer):
+class TenantModelSerializer(ApiModelSerializer):
     """Writes always land in the caller's tenant, taken from context, never from the payload; fields named in
     `unique_in_tenant` are checked within the tenant (the tenant is not a serializer field, so DRF can't)."""
 

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from saas.rows import ApiModelSerializer
 from tenants.serializers import TenantModelSerializer
 from webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import url_problem
@@ -50,13 +51,13 @@ class WebhookEndpointSecretSerializer(WebhookEndpointSerializer):
         read_only_fields = [*WebhookEndpointSerializer.Meta.read_only_fields, "secret"]
 
 
-class WebhookAttemptSerializer(serializers.ModelSerializer):
+class WebhookAttemptSerializer(ApiModelSerializer):
     class Meta:
         model = WebhookAttempt
         fields = ["at", "status_code", "latency_ms", "error"]
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(ApiModelSerializer):
     attempt_log = WebhookAttemptSerializer(many=True, read_only=True)
 
     class Meta:

@@ -1,0 +1,126 @@
+"""List pages render rows through saas/rows.py; the output must be exactly what DRF's own rendering gives, on every
+list the API serves, with odd values (None, decimals, datetimes, unicode, nested JSON, related slugs)."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from rest_framework import serializers
+
+from campaigns.models import GeneratedEmail
+from campaigns.serializers import CampaignRunSerializer, GeneratedEmailSerializer
+from datasets.models import Contact, SuppressionReason
+from datasets.serializers import ContactSerializer, InteractionSerializer, ItemSerializer
+from datasets.suppression import address_suppress
+from saas.rows import ApiModelSerializer, RowsSerializer, row_plan
+from saas.urls import router
+from tenants.scoping import tenant_scope
+
+from .test_routes import tenant_world
+
+LISTS = [prefix for prefix, viewset, _ in router.registry if hasattr(viewset, "list")]
+
+
+def odd_values(tenant, world):
+    """Values DRF converts: a decimal cost, datetimes with microseconds, None, unicode, nested JSON."""
+    with tenant_scope(tenant):
+        email = world[GeneratedEmail]
+        email.cost_usd = Decimal("0.00012345")
+        email.sent_at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+        email.judge_score, email.judge_reasons = 0.25, [{"code": "tone", "message": "Zoë’s “tone” — off"}]
+        email.subject_candidates, email.subject_variant = ["Ünïcode 🎬", "Plain"], 1
+        email.save()
+        contact = world[Contact]
+        contact.attributes = {"plan": "gold", "nested": {"list": [1, 2.5, None, "ß"]}}
+        contact.first_name, contact.age = "Zoë", None
+        contact.save()
+        address_suppress(tenant_id=tenant.pk, address="O'Brien+tag@Exämple.COM", reason=SuppressionReason.COMPLAINT,
+                         source="api", by="test", note="“quoted” — note")  # fmt: skip
+
+
+@pytest.mark.parametrize("prefix", LISTS)
+def test_every_list_renders_exactly_as_drf_does(prefix, tenant, owner_api, settings):
+    world = tenant_world(tenant, "")
+    odd_values(tenant, world)
+    fast = owner_api.get(f"/api/v1/{prefix}/?page_size=1000")
+    settings.API_FAST_ROWS = False
+    slow = owner_api.get(f"/api/v1/{prefix}/?page_size=1000")
+    assert fast.status_code == slow.status_code == 200, (fast.content[:300], slow.content[:300])
+    assert fast.json()["results"], f"{prefix}: the world has no rows for this list, so nothing was compared"
+    assert fast.json() == slow.json()
+    assert fast.content == slow.content  # the same bytes, key order included
+
+
+def test_the_busy_lists_take_the_fast_path():
+    """A field the plan does not understand silently sends a whole list back to the slow path: these must not.
+    (Runs do go the DRF way: their progress figures are model properties.)"""
+    for serializer in (ContactSerializer(context={}), GeneratedEmailSerializer(), ItemSerializer(context={}),
+                       InteractionSerializer(context={})):  # fmt: skip
+        assert row_plan(serializer) is not None, type(serializer).__name__
+        assert isinstance(type(serializer)(many=True, context={}), RowsSerializer)
+
+
+class WithMethodField(ApiModelSerializer):
+    shout = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Contact
+        fields = ["external_id", "shout"]
+
+    def get_shout(self, contact) -> str:
+        return contact.external_id.upper()
+
+
+class WithOwnRepresentation(ApiModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["external_id", "email"]
+
+    def to_representation(self, instance):
+        return {**super().to_representation(instance), "extra": 1}
+
+
+class WithProperty(ApiModelSerializer):
+    full = serializers.CharField(source="__str__", read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = ["external_id", "full"]
+
+
+def test_a_method_field_is_given_the_row(tenant):
+    world = tenant_world(tenant, "")
+    contacts = [world[Contact]]
+    assert row_plan(WithMethodField()) is not None
+    assert WithMethodField(contacts, many=True).data == [
+        {"external_id": contacts[0].external_id, "shout": contacts[0].external_id.upper()}
+    ]
+
+
+@pytest.mark.parametrize("serializer_class", [WithOwnRepresentation, WithProperty])
+def test_what_the_plan_does_not_understand_renders_the_drf_way(serializer_class, tenant):
+    world = tenant_world(tenant, "")
+    with tenant_scope(tenant):
+        contacts = list(Contact.objects.for_tenant(tenant).order_by("pk"))
+    assert row_plan(serializer_class()) is None
+    assert row_plan(CampaignRunSerializer()) is None
+    many = serializer_class(contacts, many=True).data
+    assert [dict(row) for row in many] == [dict(serializer_class(c).data) for c in contacts]
+    assert world  # the rows came from the world
+
+
+def test_a_missing_related_row_renders_as_none_like_drf(tenant):
+    """DRF renders a related object that does not exist as None; so does the plan."""
+
+    class EmailContact(ApiModelSerializer):
+        contact = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+
+        class Meta:
+            model = GeneratedEmail
+            fields = ["id", "contact"]
+
+    world = tenant_world(tenant, "")
+    email = world[GeneratedEmail]
+    email.contact_id = None  # as a row read before its contact was deleted would be, in memory
+    assert row_plan(EmailContact()) is not None
+    assert EmailContact([email], many=True).data == [EmailContact(email).data] == [{"id": email.pk, "contact": None}]
