@@ -1,10 +1,19 @@
 """Bulk upsert of contacts, items and interactions through the API, with the import's rules: only the fields a row
 has are written, a later row with the same key wins, an upsert never re-subscribes anyone (consent.py), and the good
-rows are written in INSERT … ON CONFLICT statements whatever the bad ones are."""
+rows are written in INSERT … ON CONFLICT statements whatever the bad ones are.
 
+When every field a set of rows gives is one JSON holds as PostgreSQL stores it (text, numbers, booleans, JSON), the
+statement reads the rows from one jsonb parameter (`jsonb_to_recordset`) instead of Django's bulk_create, which
+builds a model per row and quotes every value in Python: a quarter of the time for 1,000 contacts (bench/api.py).
+The statement is the same upsert: the tenant from the request, the model's defaults for the fields a new row does
+not give, `auto_now` columns at the statement's time, and on conflict only the given fields (and `updated_at`).
+tests/test_api_upsert.py checks it leaves the same rows as bulk_create."""
+
+import json
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, models, transaction
+from django.utils import timezone
 
 from datasets.consent import contacts_unsubscribe
 from datasets.models import ConsentSource, Contact, Interaction, Item
@@ -155,7 +164,10 @@ def _entities_write(model, tenant, latest: dict, stored: dict, result: UpsertRes
     for fields, rows in groups.items():
         update = [*fields, "updated_at"] if model is Contact else list(fields)
 
-        def write(part, update=update):
+        def write(part, fields=fields, update=update):
+            if _json_native(model, fields):
+                written.update(_upsert_from_json(model, tenant, fields, update, part))
+                return
             objs = [model(tenant=tenant, **{k: v for k, v in data.items() if k != "unsubscribed"}) for _, data in part]
             model.objects.for_tenant(tenant).bulk_create(
                 objs, update_conflicts=True, unique_fields=["tenant", "external_id"], update_fields=update
@@ -174,6 +186,50 @@ def _entities_write(model, tenant, latest: dict, stored: dict, result: UpsertRes
                 else:
                     result.created += 1
     return written
+
+
+# Model fields whose validated value json.dumps writes as PostgreSQL reads it back into the column.
+JSON_NATIVE = (models.CharField, models.TextField, models.IntegerField, models.FloatField, models.BooleanField,
+               models.JSONField)  # fmt: skip
+
+
+def _json_native(model, fields: tuple[str, ...]) -> bool:
+    return all(isinstance(model._meta.get_field(name), JSON_NATIVE) for name in fields)
+
+
+def _upsert_from_json(model, tenant, fields: tuple[str, ...], update: list[str], part) -> dict[str, int]:
+    """INSERT … SELECT FROM jsonb_to_recordset(rows) ON CONFLICT (tenant, external_id) DO UPDATE the `update`
+    fields (an `auto_now` one among them takes the new row's value: the statement's time); the ids by external id."""
+    quote = connection.ops.quote_name
+    given = ("external_id", *fields)
+    columns, values, params, now = [], [], [], timezone.now()
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(quote(f.column))
+        if f.name == "tenant":
+            values.append("%s")
+            params.append(tenant.pk)
+        elif f.name in given:
+            values.append(f"r.{quote(f.column)}")
+        else:  # what a new row gets, as Model() and pre_save would give it
+            default = now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+            values.append(f"%s::{f.db_type(connection)}")
+            params.append(f.get_db_prep_save(default, connection))
+    record = ", ".join(f"{quote(model._meta.get_field(n).column)} {model._meta.get_field(n).db_type(connection)}"
+                       for n in given)  # fmt: skip
+    changes = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in (model._meta.get_field(n).column for n in update))
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
+        f"ON CONFLICT ({quote(model._meta.get_field('tenant').column)}, {quote('external_id')}) "
+        f"DO UPDATE SET {changes} RETURNING {quote(model._meta.pk.column)}, {quote('external_id')}"
+    )
+    column = {name: model._meta.get_field(name).column for name in given}
+    rows = json.dumps([{column[name]: data[name] for name in given} for _, data in part])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, rows])
+        return {external_id: pk for pk, external_id in cursor.fetchall()}
 
 
 def _external_id_at(rows: list[tuple[int, dict]], index: int) -> str | None:

@@ -199,3 +199,62 @@ def test_the_same_event_in_another_offset_is_the_same_event(owner_api, tenant, c
     assert first.json()["created"] == 1
     assert (again["created"], again["unchanged"], again["superseded"]) == (0, 1, 1)
     assert Interaction.objects.for_tenant(tenant).filter(contact__external_id="u0", item__external_id="m2").count() == 1
+
+
+def _state(model, tenant) -> dict:
+    """Every stored field of the tenant's rows by external id, but the ids and the moments rows were written."""
+    skip = {"id", "tenant", "created_at", "updated_at"}
+    names = [f.name for f in model._meta.concrete_fields if f.name not in skip]
+    return {row["external_id"]: row for row in model.objects.for_tenant(tenant).values(*names)}
+
+
+UPSERT_CONTACTS = [
+    {"external_id": "u0", "first_name": "Renamed", "attributes": {"plan": "gold", "nested": {"list": [1, 2.5, None]}}},
+    {"external_id": "u1", "age": 41},
+    {"external_id": "fresh1", "email": "fresh1@example.com"},
+    {"external_id": "fresh2", "email": "Fresh2@Example.com", "first_name": "Zoë “Z” O'Brien", "last_name": "\\ ' \"",
+     "age": 0, "gender": "f", "locale": "de_DE", "attributes": {"ß": "\u00e9\u2028", "n": -1.5e300, "t": True}},
+]  # fmt: skip
+UPSERT_ITEMS = [
+    {"external_id": "m0", "title": "Heat (1995)", "genres": ["Crime", "Drama"], "imdb_rating": 8.3},
+    {"external_id": "m-new", "title": "Only a title"},
+    {"external_id": "m-full", "title": "Full", "year": 2024, "genres": [], "plot": "A plot\nwith lines",
+     "imdb_votes": 12345, "maturity_rating": 13, "maturity_rating_string": "PG-13", "promotion": True,
+     "metadata": {"k": [1, {"v": None}]}},
+]  # fmt: skip
+
+
+def test_the_json_statement_leaves_the_rows_bulk_create_would(owner_api, tenant, catalog, other_tenant, monkeypatch):
+    """The same rows upserted into two tenants with the same starting data, one through the jsonb statement and
+    one through Django's bulk_create, leave the same rows and get the same answer."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .conftest import api_client, make_catalog
+
+    make_catalog(other_tenant)  # the same rows as `catalog`, in the other tenant
+    other_api = api_client(other_tenant)
+    assert _state(Contact, tenant) == _state(Contact, other_tenant) and _state(Item, tenant) == _state(
+        Item, other_tenant
+    )
+    before = Contact.objects.for_tenant(tenant).get(external_id="u0")
+    with CaptureQueriesContext(connection) as fast_sql:
+        fast = [put(owner_api, "contacts", UPSERT_CONTACTS).json(), put(owner_api, "items", UPSERT_ITEMS).json()]
+    assert any("jsonb_to_recordset" in q["sql"] for q in fast_sql.captured_queries)
+    monkeypatch.setattr("datasets.upsert._json_native", lambda model, fields: False)  # the bulk_create path
+    with CaptureQueriesContext(connection) as slow_sql:
+        slow = [put(other_api, "contacts", UPSERT_CONTACTS).json(), put(other_api, "items", UPSERT_ITEMS).json()]
+    assert not any("jsonb_to_recordset" in q["sql"] for q in slow_sql.captured_queries)
+    assert fast == slow and fast[0]["failed"] == fast[1]["failed"] == 0
+    assert (fast[0]["created"], fast[0]["updated"], fast[1]["created"], fast[1]["updated"]) == (2, 2, 2, 1)
+    for model in (Contact, Item):
+        mine, theirs = _state(model, tenant), _state(model, other_tenant)
+        assert mine.keys() == theirs.keys()
+        for external_id, row in mine.items():
+            assert row == theirs[external_id], (model.__name__, external_id)
+    after = Contact.objects.for_tenant(tenant).get(external_id="u0")
+    assert after.created_at == before.created_at and after.updated_at > before.updated_at
+    assert (after.first_name, after.last_name, after.email) == ("Renamed", before.last_name, before.email)
+    fresh = Contact.objects.for_tenant(tenant).get(external_id="fresh1")
+    assert (fresh.attributes, fresh.unsubscribed, fresh.timezone, fresh.age) == ({}, False, "", None)
+    assert fresh.created_at == fresh.updated_at
