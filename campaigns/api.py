@@ -290,8 +290,10 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     filterset_class = GeneratedEmailFilter
     serializer_class = GeneratedEmailSerializer
     scope_select_related = ("contact",)
-    # A page names each email's contact by external_id: its other columns (attributes and all) are not read.
-    list_only = (*(field.name for field in GeneratedEmail._meta.concrete_fields), "contact__external_id")
+    # A page reads the columns it shows, and names each email's contact by external_id: the prompt, the original
+    # draft, the checks and the contact's other columns (attributes and all) are not read.
+    list_only = ("tenant", *(name for name in GeneratedEmailSerializer.Meta.fields if name != "contact"),
+                 "contact__external_id")  # fmt: skip
     # Settling a cut-off send (mark it sent, or send it again) is sending: the marketer's, not the reviewer's.
     # A test to any address the caller names is sending too (the desk's test goes to the reviewer's own address).
     action_capabilities = dict.fromkeys(

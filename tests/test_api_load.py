@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRun, GeneratedEmail
+from campaigns.serializers import GeneratedEmailSerializer
 from datasets.models import Contact
 from tenants.models import ApiKey
 
@@ -75,3 +76,21 @@ def test_an_email_page_reads_only_the_contacts_external_id(tenant):
     assert '"datasets_contact"."attributes"' not in queries.captured_queries[-1]["sql"]
     one = client.get(f"{API}/emails/{email.pk}/").json()
     assert (one["contact"], one["subject"]) == ("c1", "Hi")
+
+
+def test_an_email_page_reads_only_the_columns_it_shows(tenant):
+    """The prompt, the original draft, the reviewer's feedback and the checks are not on the page: not read."""
+    contact = Contact.dangerously_unscoped.create(tenant=tenant, external_id="c1", email="c1@example.com")
+    campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="Picks", goal="weekend")
+    run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=campaign, total=1)
+    GeneratedEmail.dangerously_unscoped.create(tenant=tenant, run=run, contact=contact, subject="Hi", body="Yo",
+                                               prompt="p" * 20_000, original_body="o" * 5000)  # fmt: skip
+    client = api_client(tenant)
+    client.get(f"{API}/contacts/")
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"{API}/emails/?run={run.pk}").json()
+    assert len(queries.captured_queries) == 2 and len(page["results"]) == 1
+    sql = queries.captured_queries[-1]["sql"]
+    for column in ("prompt", "original_body", "feedback", "checks"):
+        assert f'"campaigns_generatedemail"."{column}"' not in sql, column
+    assert set(page["results"][0]) == set(GeneratedEmailSerializer.Meta.fields)
