@@ -27,6 +27,7 @@ WEIGHTS = {
     "repeated_closing": 0.7,
     "judge_unreadable": 1.0,
     "judge_failed": 1.0,
+    "judge_blocked": 1.0,
 }
 EXACT = ("missing_pick", "extra_title", "invented_price", "invented_date", "invented_person", "repeated_sentence",
          "repeated_closing")  # fmt: skip
@@ -201,23 +202,28 @@ def read_answer(text: str) -> tuple[float | None, str]:
 
 
 def model_opinion(*, tenant, draft: str, tone: str, goal: str):
-    """The cheap model's tone/goal score (None when unreadable or failed), the reasons it adds, and the unsaved
-    usage record of its call. Its own route (JUDGE_TASK): LLM_PLAN_MODELS does not move it to another model."""
-    from django.conf import settings
+    """The cheap model's tone/goal score (None when unreadable, blocked or failed), the reasons it adds, and the
+    unsaved usage record of its call (None when no call could be routed). Through the gateway as every other call:
+    the tenant's route for JUDGE_TASK (its overrides, the tier rule; LLM_PLAN_MODELS does not move it to another
+    model), the request with the tenant's guardrail, the fallback, and the call's own reservation in the budget."""
+    from routing.catalog import UnknownModel, get_model
+    from routing.errors import ProviderError
+    from routing.gateway import llm_invoke, llm_request, route_for
 
-    from routing.catalog import get_model
-    from routing.gateway import llm_invoke
-    from routing.policy import choose_model
-    from routing.types import LLMRequest
-
-    route = choose_model(plan=tenant.plan, task=JUDGE_TASK, backend=settings.LLM_BACKEND, plan_models={},
-                         tenant_overrides=tenant.model_overrides or {})  # fmt: skip
-    spec = get_model(route.model_key)
-    request = LLMRequest(spec.model_id, JUDGE_SYSTEM, judge_prompt(draft=draft, tone=tone, goal=goal),
-                         max_tokens=route.max_tokens or JUDGE_MAX_TOKENS, temperature=0.0, cache_system=False)  # fmt: skip
+    try:
+        route = route_for(tenant=tenant, task=JUDGE_TASK, configured_model=False)
+        spec = get_model(route.model_key)
+    except (ProviderError, UnknownModel) as exc:  # a plan or override misconfigured: a person reads the draft
+        message = exc.message if isinstance(exc, ProviderError) else f"unknown model {exc}"
+        return None, [Reason("judge_failed", f"the judge could not run: {message}"[:300])], None
+    request = llm_request(tenant, spec.model_id, JUDGE_SYSTEM, judge_prompt(draft=draft, tone=tone, goal=goal),
+                          max_tokens=route.max_tokens or JUDGE_MAX_TOKENS, temperature=0.0, cache_system=False)  # fmt: skip
     response, record, error = llm_invoke(tenant=tenant, task=JUDGE_TASK, route=route, request=request)
     if error is not None:
         return None, [Reason("judge_failed", f"the judge could not run: {error.message}"[:300])], record
+    if response.stop_reason == "guardrail_intervened":
+        return None, [Reason("judge_blocked", "the tenant's guardrail blocked the judge's call: a person should read "
+                                              "it")], record  # fmt: skip
     score, why = read_answer(response.text)
     if score is None:
         return None, [Reason("judge_unreadable", "judge answer unreadable: a person should read it")], record
