@@ -395,6 +395,59 @@ def test_the_judges_budget_is_reserved_before_its_call_and_settled_after(drafted
     assert not SpendHold.objects.filter(tenant_id=tenant.pk).exists()
 
 
+# A batch run's judge: queued in chunks, each draft judged once ------------------------------------------------------
+
+
+def test_a_batch_runs_judge_is_queued_in_chunks_of_the_drafts_not_judged_yet(judging, tenant, emulator):
+    from celery.signals import task_prerun
+
+    from campaigns.batch import BatchStep
+
+    make_catalog(tenant, n_contacts=5)
+    judging.JUDGE_DRAFTS = False
+    emails = launch(tenant, n=5)
+    judge.email_judge(email=emails[0], tenant=tenant)
+    judging.JUDGE_DRAFTS, judging.CAMPAIGN_CHUNK_SIZE = True, 2
+    queued = []
+
+    def seen(sender=None, args=None, **_):
+        if sender.name == tasks.emails_judge.name:
+            queued.append(list(args[1]))
+
+    task_prerun.connect(seen, weak=False)
+    try:
+        tasks._batch_next(BatchStep(), emails[0].run_id, tenant.pk)  # the job's records are stored: the judge follows
+    finally:
+        task_prerun.disconnect(seen)
+    assert queued == [[emails[1].pk, emails[2].pk], [emails[3].pk, emails[4].pk]]  # not the one judged already
+    assert not GeneratedEmail.objects.for_tenant(tenant).filter(run_id=emails[0].run_id, judged_at=None).exists()
+    assert len(judge_calls(tenant)) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_judge_tasks_given_the_same_drafts_judge_each_once(judging, tenant, emulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    make_catalog(tenant, n_contacts=3)
+    judging.JUDGE_DRAFTS = False
+    ids = [email.pk for email in launch(tenant, n=3)]
+    emulator.configure(model_id=NOVA_MICRO, latency_ms=300)  # the first task is still judging when the second asks
+
+    def task(_):
+        try:
+            return tasks.emails_judge.apply((tenant.pk, ids)).get()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        judged = list(pool.map(task, range(2)))
+    assert sum(judged) == 3 and len(judge_calls(tenant)) == 3
+    emails = GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=ids)
+    assert all(e.judged_at and not e.judge_claim for e in emails)
+
+
 def test_an_edited_email_is_judged_again_on_the_persons_text(
     judging, tenant, emulator, django_capture_on_commit_callbacks
 ):

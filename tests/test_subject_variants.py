@@ -157,7 +157,8 @@ def test_candidates_that_fail_the_email_checks_are_dropped_with_the_reason(tenan
     from campaigns.subjects import subjects_write
     from campaigns.validation import check_subject
 
-    subjects = [("Two picks for you: " + ", ".join(PICKS) + " and a long, long evening" * 8)[:196],  # "Name0, " + it: 203
+    long = ("Two picks for you: " + ", ".join(PICKS) + " and a long, long evening" * 8)[:196]  # "Name0, " + it: 203
+    subjects = [long,
                 "Your picks, [Your name]",  # template residue
                 "Movie Number 1, Movie Number 2 and Movie Number 7"]  # a title that was not recommended  # fmt: skip
     assert [len(s) <= 200 for s in subjects] == [True] * 3
