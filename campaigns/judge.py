@@ -27,6 +27,7 @@ WEIGHTS = {
     "repeated_closing": 0.7,
     "judge_unreadable": 1.0,
     "judge_failed": 1.0,
+    "judge_blocked": 1.0,
 }
 EXACT = ("missing_pick", "extra_title", "invented_price", "invented_date", "invented_person", "repeated_sentence",
          "repeated_closing")  # fmt: skip
@@ -201,23 +202,28 @@ def read_answer(text: str) -> tuple[float | None, str]:
 
 
 def model_opinion(*, tenant, draft: str, tone: str, goal: str):
-    """The cheap model's tone/goal score (None when unreadable or failed), the reasons it adds, and the unsaved
-    usage record of its call. Its own route (JUDGE_TASK): LLM_PLAN_MODELS does not move it to another model."""
-    from django.conf import settings
+    """The cheap model's tone/goal score (None when unreadable, blocked or failed), the reasons it adds, and the
+    unsaved usage record of its call (None when no call could be routed). Through the gateway as every other call:
+    the tenant's route for JUDGE_TASK (its overrides, the tier rule; LLM_PLAN_MODELS does not move it to another
+    model), the request with the tenant's guardrail, the fallback, and the call's own reservation in the budget."""
+    from routing.catalog import UnknownModel, get_model
+    from routing.errors import ProviderError
+    from routing.gateway import llm_invoke, llm_request, route_for
 
-    from routing.catalog import get_model
-    from routing.gateway import llm_invoke
-    from routing.policy import choose_model
-    from routing.types import LLMRequest
-
-    route = choose_model(plan=tenant.plan, task=JUDGE_TASK, backend=settings.LLM_BACKEND, plan_models={},
-                         tenant_overrides=tenant.model_overrides or {})  # fmt: skip
-    spec = get_model(route.model_key)
-    request = LLMRequest(spec.model_id, JUDGE_SYSTEM, judge_prompt(draft=draft, tone=tone, goal=goal),
-                         max_tokens=route.max_tokens or JUDGE_MAX_TOKENS, temperature=0.0, cache_system=False)  # fmt: skip
+    try:
+        route = route_for(tenant=tenant, task=JUDGE_TASK, configured_model=False)
+        spec = get_model(route.model_key)
+    except (ProviderError, UnknownModel) as exc:  # a plan or override misconfigured: a person reads the draft
+        message = exc.message if isinstance(exc, ProviderError) else f"unknown model {exc}"
+        return None, [Reason("judge_failed", f"the judge could not run: {message}"[:300])], None
+    request = llm_request(tenant, spec.model_id, JUDGE_SYSTEM, judge_prompt(draft=draft, tone=tone, goal=goal),
+                          max_tokens=route.max_tokens or JUDGE_MAX_TOKENS, temperature=0.0, cache_system=False)  # fmt: skip
     response, record, error = llm_invoke(tenant=tenant, task=JUDGE_TASK, route=route, request=request)
     if error is not None:
         return None, [Reason("judge_failed", f"the judge could not run: {error.message}"[:300])], record
+    if response.stop_reason == "guardrail_intervened":
+        return None, [Reason("judge_blocked", "the tenant's guardrail blocked the judge's call: a person should read "
+                                              "it")], record  # fmt: skip
     score, why = read_answer(response.text)
     if score is None:
         return None, [Reason("judge_unreadable", "judge answer unreadable: a person should read it")], record
@@ -244,23 +250,43 @@ def draft_verdict(*, email, campaign, tenant, others: frozenset[str] = frozenset
 JUDGE_BY = "judge"  # who approved a draft the tenant's threshold let through (the audit log's "by")
 
 
-def emails_judge(*, tenant, email_ids) -> int:
+def emails_judge(*, tenant, email_ids, claim: str = "") -> int:
     """Judge the tenant's drafts among `email_ids` not judged yet (those with a text: drafts, and approved ones a
-    campaign without review wrote) and store each verdict; returns how many were judged. A task delivered twice
-    judges (and pays for) each draft once, give or take one in flight."""
+    campaign without review wrote) and store each verdict; returns how many were judged. The drafts are first
+    claimed (GeneratedEmail.judge_claim, `claim` or a token of its own, with a lease as long as a task may live): a
+    task given drafts another one holds leaves them to it, so two tasks with the same drafts (a batch run's judge
+    queued twice, a chunk's and the batch's) pay for each once; the task's own id as `claim` lets it take its
+    claims again when it is delivered again after its worker died."""
+    import uuid
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
     from campaigns.generation import catalog_titles
     from campaigns.models import EmailStatus, GeneratedEmail
 
+    token, now = (claim or uuid.uuid4().hex)[:64], timezone.now()
     emails = (GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=list(email_ids))
-              .filter(status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED), judged_at__isnull=True).exclude(body="")
-              .select_related("run__campaign").order_by("pk"))  # fmt: skip
+              .filter(status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED), judged_at__isnull=True).exclude(body=""))  # fmt: skip
+    free = (
+        Q(judge_claim="") | Q(judge_claim=token) | Q(judge_claimed_until__isnull=True) | Q(judge_claimed_until__lt=now)
+    )
+    emails.filter(free).update(judge_claim=token,
+                               judge_claimed_until=now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60))  # fmt: skip
     titles: dict[int, frozenset[str]] = {}
     judged = 0
-    for email in emails:
-        if email.run_id not in titles:
-            titles[email.run_id] = catalog_titles(email.run)
-        email_judge(email=email, tenant=tenant, others=titles[email.run_id])
-        judged += 1
+    try:
+        for email in emails.filter(judge_claim=token).select_related("run__campaign").order_by("pk"):
+            if email.run_id not in titles:
+                titles[email.run_id] = catalog_titles(email.run)
+            email_judge(email=email, tenant=tenant, others=titles[email.run_id])
+            judged += 1
+    finally:  # a verdict gives its claim back; these are the drafts it could not judge (an error, an edit)
+        GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=list(email_ids), judge_claim=token).update(
+            judge_claim="", judge_claimed_until=None
+        )
     return judged
 
 
@@ -277,7 +303,8 @@ def email_judge(*, email, tenant, others: frozenset[str] = frozenset()) -> Verdi
         record.campaign_id, record.run_id = email.run.campaign_id, email.run_id
         record.save()
     changes = {"judge_score": verdict.risk, "judge_reasons": [r.as_dict() for r in verdict.reasons],
-               "judged_at": timezone.now(), "judge_model": (record.answered_by or record.model_key) if record else ""}  # fmt: skip
+               "judged_at": timezone.now(), "judge_model": (record.answered_by or record.model_key) if record else "",
+               "judge_claim": "", "judge_claimed_until": None}  # fmt: skip
     same_text = Q(pk=email.pk, subject=email.subject, body=email.body)
     if not GeneratedEmail.objects.for_tenant(tenant).filter(same_text).update(**changes):
         return verdict

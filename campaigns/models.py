@@ -263,7 +263,9 @@ class InvalidTransition(Exception):
     pass
 
 
-JUDGE_CLEAR = {"judge_score": None, "judge_reasons": [], "judged_at": None, "judge_model": ""}  # a new text's
+# A new text's verdict fields (an edit, a regeneration): a judge task still at the old text loses its claim too.
+JUDGE_CLEAR = {"judge_score": None, "judge_reasons": [], "judged_at": None, "judge_model": "",
+               "judge_claim": "", "judge_claimed_until": None}  # fmt: skip
 
 
 class GeneratedEmail(TenantOwned):
@@ -316,6 +318,10 @@ class GeneratedEmail(TenantOwned):
     judge_reasons = models.JSONField(default=list, blank=True)
     judged_at = models.DateTimeField(null=True, blank=True)
     judge_model = models.CharField(max_length=100, blank=True)
+    # Which judge task is judging the draft, and until when its claim holds (campaigns.judge.emails_judge): two tasks
+    # given the same drafts pay for each once.
+    judge_claim = models.CharField(max_length=64, blank=True)
+    judge_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

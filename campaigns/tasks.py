@@ -77,17 +77,18 @@ def judge_later(run: CampaignRun, contact_ids: list[int] | None = None) -> None:
     )
     if contact_ids is not None:
         emails = emails.filter(contact_id__in=contact_ids)
-    ids = list(emails.values_list("pk", flat=True))
-    if ids:
-        emails_judge.delay(run.tenant_id, ids)
+    ids = list(emails.order_by("pk").values_list("pk", flat=True))
+    for chunk in runs.run_chunks(ids):  # a whole batch run's drafts: tasks of a chunk's size, as on-demand
+        emails_judge.delay(run.tenant_id, chunk)
 
 
-@shared_task(acks_late=True, **RETRY)
-def emails_judge(tenant_id: int, email_ids: list[int]) -> int:
-    """Score drafts with the draft judge and store each verdict (campaigns.judge)."""
+@shared_task(bind=True, acks_late=True, **RETRY)
+def emails_judge(self, tenant_id: int, email_ids: list[int]) -> int:
+    """Score drafts with the draft judge and store each verdict (campaigns.judge); the drafts are claimed under the
+    task's id, so a copy of the task delivered again takes them up where a dead worker left them."""
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
-        return judge.emails_judge(tenant=tenant, email_ids=email_ids)
+        return judge.emails_judge(tenant=tenant, email_ids=email_ids, claim=self.request.id or "")
 
 
 @shared_task(bind=True, acks_late=True, **RETRY)

@@ -67,6 +67,25 @@ def invented_titles(text: str, *, titles: list[str], others: frozenset[str]) -> 
     return sorted(found)
 
 
+def _subject_length(subject: str) -> str:
+    return f"subject must be {SUBJECT_LIMITS[0]}-{SUBJECT_LIMITS[1]} characters, was {len(subject)}"
+
+
+def check_subject(subject: str, *, titles: list[str], others: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """What check_email would refuse in this subject line on its own (its length, titles that were not recommended,
+    template residue): the checks a subject candidate must pass to replace the email's subject."""
+    problems = []
+    if not SUBJECT_LIMITS[0] <= len(subject) <= SUBJECT_LIMITS[1]:
+        problems.append(_subject_length(subject))
+    invented = invented_titles(subject, titles=titles, others=others) if others else []
+    if invented:
+        problems.append("names titles that were not recommended: " + "; ".join(invented))
+    residue = _RESIDUE.search(subject)
+    if residue:
+        problems.append(f"contains template residue {residue.group(0)!r}")
+    return tuple(problems)
+
+
 def check_email(
     text: str, *, titles: list[str], signoff: str = "", others: frozenset[str] = frozenset()
 ) -> CheckedEmail:
@@ -77,7 +96,7 @@ def check_email(
         problems.append(
             "missing subject: put the subject line inside <subject></subject>"
             if not subject
-            else f"subject must be {SUBJECT_LIMITS[0]}-{SUBJECT_LIMITS[1]} characters, was {len(subject)}"
+            else _subject_length(subject)
         )
     if not BODY_LIMITS[0] <= len(body) <= BODY_LIMITS[1]:
         problems.append(f"body must be {BODY_LIMITS[0]}-{BODY_LIMITS[1]} characters, was {len(body)}")

@@ -123,6 +123,10 @@ class Item(TenantOwned):
     short_plot = models.TextField(blank=True)
     short_plot_source = models.CharField(max_length=64, blank=True)
     short_plot_problem = models.CharField(max_length=500, blank=True)
+    # Which chunk is shortening the plot, and until when its claim holds (a task killed half-way leaves its claim to
+    # run out): claimed and released in transactions of their own, never held across the model call.
+    short_plot_claim = models.CharField(max_length=32, blank=True)
+    short_plot_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "external_id"], name="item_unique_external_id")]

@@ -28,12 +28,14 @@ from tenants.models import GuardrailUse
 BATCH_REASON = "Bedrock batch inference (batch price)"  # added to a batch record's route reason
 
 
-def route_for(*, tenant, task: str) -> RouteDecision:
+def route_for(*, tenant, task: str, configured_model: bool = True) -> RouteDecision:
+    """The tenant's route for the task (routing.policy.choose_model); `configured_model=False` keeps the plan's own
+    route for the task where LLM_PLAN_MODELS names another model for the plan (the judge: kept on a cheap model)."""
     return choose_model(
         plan=tenant.plan,
         task=task,
         backend=settings.LLM_BACKEND,
-        plan_models=settings.LLM_PLAN_MODELS,
+        plan_models=settings.LLM_PLAN_MODELS if configured_model else {},
         tenant_overrides=tenant.model_overrides or {},
     )
 
@@ -73,11 +75,11 @@ def _local_provider(model_path: str, n_threads: int):
 
 
 def llm_request(tenant, model_id: str, system: str, prompt: str, max_tokens: int = 700, temperature: float = 0.7,
-                stop: tuple[str, ...] = ()) -> LLMRequest:  # fmt: skip
+                stop: tuple[str, ...] = (), cache_system: bool = True) -> LLMRequest:  # fmt: skip
     """A request carrying the tenant's guardrail, if it configured one to screen model calls."""
     on_calls = tenant.guardrail_use == GuardrailUse.MODEL_CALLS
     return LLMRequest(
-        model_id, system, prompt, max_tokens, temperature, stop=stop,
+        model_id, system, prompt, max_tokens, temperature, stop=stop, cache_system=cache_system,
         guardrail_id=tenant.bedrock_guardrail_id if on_calls else "",
         guardrail_version=tenant.bedrock_guardrail_version if on_calls else "",
     )  # fmt: skip

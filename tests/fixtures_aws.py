@@ -7,6 +7,7 @@ credentials and one attempt each, so a test sees every error; build others with 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.httpsession import URLLib3Session
 
 from awsemu.server import Emulator
 from tenants.aws import credentials_forget
@@ -38,6 +39,22 @@ def emulator(aws_emulator):
     aws_emulator.reset()
     yield aws_emulator
     aws_emulator.reset()
+
+
+@pytest.fixture
+def on_aws_send(monkeypatch):
+    """Register `hook(request)`, called in the sending thread just before boto3 puts each request on the wire (the
+    AWS side of the boundary: botocore's HTTP session), to see what holds at the moment of a call."""
+    hooks = []
+    send = URLLib3Session.send
+
+    def sending(self, request):
+        for hook in hooks:
+            hook(request)
+        return send(self, request)
+
+    monkeypatch.setattr(URLLib3Session, "send", sending)
+    return hooks.append
 
 
 @pytest.fixture

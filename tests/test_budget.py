@@ -99,6 +99,10 @@ def test_two_workers_racing_for_the_last_of_a_budget_never_spend_more(start_work
     runs = CampaignRun.dangerously_unscoped.filter(pk__in=run_ids)
     for worker in workers:
         wait_for(lambda: all(r.status == RunStatus.COMPLETED for r in runs.all()), worker=worker, what="both runs")
+    # The judge scores each draft after its chunk, each call on a reservation of its own: the ledger settles when
+    # the last verdict is in (a run completes before its last chunk's judge has run).
+    unjudged = GeneratedEmail.dangerously_unscoped.filter(run_id__in=run_ids, status=EmailStatus.DRAFT, judged_at=None)
+    wait_for(lambda: not unjudged.exists(), worker=workers[0], what="the judge to score every draft")
     row = ledger(tenant)
     calls = LLMCall.dangerously_unscoped.filter(tenant=tenant)
     spent = sum(c.cost_usd for c in calls)

@@ -288,9 +288,164 @@ def test_over_budget_the_judge_does_not_call_and_a_person_reads_the_draft(judgin
     email.refresh_from_db()
     assert email.judge_score == 1.0 and email.judge_reasons[0]["code"] == "judge_failed"
     assert "budget" in email.judge_reasons[0]["message"]
+    assert "monthly budget $0.00 reached" in email.judge_reasons[0]["message"]  # the limit, named
     assert len(emulator.requests.filter(operation="Converse", status=200)) == judged_before
     (call,) = LLMCall.objects.for_tenant(tenant).filter(task=judge.JUDGE_TASK)
     assert not call.ok and call.cost_usd == 0
+
+
+# Through the gateway, as every other model call: route_for's route, llm_request's guardrail, llm_invoke's tier
+# check, fallback and budget. ----------------------------------------------------------------------------------------
+
+NOVA_MICRO, NOVA_PRO = "us.amazon.nova-micro-v1:0", "us.amazon.nova-pro-v1:0"
+
+
+@pytest.fixture
+def drafted(judging, tenant, emulator):
+    """One stored draft, not judged yet."""
+    make_catalog(tenant, n_contacts=1)
+    judging.JUDGE_DRAFTS = False
+    (email,) = launch(tenant, n=1)
+    emulator.requests.clear()
+    return email
+
+
+def judge_calls(tenant):
+    return list(LLMCall.objects.for_tenant(tenant).filter(task=judge.JUDGE_TASK))
+
+
+def test_the_judges_call_carries_the_tenants_guardrail(drafted, tenant, emulator):
+    from tenants.models import GuardrailUse
+
+    emulator.guardrails.define("gr-acme", version="1", words=["LASTCHANCE"])
+    tenant.bedrock_guardrail_id, tenant.bedrock_guardrail_version = "gr-acme", "1"
+    tenant.guardrail_use = GuardrailUse.MODEL_CALLS
+    tenant.save()
+    drafted.body += "\n\nLASTCHANCE tonight."
+    drafted.save()
+    verdict = judge.email_judge(email=drafted, tenant=tenant)
+    drafted.refresh_from_db()
+    assert [r["code"] for r in drafted.judge_reasons] == ["judge_blocked"] and verdict.needs_person
+    assert drafted.judge_score == 1.0 and drafted.status == EmailStatus.DRAFT
+    (call,) = judge_calls(tenant)
+    assert call.ok and call.model_key == "bedrock/nova-micro"  # the call was made and paid; the guardrail answered
+
+
+def test_a_basic_tenants_judge_never_reaches_a_pro_tier_model(drafted, tenant, emulator, judging):
+    from routing.models import ModelEntry
+
+    # An override above the tier is refused (the plan's route serves, the record says why); LLM_PLAN_MODELS does
+    # not move the judge.
+    tenant.model_overrides = {judge.JUDGE_TASK: "bedrock/claude-3.7-sonnet"}
+    tenant.save()
+    judging.LLM_PLAN_MODELS = {"basic": "bedrock/claude-3-haiku"}
+    judge.email_judge(email=drafted, tenant=tenant)
+    (call,) = judge_calls(tenant)
+    assert call.ok and call.model_key == "bedrock/nova-micro"
+    assert "override bedrock/claude-3.7-sonnet refused" in call.route_reason
+    # The plan's judge route itself set on a large model: no call, a person reads the draft, nothing crashes.
+    PlanRoute.objects.filter(plan__slug="basic", task=judge.JUDGE_TASK, backend="bedrock").update(
+        model=ModelEntry.objects.get(key="bedrock/nova-pro")
+    )
+    from routing.catalog import invalidate
+
+    invalidate()  # update() sends no signal: read the plan afresh, as a worker does within 30 s
+    GeneratedEmail.objects.for_tenant(tenant).filter(pk=drafted.pk).update(judged_at=None)
+    assert tasks.emails_judge.delay(tenant.pk, [drafted.pk]).get() == 1
+    drafted.refresh_from_db()
+    assert drafted.judge_score == 1.0 and drafted.judge_reasons[0]["code"] == "judge_failed"
+    assert "large-tier model" in drafted.judge_reasons[0]["message"]
+    assert not emulator.requests.filter(operation="Converse", model_id=NOVA_PRO)
+    assert len(judge_calls(tenant)) == 1  # no second call was made
+
+
+def test_the_judges_call_records_its_route_and_falls_back(drafted, tenant, emulator):
+    emulator.configure(model_id=NOVA_MICRO, fail_next=1000, fail_with="internal")
+    judge.email_judge(email=drafted, tenant=tenant)
+    drafted.refresh_from_db()
+    (call,) = judge_calls(tenant)
+    assert call.ok and call.model_key == "bedrock/nova-lite" and drafted.judge_model == "bedrock/nova-lite"
+    assert call.route_reason.startswith("plan basic → bedrock/nova-micro (route for task 'judge')")
+    assert "fallback after InternalServerException on bedrock/nova-micro" in call.route_reason, call.route_reason
+    assert drafted.judge_reasons[0]["code"] in ("tone_goal", "tone_note")
+
+
+def test_the_judges_budget_is_reserved_before_its_call_and_settled_after(drafted, tenant, on_aws_send):
+    from decimal import Decimal
+
+    from routing.models import SpendHold, SpendUsage
+    from tenants.services import quota_month
+
+    tenant.monthly_budget_usd = Decimal("5")
+    tenant.save()
+    held = []
+
+    def at_the_call(request):
+        if request.url.endswith("/converse"):
+            row = SpendUsage.objects.get(tenant=tenant, month=quota_month())
+            held.append((row.reserved_usd, sum(h.amount_usd for h in SpendHold.objects.filter(tenant_id=tenant.pk))))
+
+    on_aws_send(at_the_call)
+    spent_before = SpendUsage.objects.get(tenant=tenant, month=quota_month()).spent_usd
+    judge.email_judge(email=drafted, tenant=tenant)
+    (call,) = judge_calls(tenant)
+    assert len(held) == 1 and held[0][0] > call.cost_usd > 0 and held[0][0] == held[0][1]  # an estimate, on record
+    row = SpendUsage.objects.get(tenant=tenant, month=quota_month())
+    assert row.reserved_usd == 0 and row.spent_usd - spent_before == call.cost_usd
+    assert not SpendHold.objects.filter(tenant_id=tenant.pk).exists()
+
+
+# A batch run's judge: queued in chunks, each draft judged once ------------------------------------------------------
+
+
+def test_a_batch_runs_judge_is_queued_in_chunks_of_the_drafts_not_judged_yet(judging, tenant, emulator):
+    from celery.signals import task_prerun
+
+    from campaigns.batch import BatchStep
+
+    make_catalog(tenant, n_contacts=5)
+    judging.JUDGE_DRAFTS = False
+    emails = launch(tenant, n=5)
+    judge.email_judge(email=emails[0], tenant=tenant)
+    judging.JUDGE_DRAFTS, judging.CAMPAIGN_CHUNK_SIZE = True, 2
+    queued = []
+
+    def seen(sender=None, args=None, **_):
+        if sender.name == tasks.emails_judge.name:
+            queued.append(list(args[1]))
+
+    task_prerun.connect(seen, weak=False)
+    try:
+        tasks._batch_next(BatchStep(), emails[0].run_id, tenant.pk)  # the job's records are stored: the judge follows
+    finally:
+        task_prerun.disconnect(seen)
+    assert queued == [[emails[1].pk, emails[2].pk], [emails[3].pk, emails[4].pk]]  # not the one judged already
+    assert not GeneratedEmail.objects.for_tenant(tenant).filter(run_id=emails[0].run_id, judged_at=None).exists()
+    assert len(judge_calls(tenant)) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_judge_tasks_given_the_same_drafts_judge_each_once(judging, tenant, emulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    make_catalog(tenant, n_contacts=3)
+    judging.JUDGE_DRAFTS = False
+    ids = [email.pk for email in launch(tenant, n=3)]
+    emulator.configure(model_id=NOVA_MICRO, latency_ms=300)  # the first task is still judging when the second asks
+
+    def task(_):
+        try:
+            return tasks.emails_judge.apply((tenant.pk, ids)).get()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        judged = list(pool.map(task, range(2)))
+    assert sum(judged) == 3 and len(judge_calls(tenant)) == 3
+    emails = GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=ids)
+    assert all(e.judged_at and not e.judge_claim for e in emails)
 
 
 def test_an_edited_email_is_judged_again_on_the_persons_text(

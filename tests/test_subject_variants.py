@@ -123,3 +123,87 @@ def test_another_tenants_email_cannot_be_picked(tenant, world, outsider_api):
     assert answer.status_code == 404
     email.refresh_from_db()
     assert email.subject_variant == 0
+
+
+# Each candidate passes the checks the body's own subject passed, or is dropped and says why -----------------------
+
+PICKS = ["Movie Number 1", "Movie Number 2"]
+
+
+def hand_drafts(tenant, subjects, n=5):
+    """Finished drafts with these subjects (to the first contacts), each with a body the emulator answers with a
+    candidate built on its subject ("Name0, <subject>"), in a run of a campaign asking for `n` candidates."""
+    from awsemu.subjectlines import answer
+    from campaigns.generation import Draft
+    from campaigns.subjects import subject_prompt
+    from datasets.models import Contact
+
+    campaign = Campaign.dangerously_unscoped.create(tenant=tenant, name="hand", n_items=2, subject_variants=n)
+    run = services.campaign_launch(campaign=campaign, limit=len(subjects))
+    drafts = []
+    contacts = list(Contact.dangerously_unscoped.filter(tenant=tenant).order_by("pk"))[: len(subjects)]
+    for contact, subject in zip(contacts, subjects, strict=True):
+        for k in range(20):
+            body = f"Hi {contact.first_name},\n\nTwo films for tonight: {' and '.join(PICKS)}.{' ' * k}\n\nThe team"
+            on_subject = f"{contact.first_name}, {subject[:1].lower()}{subject[1:]}"
+            if f"<variant>{on_subject}</variant>" in answer(subject_prompt(subject=subject, body=body, n=n)):
+                break
+        fields = {"status": EmailStatus.DRAFT, "subject": subject, "body": body, "checks": [], "cost_usd": 0}
+        drafts.append(Draft(contact, fields, titles=list(PICKS)))
+    return run, drafts
+
+
+def test_candidates_that_fail_the_email_checks_are_dropped_with_the_reason(tenant, world):
+    from campaigns.subjects import subjects_write
+    from campaigns.validation import check_subject
+
+    long = ("Two picks for you: " + ", ".join(PICKS) + " and a long, long evening" * 8)[:196]  # "Name0, " + it: 203
+    subjects = [long,
+                "Your picks, [Your name]",  # template residue
+                "Movie Number 1, Movie Number 2 and Movie Number 7"]  # a title that was not recommended  # fmt: skip
+    assert [len(s) <= 200 for s in subjects] == [True] * 3
+    run, drafts = hand_drafts(tenant, subjects)
+    subjects_write(drafts, run=run)
+    why = {0: "subject must be 3-200 characters", 1: "contains template residue '[Your name]'",
+           2: "names titles that were not recommended: movie number 7"}  # fmt: skip
+    for i, draft in enumerate(drafts):
+        kept = draft.fields["subject_candidates"]
+        assert len(kept) == 4 and draft.fields["subject"] == kept[0], kept
+        assert all(not check_subject(c, titles=PICKS, others=frozenset({"movie number 7"})) for c in kept)
+        assert not any(subjects[i][1:20].lower() in c.lower() for c in kept)
+        (dropped,) = [c["problem"] for c in draft.fields["checks"] if "dropped" in c["problem"]]
+        assert dropped.startswith(f"subject variants: dropped '{draft.contact.first_name}, ") and why[i] in dropped
+
+
+def test_with_the_guardrail_on_drafts_each_candidate_is_screened(tenant, world, emulator):
+    from campaigns.generation import GUARDRAIL_TASK
+    from campaigns.subjects import subjects_write
+    from tenants.models import GuardrailUse
+
+    emulator.guardrails.define("gr-acme", version="1", words=["watchlist", "Handpicked"])
+    tenant.bedrock_guardrail_id, tenant.bedrock_guardrail_version = "gr-acme", "1"
+    tenant.guardrail_use = GuardrailUse.DRAFTS
+    tenant.save()
+    run, (draft,) = hand_drafts(tenant, ["Two picks for tonight"])
+    subjects_write([draft], run=run)
+    kept = draft.fields["subject_candidates"]
+    assert 3 <= len(kept) < 5 and not any("watchlist" in c or "Handpicked" in c for c in kept), kept
+    assert any("blocked by the tenant's Bedrock guardrail" in c["problem"] for c in draft.fields["checks"])
+    assert len(draft.screens) == 5 and {r.task for r in draft.screens} == {GUARDRAIL_TASK}
+    assert len(emulator.requests.filter(operation="ApplyGuardrail", status=200)) == 5
+
+
+def test_a_subject_call_the_guardrail_blocks_keeps_the_bodys_subject_and_says_so(tenant, world, emulator):
+    from campaigns.subjects import subjects_write
+    from tenants.models import GuardrailUse
+
+    emulator.guardrails.define("gr-acme", version="1", words=["Name0"])
+    tenant.bedrock_guardrail_id, tenant.bedrock_guardrail_version = "gr-acme", "1"
+    tenant.guardrail_use = GuardrailUse.MODEL_CALLS
+    tenant.save()
+    run, (draft,) = hand_drafts(tenant, ["Two picks for tonight"])
+    subjects_write([draft], run=run)
+    assert draft.fields["subject"] == "Two picks for tonight" and "subject_candidates" not in draft.fields
+    assert [c["problem"] for c in draft.fields["checks"]] == [
+        "subject variants: blocked by the tenant's Bedrock guardrail"
+    ]

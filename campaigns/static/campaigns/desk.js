@@ -184,7 +184,7 @@
   var JUDGE_LABELS = {missing_pick: "missing pick", extra_title: "extra title", invented_price: "invented price",
     invented_date: "invented date", invented_person: "invented person", repeated_sentence: "repeats itself",
     repeated_closing: "same closing line", judge_unreadable: "judge unreadable", judge_failed: "judge failed",
-    tone_goal: "tone or goal", tone_note: "tone note"};
+    judge_blocked: "judge blocked", tone_goal: "tone or goal", tone_note: "tone note"};
   function renderJudge(verdict) {
     var box = $("#desk-judge");
     box.textContent = "";
