@@ -296,6 +296,9 @@ class ApiKey(models.Model):
     objects = ApiKeyManager()
     dangerously_unscoped = models.Manager()  # what the schema generator reads, with no tenant
 
+    class Meta:
+        verbose_name, verbose_name_plural = "API key", "API keys"
+
     def __str__(self):
         return f"{self.name} (ms_{self.prefix}_…)"
 

@@ -91,3 +91,11 @@ def test_revoking_a_key_in_the_admin_records_who(owner_client, tenant):
     owner_client.post(url, {**form, "revoked_at_0": "", "revoked_at_1": ""})
     key.refresh_from_db()
     assert (key.revoked_at, key.revoked_by) == (None, "")
+
+
+def test_the_admin_names_api_keys_as_people_write_them(owner_client, tenant):
+    pages = [owner_client.get(reverse(name)).content.decode()
+             for name in ("admin:index", "admin:tenants_apikey_changelist", "admin:tenants_apikey_add")]  # fmt: skip
+    assert all("Api key" not in page for page in pages)
+    index, changelist, add = pages
+    assert ">API keys<" in index and "Select API key to change" in changelist and "Add API key" in add
