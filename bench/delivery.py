@@ -20,16 +20,13 @@ import argparse
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-from benchdb import BenchError, create_database
+from benchdb import ROOT, BenchError, free_port, setup_django
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_delivery"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 LOG_DIR = ROOT / "var"
@@ -72,7 +69,9 @@ def run(args) -> int:
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    setup_django(controller.port)
+    os.environ.update(REDIS_URL=REDIS_URL, CELERY_TASK_ALWAYS_EAGER="false", EMAIL_BACKEND="smtp",
+                      EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(controller.port))  # fmt: skip
+    setup_django(DATABASE_URL)
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()  # no stale tasks or rate windows from an earlier run
@@ -121,26 +120,6 @@ def run(args) -> int:
 
 def say(line: str) -> None:
     print(line, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def setup_django(smtp_port: int) -> None:
-    os.environ.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, CELERY_TASK_ALWAYS_EAGER="false",
-                      EMAIL_BACKEND="smtp", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_port))  # fmt: skip
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    create_database(DATABASE_URL)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def start_worker(n: int, smtp_port: int) -> tuple[subprocess.Popen, object]:

@@ -95,13 +95,10 @@ def noun(rng) -> str:
 
 
 if __name__ == "__main__":
-    import os
     import sys
 
-    import django
+    from benchdb import setup_django
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    django.setup()
+    setup_django(migrate=False)
     tenant, run = seed(n_drafts=int(sys.argv[1]) if len(sys.argv) > 1 else 30)
     print(f"run {run.pk} of {tenant.name}: /admin/campaigns/generatedemail/desk/?run={run.pk} (rita / pw-rita-123)")

@@ -17,7 +17,6 @@ panel in headless Chromium (Debian's package) mid-run and at the end.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import ROOT, free_port, setup_django, start_emulator, wait_for_port
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailsaas_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 MODEL = "bedrock/nova-lite"
@@ -68,11 +68,14 @@ def main() -> None:
                    BEDROCK_BATCH_ROLE_ARN="arn:aws:iam::123456789012:role/bench-batch",
                    AWS_ENDPOINT_URL_BEDROCK=f"http://127.0.0.1:{port}", AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{port}")  # fmt: skip
     os.environ.update(env)
-    setup_django()
+    setup_django(DATABASE_URL)
     tenant = prepare_tenant(args.contacts)
     # With --tpm the emulator meters the same quota on its side, as Bedrock does: a call our limiter lets through
     # too early gets a 429 there, so the throttles it counts are an independent check of the limiter.
-    processes = [start_emulator(port, args.latency_ms, env, tokens_per_minute=args.tpm, batch_step_ms=args.batch)]
+    options = ["--latency-ms", str(args.latency_ms), "--tokens-per-minute", str(args.tpm)]
+    if args.batch:
+        options += ["--bucket", BATCH_BUCKET, "--status-step-ms", str(args.batch)]
+    processes = [start_emulator(port, *options, env=env)]
     admin = None
     try:
         processes += [start_worker(env) for _ in range(args.workers)]
@@ -92,29 +95,6 @@ def main() -> None:
             process.terminate()
         for process in servers:
             process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup_django():
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def prepare_tenant(contacts: int):
@@ -177,22 +157,6 @@ def _comm(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
-
-
-def start_emulator(port: int, latency_ms: float, env: dict, tokens_per_minute: int = 0,
-                   batch_step_ms: float = 0) -> subprocess.Popen:  # fmt: skip
-    command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--latency-ms", str(latency_ms),
-               "--tokens-per-minute", str(tokens_per_minute)]  # fmt: skip
-    if batch_step_ms:
-        command += ["--bucket", BATCH_BUCKET, "--status-step-ms", str(batch_step_ms)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the emulator did not start")
 
 
 def start_worker(env: dict) -> subprocess.Popen:
@@ -277,16 +241,7 @@ def start_admin(port: int, env: dict) -> subprocess.Popen:
     command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError(f"runserver did not start; see {log}")
+    return wait_for_port(process, port, f"runserver (see {log})", seconds=30)
 
 
 def run_pipeline(tenant, contacts: int, admin: AdminWatch | None = None) -> dict:

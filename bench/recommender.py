@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchdb import load_average, percentile  # noqa: E402
 
 from datasets.synthetic import generate, write_csvs  # noqa: E402
 from recommendations.engine import Engine, train  # noqa: E402
@@ -65,7 +65,7 @@ def judge(script: Path, data: Path, fmt: str, baselines: str) -> None:
 
 
 def speed(movielens: Path | None) -> None:
-    print(f"\n## speed ({os.cpu_count()} cores; load average before: {_load()})\n", flush=True)
+    print(f"\n## speed ({os.cpu_count()} cores; load average before: {load_average()})\n", flush=True)
     print("| data | interactions | contacts | items | train s | top-25 p50 ms | top-25 p95 ms | batch |")
     print("|---|---|---|---|---|---|---|---|")
     if movielens:
@@ -73,7 +73,7 @@ def speed(movielens: Path | None) -> None:
     for n_contacts, n_items in ((10_000, 2_000), (5_000, 5_000)):
         tenant = generate(seed=7, n_items=n_items, n_contacts=n_contacts, n_interactions=100_000)
         _row(f"synthetic, {n_items:,} items", _columns(tenant), {i["ITEM_ID"]: i["GENRES"] for i in tenant.items})
-    print(f"\nload average after: {_load()}", flush=True)
+    print(f"\nload average after: {load_average()}", flush=True)
 
 
 def _row(name: str, columns: tuple, genres: dict | None = None) -> None:
@@ -96,7 +96,7 @@ def _latency(engine: Engine, samples: int = 200) -> tuple[float, float]:
         started = time.perf_counter()
         engine.recommend(user, 25)
         times.append((time.perf_counter() - started) * 1000)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+    return percentile(times, 50), percentile(times, 95)
 
 
 def _columns(dataset) -> tuple:
@@ -111,10 +111,6 @@ def _movielens(directory: Path) -> tuple[tuple, dict]:
         genres = {row["movieId"]: row["genres"].replace("(no genres listed)", "") for row in csv.DictReader(f)}
     users, items, times = ([r[key] for r in rows] for key in ("userId", "movieId", "timestamp"))
     return (users, items, [float(t) for t in times], ["watch"] * len(rows)), genres
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

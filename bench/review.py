@@ -22,9 +22,7 @@ audit log (EmailEvent) each; otherwise it exits non-zero and says what is wrong.
 
 import argparse
 import importlib.util
-import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,9 +31,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchdb import BenchError, create_database
+from benchdb import ROOT, BenchError, free_port, load_average, percentile, setup_django
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_review"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 USERNAME, PASSWORD = "rita", "pw-rita-123"  # made by bench/desk_seed.py, on the bench database only
@@ -96,7 +93,7 @@ def main() -> None:
 def run(args) -> None:
     check_browser()
     server_kind = pick_server(args.server)
-    setup_django()
+    setup_django(DATABASE_URL)
     from bench.desk_seed import seed
 
     started = time.monotonic()
@@ -138,26 +135,6 @@ def pick_server(choice: str) -> str:
             print("review: gunicorn is not installed (.venv/bin/pip install gunicorn==23.0.0, as the Dockerfile "
                   "does); serving with runserver --noreload instead", flush=True)  # fmt: skip
     return choice
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    if DATABASE_URL.startswith(("postgres://", "postgresql://")):
-        create_database(DATABASE_URL)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(port: int) -> dict:
@@ -327,18 +304,6 @@ def verify(run, n: int) -> None:
     if problems:
         raise BenchError("the database does not show the review: " + "; ".join(problems))
     print(f"review: database: {n}/{n} approved by {USERNAME}, {n} approval lines in the audit log", flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def report(n: int, result: dict, server_kind: str) -> None:

@@ -21,18 +21,15 @@ Redis BENCH_REDIS_URL (default db 12). The last line is
 import argparse
 import importlib.util
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-from benchdb import BenchError, create_database
+from benchdb import ROOT, BenchError, free_port, percentile, setup_django, start_emulator
+from judge import measure as judge_measure
 from routing_prompts import prompts
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_routing"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 TASK = "marketing_email"
@@ -50,11 +47,10 @@ def main() -> None:
                       AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                       AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{port}", HF_HUB_OFFLINE="1")  # fmt: skip
     try:
-        create_database(DATABASE_URL)
+        setup_django(DATABASE_URL)
+        emulator = start_emulator(port, "--latency-ms", "0")
     except BenchError as exc:
         sys.exit(str(exc))
-    setup_django()
-    emulator = start_emulator(port)
     try:
         run(args)
     finally:
@@ -102,11 +98,11 @@ def run(args) -> None:
     semantic = results["semantic/minilm" if minilm else "semantic/titan"]
     hybrid = results["hybrid/minilm" if minilm else "hybrid/titan"]
     print(f"(semantic and hybrid in the last line: {'MiniLM' if minilm else 'Titan'})")
-    precision, recall = judge()
+    found = judge_measure()
     print(f"routing: static {results['static']['p50']:.4f} ms; semantic {semantic['accuracy']:.0f}% p95 "
           f"{semantic['p95']:.1f} ms; classifier {results['classifier']['accuracy']:.0f}% p95 "
           f"{results['classifier']['p95']:.1f} ms; hybrid {hybrid['accuracy']:.0f}% p95 {hybrid['p95']:.1f} ms; "
-          f"judge precision {precision} recall {recall}")  # fmt: skip
+          f"judge precision {found['precision']:.2f} recall {found['recall']:.2f}")  # fmt: skip
 
 
 def bench_tenant():
@@ -154,12 +150,8 @@ def measure_strategy(tenant, strategy: str, rows, simple_route: str, timed: bool
         started = time.perf_counter()
         decision = route_prompt(tenant=tenant, task=TASK, route=route, prompt=row["prompt"])
         times.append((time.perf_counter() - started) * 1000)
-        chosen = decision.route.model_key
-        if strategy == "prompt_router":
-            record = send(tenant, decision.route, row["prompt"])
-            chosen = record.answered_by  # the model the router invoked
-        else:
-            record = send(tenant, decision.route, row["prompt"])
+        record = send(tenant, decision.route, row["prompt"])
+        chosen = record.answered_by if strategy == "prompt_router" else decision.route.model_key  # the router's pick
         right += (chosen == simple_route) == (row["label"] == "simple")
         unsure += decision.label == "unsure"
         models[chosen] = models.get(chosen, 0) + 1
@@ -229,55 +221,6 @@ def costs(results: dict) -> None:
         total = result["email_usd"] * CAMPAIGN
         print(f"  {name:<16} ${total:8.4f}  ({100 * total / pro:5.1f}% of everything on the Pro model; "
               f"routing ${result['routing_usd'] * CAMPAIGN:.4f})")  # fmt: skip
-
-
-def judge() -> tuple[str, str]:
-    try:
-        from bench.judge import measure
-    except ImportError:
-        return "n/a", "n/a"
-    try:
-        found = measure()
-        precision, recall = (found["precision"], found["recall"]) if isinstance(found, dict) else found
-        return f"{precision:.2f}", f"{recall:.2f}"
-    except Exception as exc:  # the judge is another engineer's; its failure must not hide these figures
-        print(f"judge failed: {type(exc).__name__}: {exc}")
-        return "n/a", "n/a"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def start_emulator(port: int) -> subprocess.Popen:
-    command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--latency-ms", "0"]
-    process = subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    raise BenchError("the emulator did not start")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.contrib import admin
 from django.db import connection
-from django.db.models import Case, CharField, Count, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Substr, TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -209,10 +209,10 @@ def spend_by_task(calls: QuerySet) -> list[dict]:
         input_tokens=Sum("input_tokens"),
         output_tokens=Sum("output_tokens"),
         cost=Sum("cost_usd"),
+        email_task=Exists(Campaign.objects.filter(task=OuterRef("task"))),  # a campaign's own: its email body
     )
-    email_tasks = set(Campaign.objects.values_list("task", flat=True).distinct())
     return [
-        {**row, "name": TASK_NAMES.get(row["task"]) or ("Email body" if row["task"] in email_tasks else row["task"])}
+        {**row, "name": TASK_NAMES.get(row["task"]) or ("Email body" if row["email_task"] else row["task"])}
         for row in rows.order_by("-cost", "task")
     ]
 

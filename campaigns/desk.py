@@ -56,9 +56,10 @@ WORDS = re.compile(r"\s+|\S+")
 
 
 class DeskError(Exception):
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, missing: tuple[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.missing = missing  # (filter, id) of a run or campaign not among the user's
 
 
 def desk_filters(request, emails) -> tuple[dict, object]:
@@ -72,7 +73,7 @@ def desk_filters(request, emails) -> tuple[dict, object]:
         if not raw.isdigit():
             raise DeskError(f"{name} must be a number, not {raw[:40]!r}")
         if not in_scope(request, model).filter(pk=int(raw)).exists():
-            raise DeskError(f"no {name} {raw} here", status=404)
+            raise DeskError(f"no {name} {raw} here", status=404, missing=(name, raw))
         chosen[name] = int(raw)
         emails = emails.filter(run_id=int(raw)) if name == "run" else emails.filter(run__campaign_id=int(raw))
     status = query.get("status", EmailStatus.DRAFT).strip()
@@ -439,8 +440,8 @@ def desk_view(modeladmin, request):
     try:
         chosen, _ = desk_filters(request, emails)
     except DeskError as exc:
-        if exc.status == 404:
-            raise Http404(str(exc)) from None
+        if exc.missing:
+            return desk_missing(modeladmin, request, *exc.missing)
         chosen = {"status": EmailStatus.DRAFT, "order": "risk", "error": str(exc)}
     runs = in_scope(request, CampaignRun).select_related("campaign")
     context = {
@@ -464,3 +465,15 @@ def desk_view(modeladmin, request):
         },
     }
     return TemplateResponse(request, "admin/campaigns/generatedemail/desk.html", context)
+
+
+def desk_missing(modeladmin, request, name: str, raw: str) -> TemplateResponse:
+    """The desk's page for a run or campaign that is not among the user's, a 404: the same for one that does not
+    exist and for another tenant's."""
+    changelist = f"admin:campaigns_{'campaign' if name == 'campaign' else 'campaignrun'}_changelist"
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"No {name} {raw}",
+        "missing": {"name": name, "id": raw, "changelist": changelist},
+    }
+    return TemplateResponse(request, "admin/campaigns/generatedemail/desk_missing.html", context, status=404)

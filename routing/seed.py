@@ -76,16 +76,23 @@ TASK_ROUTES = [
      for task, tokens in ((SHORTEN_TASK, 200), (SUBJECT_TASK, 300))]  # fmt: skip
 
 
-def seed_task_routes(model_entry, plan, plan_route) -> None:
-    """The task routes above, on the plans that exist; routes an operator already wrote are left alone."""
+def seed_routes(model_entry, plan, plan_route, routes) -> None:
+    """Write these routes, (plan, backend, task, model, fallback, answer budget), with these model classes (historical
+    ones in a migration) on the plans and models that exist; a route an operator already wrote is left alone."""
     entries = {entry.key: entry for entry in model_entry.objects.all()}
     plans = {row.slug: row for row in plan.objects.all()}
-    for slug, backend, task, model, max_tokens in TASK_ROUTES:
+    for slug, backend, task, model, fallback, max_tokens in routes:
         if slug in plans and model in entries:
             plan_route.objects.get_or_create(
                 plan=plans[slug], backend=backend, task=task,
-                defaults={"model": entries[model], "fallback": None, "max_output_tokens": max_tokens},
+                defaults={"model": entries[model], "fallback": entries.get(fallback), "max_output_tokens": max_tokens},
             )  # fmt: skip
+
+
+def seed_task_routes(model_entry, plan, plan_route) -> None:
+    """The task routes above (migration 0012), without a fallback."""
+    routes = [(slug, backend, task, model, None, tokens) for slug, backend, task, model, tokens in TASK_ROUTES]
+    seed_routes(model_entry, plan, plan_route, routes)
 
 
 def seed_if_empty(sender=None, **kwargs) -> None:
@@ -162,13 +169,8 @@ def seed_dynamic(model_entry, plan, plan_route, dynamic_route, reference_prompt)
     entries = {fields["key"]: model_entry.objects.get_or_create(key=fields["key"], defaults=fields)[0]
                for fields in DYNAMIC_MODELS}  # fmt: skip
     entries.update({entry.key: entry for entry in model_entry.objects.all()})
+    seed_routes(model_entry, plan, plan_route, CLASSIFIER_ROUTES)
     plans = {row.slug: row for row in plan.objects.all()}
-    for slug, backend, task, model, fallback, max_tokens in CLASSIFIER_ROUTES:
-        if slug in plans and model in entries:
-            plan_route.objects.get_or_create(
-                plan=plans[slug], backend=backend, task=task,
-                defaults={"model": entries[model], "fallback": entries.get(fallback), "max_output_tokens": max_tokens},
-            )  # fmt: skip
     for slug, backend, label, model, fallback in DYNAMIC_ROUTES:
         if slug in plans and model in entries:
             dynamic_route.objects.get_or_create(
@@ -191,12 +193,5 @@ JUDGE_ROUTES = [(slug, backend, JUDGE_TASK, model, fallback, 120)
 
 
 def seed_judge(model_entry, plan, plan_route) -> None:
-    """Write the judge's routes with these model classes; a route that exists is left as the operator edited it."""
-    entries = {entry.key: entry for entry in model_entry.objects.all()}
-    plans = {row.slug: row for row in plan.objects.all()}
-    for slug, backend, task, model, fallback, max_tokens in JUDGE_ROUTES:
-        if slug in plans and model in entries:
-            plan_route.objects.get_or_create(
-                plan=plans[slug], backend=backend, task=task,
-                defaults={"model": entries[model], "fallback": entries.get(fallback), "max_output_tokens": max_tokens},
-            )  # fmt: skip
+    """The judge's routes (migration 0011)."""
+    seed_routes(model_entry, plan, plan_route, JUDGE_ROUTES)

@@ -423,7 +423,8 @@ class MembershipAdmin(PickColleagues, OwnersOnlyAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(OwnersOnlyAdmin):
     list_display = ("name", "tenant", "role", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
-    fields = ("tenant", "name", "role", "scope", "revoked_at")
+    fields = ("tenant", "name", "role", "scope", "revoked_at", "revoked_by")
+    readonly_fields = ("revoked_by",)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -431,6 +432,8 @@ class ApiKeyAdmin(OwnersOnlyAdmin):
             plain = f"ms_{obj.prefix}_{secrets.token_urlsafe(32)}"
             obj.digest = _digest(plain)
             messages.warning(request, f"API key (shown once, copy it now): {plain}")
+        if "revoked_at" in form.changed_data:  # revoked, or given back, here: who did it
+            obj.revoked_by = f"admin:{request.user.get_username()}" if obj.revoked_at else ""
         super().save_model(request, obj, form, change)
 
 

@@ -21,7 +21,8 @@ class ApiKeySerializer(ApiModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "role", "scope", "prefix", "created_at", "last_used_at", "revoked_at", "revoked"]
+        fields = ["id", "name", "role", "scope", "prefix", "created_at", "last_used_at", "revoked_at", "revoked_by",
+                  "revoked"]  # fmt: skip
         read_only_fields = fields
 
     def get_prefix(self, key) -> str:
@@ -98,7 +99,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
                            value={"name": "CRM dashboard", "role": "reviewer", "scope": "read-only"}),
             OpenApiExample("created", response_only=True, status_codes=["201"], value={
                 "id": 7, "name": "CRM dashboard", "role": "reviewer", "scope": "read-only", "prefix": "ms_1a2b3c4d_",
-                "created_at": "2026-12-07T09:00:00Z", "last_used_at": None, "revoked_at": None, "revoked": False,
+                "created_at": "2026-12-07T09:00:00Z", "last_used_at": None, "revoked_at": None, "revoked_by": "",
+                "revoked": False,
                 "key": "ms_1a2b3c4d_Vb3…"}),
         ],
     )  # fmt: skip
@@ -114,7 +116,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         """Refuse the key from its next request on (the key making this request too, if it names itself). A key
-        revoked already stays as it was, with its first revocation's time."""
+        revoked already stays as it was, with its first revocation's time and actor."""
         key = self.get_object()
-        key.revoke()
+        key.revoke(actor=str(request.user))
         return Response(self.get_serializer(key).data)

@@ -290,20 +290,28 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=200, blank=True, help_text="Who revoked the key: `admin:<user>` or "
+                                  "`api-key:<key name>`.")  # fmt: skip
 
     objects = ApiKeyManager()
     dangerously_unscoped = models.Manager()  # what the schema generator reads, with no tenant
 
+    class Meta:
+        verbose_name, verbose_name_plural = "API key", "API keys"
+
     def __str__(self):
         return f"{self.name} (ms_{self.prefix}_…)"
 
-    def revoke(self) -> bool:
-        """Revoke the key at once (the next request with it is refused); False if it was revoked already, whose
-        time of revocation stays."""
+    def revoke(self, *, actor: str) -> bool:
+        """Revoke the key at once (the next request with it is refused), recording who and when: one UPDATE, the
+        copy in memory set to what it wrote. False if it was revoked already: the first revocation's time and actor
+        stay, and are read into this copy."""
         now = timezone.now()
-        revoked = ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now)
-        self.refresh_from_db(fields=["revoked_at"])
-        return bool(revoked)
+        if ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=actor):
+            self.revoked_at, self.revoked_by = now, actor
+            return True
+        self.refresh_from_db(fields=["revoked_at", "revoked_by"])
+        return False
 
 
 class QuotaUsage(models.Model):

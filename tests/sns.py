@@ -3,6 +3,7 @@ SNS's real HTTP format wrapping SES's real notification JSON, signed over the ca
 (written out here independently of campaigns.sns). Only the certificate download, AWS's side, is replaced."""
 
 import base64
+import functools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,10 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-notifications"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem"
 
 
+@functools.cache
 def key_and_cert(common_name: str = "sns.amazonaws.com"):
+    """An RSA key and its self-signed certificate, made once per name and reused: a 2048-bit key takes a tenth of a
+    second or more to make, and a new one for every test was most of their set-up."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
@@ -27,6 +31,11 @@ def key_and_cert(common_name: str = "sns.amazonaws.com"):
         .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256())
     )  # fmt: skip
     return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def forger_key():
+    """A key that is not the signer's (one made for another name)."""
+    return key_and_cert("forger.example")[0]
 
 
 class Signer:

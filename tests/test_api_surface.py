@@ -85,6 +85,28 @@ def test_a_revoked_key_is_refused_from_its_next_request(owner_api, tenant):
     assert [row["id"] for row in rows] == [answer["id"]]
 
 
+def test_revoke_is_idempotent_and_records_who_and_when(owner_api, tenant, django_assert_num_queries):
+    key, _ = ApiKey.objects.issue(tenant=tenant, name="doomed")
+    before = datetime.now(UTC)
+    with django_assert_num_queries(1):  # one UPDATE; the copy in memory is set, not read back
+        assert key.revoke(actor="admin:olga") is True
+    assert before <= key.revoked_at <= datetime.now(UTC) and key.revoked_by == "admin:olga"
+    first = ApiKey.objects.get(pk=key.pk)
+    assert (first.revoked_at, first.revoked_by) == (key.revoked_at, "admin:olga")
+    stale = ApiKey.objects.get(pk=key.pk)
+    stale.revoked_at = stale.revoked_by = None  # a copy read before the revocation
+    assert stale.revoke(actor="someone-else") is False
+    assert (stale.revoked_at, stale.revoked_by) == (first.revoked_at, "admin:olga")  # the first revocation stays
+    again = owner_api.post(f"{API}/api-keys/{key.pk}/revoke/")
+    assert again.status_code == 200 and again.json()["revoked_by"] == "admin:olga"
+    assert datetime.fromisoformat(again.json()["revoked_at"]) == first.revoked_at
+    fresh, _ = ApiKey.objects.issue(tenant=tenant, name="by the api")
+    answer = owner_api.post(f"{API}/api-keys/{fresh.pk}/revoke/").json()
+    assert answer["revoked"] is True and answer["revoked_by"].startswith("api-key:")
+    fresh.refresh_from_db()
+    assert fresh.revoked_by == answer["revoked_by"] and fresh.revoked_at is not None
+
+
 def test_revoking_the_key_one_uses_refuses_the_next_request(tenant):
     own, plain = ApiKey.objects.issue(tenant=tenant, name="self", role=Role.OWNER)
     client = keyed(plain)

@@ -21,6 +21,7 @@ from tenants.services import membership_add
 from tests.conftest import make_catalog
 
 S = EmailStatus
+DASHBOARD_QUERIES = 22  # a whole render with figures, for one marketer (session, user and roles included)
 # One email per row: (campaign, day offset back from today, status, model, input, output tokens, cost, edited,
 # reject_reason, failure_reason, picks by catalog index).
 ACME = [
@@ -262,6 +263,27 @@ def test_model_spend_by_task_counts_every_call_of_the_selection_only(seeded, oth
     html = client.get(reverse("admin:index"), {"campaign": weekend.campaign_id, "days": 90}).content.decode()
     assert spend_rows(html)["Draft judge"][-1] == "$0.9030"
     assert "$5.0000" not in client.get(reverse("admin:index"), {"days": 365}).content.decode()
+
+
+def test_the_spend_by_task_names_email_tasks_without_a_query_of_its_own(seeded, django_assert_max_num_queries):
+    """A call's task is "Email body" when it is one of the tenant's campaigns' tasks: found inside the table's own
+    aggregate, not by reading every campaign's task on each render."""
+    runs, their_runs = seeded
+    weekend = runs["Weekend"]
+    Campaign.dangerously_unscoped.filter(pk=weekend.campaign_id).update(task="newsletter")
+    Campaign.dangerously_unscoped.filter(pk=their_runs["Globex only"].campaign_id).update(task="globex_letters")
+    for task in ("newsletter", "judge", "globex_letters"):
+        LLMCall.dangerously_unscoped.create(
+            tenant=weekend.tenant, task=task, model_key="bedrock/nova-lite", provider="bedrock", model_id="m",
+            route_reason="test", input_tokens=10, output_tokens=5, cost_usd=Decimal("0.001"),
+            campaign_id=weekend.campaign_id, run_id=weekend.pk,
+        )  # fmt: skip
+    client = login(weekend.tenant)
+    client.get(reverse("admin:index"))  # the session's first reads
+    with django_assert_max_num_queries(DASHBOARD_QUERIES):
+        html = client.get(reverse("admin:index")).content.decode()
+    # Another tenant's campaign task is no email body here.
+    assert sorted(spend_rows(html)) == ["Draft judge", "Email body", "globex_letters"]
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client):

@@ -2,6 +2,7 @@
 shows, each decision and its audit line, bad input answered precisely, and another tenant's rows not there."""
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -64,6 +65,27 @@ def test_the_queue_lists_a_runs_drafts_and_follows_its_filters(rita, desks):
 def test_bad_filters_say_what_is_wrong(rita, query, status, said):
     answer = rita.get(reverse(QUEUE), query)
     assert answer.status_code == status and said in answer.json()["error"]
+
+
+@pytest.mark.parametrize("name", ["campaign", "run"])
+def test_an_unknown_or_another_tenants_campaign_or_run_is_a_desk_page_saying_so(rita, desks, name):
+    (_, run), (_, their_run) = desks
+    theirs = their_run.campaign_id if name == "campaign" else their_run.pk
+    unknown = 999_999
+    pages = {}
+    for pk in (unknown, theirs):
+        answer = rita.get(reverse(DESK), {name: pk})
+        assert answer.status_code == 404
+        pages[pk] = answer.content.decode()
+        assert 'id="site-name"' in pages[pk] and 'class="breadcrumbs"' in pages[pk]  # the admin's page
+        assert f"There is no {name} {pk} among yours" in pages[pk]
+        assert f'href="{reverse(DESK)}"' in pages[pk]  # back to the desk, without the filter
+    assert their_run.campaign.name not in pages[theirs]
+    said = {
+        pk: re.search(r"<h1>.*</h1>.*<div id=\"content-main\".*?</div>", page, re.S).group()
+        for pk, page in pages.items()
+    }
+    assert said[theirs].replace(str(theirs), "ID") == said[unknown].replace(str(unknown), "ID")  # nothing told
 
 
 def test_another_tenants_run_email_and_decision_are_not_there(rita, desks):

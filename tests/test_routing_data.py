@@ -169,3 +169,22 @@ def test_a_plan_in_use_can_be_neither_deleted_nor_renamed(tenant):
     spare = Plan.objects.create(slug="spare", name="Spare")
     assert client.post(reverse("admin:routing_plan_delete", args=[spare.pk]), {"post": "yes"}).status_code == 302
     assert get_plan("basic") and not Plan.objects.filter(slug="spare").exists()
+
+
+def test_the_seed_writes_every_listed_route_and_leaves_an_operators_edit():
+    from routing import seed
+
+    listed = [(s, b, t, m, None, n) for s, b, t, m, n in seed.TASK_ROUTES] + seed.JUDGE_ROUTES + seed.CLASSIFIER_ROUTES
+    for slug, backend, task, model, fallback, max_tokens in listed:
+        route = PlanRoute.objects.get(plan__slug=slug, backend=backend, task=task)
+        assert (route.model.key, route.fallback and route.fallback.key, route.max_output_tokens) == (
+            model, fallback, max_tokens)  # fmt: skip
+    edited = PlanRoute.objects.get(plan__slug="basic", backend="bedrock", task=seed.JUDGE_TASK)
+    edited.max_output_tokens = 50
+    edited.save()
+    PlanRoute.objects.filter(plan__slug="pro", task=seed.SUBJECT_TASK).delete()
+    seed.seed_judge(ModelEntry, Plan, PlanRoute)
+    seed.seed_task_routes(ModelEntry, Plan, PlanRoute)
+    edited.refresh_from_db()
+    assert edited.max_output_tokens == 50
+    assert PlanRoute.objects.get(plan__slug="pro", backend="local", task=seed.SUBJECT_TASK).max_output_tokens == 300

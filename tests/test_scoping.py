@@ -46,7 +46,7 @@ def test_api_keys_are_stored_as_prefix_and_hmac_only(tenant):
     assert ApiKey.objects.authenticate(plain) == key
     assert ApiKey.objects.authenticate(plain + "x") is None
     assert ApiKey.objects.authenticate(f"ms_{key.prefix}_wrong") is None
-    key.revoke()
+    key.revoke(actor="test")
     assert ApiKey.objects.authenticate(plain) is None
 
 

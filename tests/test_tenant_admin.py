@@ -77,3 +77,25 @@ def test_the_api_keys_page_without_keys_says_what_a_key_is_for_and_how_to_make_o
     ApiKey.objects.issue(tenant=tenant, name="crm", role=Role.MARKETER)
     listed = owner_client.get(url).content.decode()
     assert "No API keys yet" not in listed and ">crm<" in listed
+
+
+def test_revoking_a_key_in_the_admin_records_who(owner_client, tenant):
+    key, _ = ApiKey.objects.issue(tenant=tenant, name="crm", role=Role.MARKETER)
+    url = reverse("admin:tenants_apikey_change", args=[key.pk])
+    form = {"tenant": tenant.pk, "name": "crm", "role": Role.MARKETER, "scope": key.scope}
+    revoked = owner_client.post(url, {**form, "revoked_at_0": "2026-12-07", "revoked_at_1": "10:00:00"})
+    assert revoked.status_code == 302, revoked.content.decode()[:2000]
+    key.refresh_from_db()
+    assert key.revoked_at is not None and key.revoked_by == "admin:olga"
+    assert "admin:olga" in owner_client.get(url).content.decode()  # shown, read-only
+    owner_client.post(url, {**form, "revoked_at_0": "", "revoked_at_1": ""})
+    key.refresh_from_db()
+    assert (key.revoked_at, key.revoked_by) == (None, "")
+
+
+def test_the_admin_names_api_keys_as_people_write_them(owner_client, tenant):
+    pages = [owner_client.get(reverse(name)).content.decode()
+             for name in ("admin:index", "admin:tenants_apikey_changelist", "admin:tenants_apikey_add")]  # fmt: skip
+    assert all("Api key" not in page for page in pages)
+    index, changelist, add = pages
+    assert ">API keys<" in index and "Select API key to change" in changelist and "Add API key" in add
