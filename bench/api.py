@@ -34,9 +34,7 @@ passes; the line before it gives the closed loops' throughput. Uses Redis db 11 
 
 import argparse
 import asyncio
-import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -44,7 +42,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchdb import BenchError, create_database
+import benchdb
+from benchdb import BenchError, free_port, load_average, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/ms_bench_api"
@@ -104,18 +103,8 @@ def run(args) -> None:
 
 
 def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DATABASE_URL
     os.environ.setdefault("SECRET_KEY", "bench-api-only")  # the server's too: API keys are digested with it
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    if DATABASE_URL.startswith(("postgres://", "postgresql://")):
-        create_database(DATABASE_URL)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    benchdb.setup_django(DATABASE_URL)
 
 
 def seed() -> tuple[int, str]:
@@ -172,12 +161,6 @@ def upsert_rows(block: int, round_: int) -> list[dict]:
              "attributes": attributes(i, round_)} for i in range(start, start + UPSERT_ROWS)]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args, port: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "DJANGO_DEBUG": "false",
            "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -227,7 +210,8 @@ async def scenario(name: str, base: str, key: str, run_id: int, args) -> dict:
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60.0) as client:
         request = requester(name, client, run_id)
-        await request(0)  # warm each worker's first import paths
+        # Warm every worker's first import paths and connection: a few requests at once, so each worker takes some.
+        await asyncio.gather(*(request(i) for i in range(2 * args.workers)))
         think = args.upsert_think if name == "upsert" else args.think
         paced = await paced_loop(request, args.clients, args.seconds, think)
         check(name, "paced", paced)
@@ -335,21 +319,9 @@ def check(name: str, kind: str, load: Load) -> None:
         raise BenchError(f"{name} ({kind} loop): no request was answered in the time")
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def summary(latencies: list[float]) -> str:
     return (f"{len(latencies)} requests, p50 {percentile(latencies, 50):.0f} ms p99 {percentile(latencies, 99):.0f} "
             f"ms max {max(latencies):.0f} ms")  # fmt: skip
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def report(results: dict, args) -> None:
