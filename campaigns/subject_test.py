@@ -1,0 +1,173 @@
+"""The outcome of a campaign's subject-line variants (campaigns.subjects), for the campaign or one of its runs:
+per variant index, what was sent, delivered, opened and clicked (unique per email, from the delivery reports), and
+for an A/B campaign whether the best variant's lead is more than chance.
+
+The rates are per delivered email when the provider reports deliveries for any email of the test, else per sent
+email (a provider that reports only opens); every arm uses the same base. The best arm is tested against each other
+arm with a two-proportion test (scipy's chi-square on the 2×2 table without continuity correction, the pooled
+z-test's two-sided p-value), Holm-adjusted for the number of comparisons: it wins when every adjusted p-value is
+below ALPHA. Below SUBJECT_TEST_MIN_PER_ARM emails per arm, or fewer than MIN_EXPECTED expected opens (clicks, and
+their absences) per arm, the answer is "not enough data yet". A "pick" campaign is no random split (the reviewers
+chose), so it is not tested: it counts which variants the reviewers picked instead."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
+
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    DeliveryReport,
+    EmailEvent,
+    EmailStatus,
+    EventKind,
+    GeneratedEmail,
+    ReportKind,
+    SubjectMode,
+)
+
+ALPHA = 0.05  # a 95 % confidence that the lead is not chance
+MIN_EXPECTED = 5  # the chi-square approximation's rule: at least this many expected in every cell
+SUBJECTS_SHOWN = 3  # the most common subject texts of an arm (personalized subjects differ per contact)
+RATE_BASES = [("delivered", "Per delivered email"), ("sent", "Per sent email")]
+
+
+class Verdict:
+    WINNER = "winner"  # the best arm beats every other
+    NO_WINNER = "no_winner"  # enough data, and the differences could be chance
+    NOT_ENOUGH_DATA = "not_enough_data"
+    NOT_TESTED = "not_tested"  # a pick campaign, or no variants
+
+    choices = [(WINNER, "A winner"), (NO_WINNER, "No clear winner"), (NOT_ENOUGH_DATA, "Not enough data yet"),
+               (NOT_TESTED, "Not an A/B test")]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Arm:
+    variant: int
+    successes: int
+    base: int
+
+    @property
+    def label(self) -> str:
+        return variant_label(self.variant)
+
+    @property
+    def rate(self) -> float | None:
+        return self.successes / self.base if self.base else None
+
+
+def variant_label(index: int) -> str:
+    """How a marketer names a variant: A for index 0, B for 1, …"""
+    return chr(ord("A") + index) if 0 <= index < 26 else str(index)
+
+
+def subject_test_report(*, campaign: Campaign, run: CampaignRun | None = None) -> dict:
+    """The campaign's (or its run's) subject test: the arms by variant index, and a verdict on opens and on
+    clicks. Reads only the campaign's tenant's rows."""
+    tenant_id = campaign.tenant_id
+    emails = GeneratedEmail.objects.for_tenant(tenant_id).filter(run__campaign=campaign)
+    if run is not None:
+        emails = emails.filter(run=run)
+    reports = DeliveryReport.objects.for_tenant(tenant_id).filter(email=OuterRef("pk"))
+    picks = EmailEvent.objects.for_tenant(tenant_id).filter(email=OuterRef("pk"), kind=EventKind.SUBJECT_PICKED)
+    tested = emails.filter(subject_variant__isnull=False).annotate(
+        was_delivered=Exists(reports.filter(kind=ReportKind.DELIVERED)),
+        was_opened=Exists(reports.filter(kind=ReportKind.OPENED)),
+        was_clicked=Exists(reports.filter(kind=ReportKind.CLICKED)),
+        was_picked=Exists(picks),
+    )
+    rows = list(
+        tested.values("subject_variant")
+        .annotate(
+            emails=Count("pk"), sent=Count("pk", filter=Q(status=EmailStatus.SENT)),
+            delivered=Count("pk", filter=Q(was_delivered=True)), opened=Count("pk", filter=Q(was_opened=True)),
+            clicked=Count("pk", filter=Q(was_clicked=True)), picked=Count("pk", filter=Q(was_picked=True)),
+            edited=Count("pk", filter=Q(edited=True)), subject_count=Count("subject", distinct=True),
+        )
+        .order_by("subject_variant")
+    )  # fmt: skip
+    base = "delivered" if any(row["delivered"] for row in rows) else "sent"
+    ab = campaign.subject_mode == SubjectMode.AB
+    arms = []
+    for row in rows:
+        index = row.pop("subject_variant")
+        shown = (tested.filter(subject_variant=index).values("subject").annotate(n=Count("pk"))
+                 .order_by("-n", "subject")[:SUBJECTS_SHOWN])  # fmt: skip
+        arms.append({
+            "variant": index, "label": variant_label(index), "subjects": [s["subject"] for s in shown], **row,
+            "picked": None if ab else row["picked"],
+            "open_rate": _rate(row["opened"], row[base]), "click_rate": _rate(row["clicked"], row[base]),
+        })  # fmt: skip
+    if not arms:
+        why = "no email of this campaign has subject variants" + ("" if run is None else " in this run")
+        opens = clicks = _verdict(Verdict.NOT_TESTED, why)
+    elif not ab:
+        why = "the reviewers picked each email's subject, so the variants are not random samples to compare"
+        opens = clicks = _verdict(Verdict.NOT_TESTED, why)
+    else:
+        opens = arms_compare([Arm(a["variant"], a["opened"], a[base]) for a in arms], what="opens", base=base)
+        clicks = arms_compare([Arm(a["variant"], a["clicked"], a[base]) for a in arms], what="clicks", base=base)
+    return {
+        "campaign": campaign.pk, "run": run.pk if run else None, "mode": campaign.subject_mode,
+        "variants": campaign.subject_variants, "rate_base": base, "min_per_arm": settings.SUBJECT_TEST_MIN_PER_ARM,
+        "alpha": ALPHA, "without_variants": emails.filter(subject_variant__isnull=True).count(), "arms": arms,
+        "opens": opens, "clicks": clicks,
+    }  # fmt: skip
+
+
+def _rate(successes: int, base: int) -> float | None:
+    return round(successes / base, 6) if base else None
+
+
+def _verdict(verdict: str, detail: str, *, best=None, p_value=None, p_values=None) -> dict:
+    return {"verdict": verdict, "best": best, "p_value": p_value, "p_values": p_values or {}, "detail": detail}
+
+
+def arms_compare(arms: Sequence[Arm], *, what: str, base: str) -> dict:
+    """Whether the arm with the highest rate beats each other arm (Holm-adjusted two-proportion tests)."""
+    minimum = settings.SUBJECT_TEST_MIN_PER_ARM
+    if len(arms) < 2:
+        return _verdict(Verdict.NOT_ENOUGH_DATA, f"only variant {arms[0].label} was {base}: nothing to compare")
+    smallest = min(arms, key=lambda arm: arm.base)
+    if smallest.base < minimum:
+        return _verdict(Verdict.NOT_ENOUGH_DATA, f"not enough data yet: each variant needs {minimum} {base} emails, "
+                        f"variant {smallest.label} has {smallest.base}")  # fmt: skip
+    successes, total = sum(arm.successes for arm in arms), sum(arm.base for arm in arms)
+    pooled = successes / total
+    expected = min(min(pooled, 1 - pooled) * arm.base for arm in arms)
+    if expected < MIN_EXPECTED:
+        return _verdict(Verdict.NOT_ENOUGH_DATA, f"not enough data yet: {successes} {what} in {total} {base} emails "
+                        f"is too few to compare (at least {MIN_EXPECTED} expected per variant)")  # fmt: skip
+    best = max(arms, key=lambda arm: (arm.rate, -arm.variant))
+    raw = {arm.variant: _two_proportions(best, arm) for arm in arms if arm is not best}
+    adjusted = _holm(raw)
+    p_value = max(adjusted.values())
+    p_values = {str(variant): round(p, 6) for variant, p in adjusted.items()}
+    lead = f"variant {best.label}: {best.rate:.1%} {what} per {base} email"
+    if p_value < ALPHA:
+        detail = f"{lead}, ahead of every other variant (p = {p_value:.3g} < {ALPHA})"
+        return _verdict(Verdict.WINNER, detail, best=best.variant, p_value=round(p_value, 6), p_values=p_values)
+    detail = f"no clear winner yet: {lead} leads, but the difference could be chance (p = {p_value:.3g})"
+    return _verdict(Verdict.NO_WINNER, detail, best=best.variant, p_value=round(p_value, 6), p_values=p_values)
+
+
+def _two_proportions(a: Arm, b: Arm) -> float:
+    """The two-sided p-value that arms a and b share one rate (equal to the pooled two-proportion z-test's)."""
+    from scipy.stats import chi2_contingency  # scipy only where a test is computed: the web process stays light
+
+    if a.successes * b.base == b.successes * a.base:
+        return 1.0
+    table = [[a.successes, a.base - a.successes], [b.successes, b.base - b.successes]]
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
+def _holm(p_values: dict[int, float]) -> dict[int, float]:
+    """Holm's step-down adjustment: the family of comparisons keeps its error rate at ALPHA."""
+    ordered, adjusted, running = sorted(p_values.items(), key=lambda item: item[1]), {}, 0.0
+    for rank, (key, p) in enumerate(ordered):
+        running = max(running, min(1.0, (len(ordered) - rank) * p))
+        adjusted[key] = running
+    return adjusted
