@@ -236,7 +236,6 @@ class CampaignAdmin(TenantScopedAdmin):
         for arm in report["arms"]:
             for name in ("open_rate", "click_rate"):
                 arm[f"{name}_text"] = "-" if arm[name] is None else f"{arm[name]:.1%}"
-            arm["best"] = arm["variant"] in {report["opens"]["best"], report["clicks"]["best"]}
             arm["more_subjects"] = max(arm["subject_count"] - len(arm["subjects"]), 0)
         return report
 

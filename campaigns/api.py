@@ -63,10 +63,10 @@ SUBJECT_TEST_EXAMPLE = {
          "open_rate": 0.288889, "click_rate": 0.049573, "edited": 2, "picked": None},
     ],
     "opens": {"verdict": "winner", "best": 0, "p_value": 0.001417, "p_values": {"1": 0.001417},
-              "detail": "variant A: 35.0% opens per delivered email, ahead of every other variant (p = 0.00142 < 0.05)"},
+              "detail": "variant A wins with 35.0% opens per delivered email, ahead of B (p = 0.0014)"},
     "clicks": {"verdict": "no_winner", "best": 0, "p_value": 0.799784, "p_values": {"1": 0.799784},
-               "detail": "no clear winner yet: variant A: 5.2% clicks per delivered email leads, but the difference "
-               "could be chance (p = 0.8)"},
+               "detail": "no clear winner yet: variant A leads with 5.2% clicks per delivered email, but its lead over "
+               "B (p = 0.8) could be chance"},
 }  # fmt: skip
 SUBJECT_TEST_DOCS = {
     "responses": {200: SubjectTestSerializer},

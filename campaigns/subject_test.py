@@ -146,12 +146,22 @@ def arms_compare(arms: Sequence[Arm], *, what: str, base: str) -> dict:
     adjusted = _holm(raw)
     p_value = max(adjusted.values())
     p_values = {str(variant): round(p, 6) for variant, p in adjusted.items()}
-    lead = f"variant {best.label}: {best.rate:.1%} {what} per {base} email"
-    if p_value < ALPHA:
-        detail = f"{lead}, ahead of every other variant (p = {p_value:.3g} < {ALPHA})"
+    rate = f"{best.rate:.1%} {what} per {base} email"
+    ahead = [variant for variant, p in adjusted.items() if p < ALPHA]
+    close = [variant for variant, p in adjusted.items() if p >= ALPHA]
+    if not close:
+        detail = f"variant {best.label} wins with {rate}, ahead of {_listed(ahead, adjusted)}"
         return _verdict(Verdict.WINNER, detail, best=best.variant, p_value=round(p_value, 6), p_values=p_values)
-    detail = f"no clear winner yet: {lead} leads, but the difference could be chance (p = {p_value:.3g})"
+    clearly = f", clearly ahead of {_listed(ahead, adjusted)}" if ahead else ""
+    detail = (f"no clear winner yet: variant {best.label} leads with {rate}{clearly}, but its lead over "
+              f"{_listed(close, adjusted)} could be chance")  # fmt: skip
     return _verdict(Verdict.NO_WINNER, detail, best=best.variant, p_value=round(p_value, 6), p_values=p_values)
+
+
+def _listed(variants: list[int], p_values: dict[int, float]) -> str:
+    """The variants in order, each with its adjusted p-value: 'B (p = 0.012) and C (p = 0.03)'."""
+    named = [f"{variant_label(v)} (p = {p_values[v]:.2g})" for v in sorted(variants)]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def _two_proportions(a: Arm, b: Arm) -> float:

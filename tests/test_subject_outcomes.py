@@ -204,7 +204,11 @@ def test_the_verdict_needs_the_minimum_sample_and_flips_with_it(owner_api, tenan
     settings.SUBJECT_TEST_MIN_PER_ARM = 50  # enough emails now, and the same rates are within chance at this size
     middle = owner_api.get(f"{API}/campaigns/{campaign.pk}/subject_test/").json()
     assert middle["opens"]["verdict"] == "no_winner" and middle["opens"]["best"] == 0
-    assert 0.05 < middle["opens"]["p_value"] < 0.5 and "could be chance" in middle["opens"]["detail"]
+    assert 0.05 < middle["opens"]["p_value"] < 0.5
+    assert middle["opens"]["detail"] == (
+        "no clear winner yet: variant A leads with 30.0% opens per delivered email, but its lead over B (p = 0.21) "
+        "could be chance"
+    )
 
     arms = [(600, 600, 180, 30), (600, 600, 120, 30)]  # the same rates on ten times the emails
     campaign, _, by_arm = seeded(tenant, arms, name="bigger")
@@ -212,7 +216,7 @@ def test_the_verdict_needs_the_minimum_sample_and_flips_with_it(owner_api, tenan
     large = owner_api.get(f"{API}/campaigns/{campaign.pk}/subject_test/").json()
     assert large["opens"]["verdict"] == "winner" and large["opens"]["best"] == 0
     assert large["opens"]["p_value"] < 0.001 and large["opens"]["p_values"].keys() == {"1"}
-    assert large["opens"]["detail"].startswith("variant A: 30.0% opens per delivered email, ahead of every other")
+    assert large["opens"]["detail"] == "variant A wins with 30.0% opens per delivered email, ahead of B (p = 6.3e-05)"
     assert large["clicks"]["verdict"] == "no_winner" and large["clicks"]["p_value"] == 1.0  # equal rates
 
 
@@ -224,6 +228,10 @@ def test_the_best_variant_must_beat_every_other_and_the_test_is_the_two_proporti
     # C beats A clearly, but not B: no winner (Holm-adjusted over both comparisons).
     three = arms_compare([Arm(0, 30, 100), Arm(1, 45, 100), Arm(2, 50, 100)], what="opens", base="delivered")
     assert (three["verdict"], three["best"]) == ("no_winner", 2)
+    assert three["detail"] == (
+        "no clear winner yet: variant C leads with 50.0% opens per delivered email, clearly ahead of A (p = 0.0078), "
+        "but its lead over B (p = 0.48) could be chance"
+    )
     assert three["p_values"]["0"] < 0.05 < three["p_values"]["1"]
     # 50 % against 35 % twice: each p = 0.032 alone, but two chances to find one: Holm makes both 0.064.
     twice = arms_compare([Arm(0, 35, 100), Arm(1, 35, 100), Arm(2, 50, 100)], what="opens", base="delivered")
@@ -300,7 +308,7 @@ def test_the_campaign_page_shows_the_ab_table_and_verdicts(staff_client, tenant,
     assert "Subject lines: A/B test" in section and "Variant A for you" in section
     assert "30.0%" in section and "20.7%" in section and "5.0%" in section  # 120/580, 30/600
     assert section.count("winner</span>") == 1  # opens have a winner, clicks do not
-    assert "variant A: 30.0% opens per delivered email, ahead of every other variant" in section
+    assert "variant A wins with 30.0% opens per delivered email, ahead of B" in section
     assert "no clear winner yet" in section and "Rates per delivered email" in section
 
 
