@@ -257,6 +257,7 @@ def test_a_pick_campaign_counts_the_reviewers_picks_and_is_not_tested(owner_api,
         assert (
             reviewer_api.post(f"{API}/emails/{draft.pk}/subject/", {"variant": index}, format="json").status_code == 200
         )
+    assert reviewer_api.post(f"{API}/emails/{drafts[3].pk}/approve/").status_code == 200  # kept the default
     body = owner_api.get(f"{API}/campaigns/{campaign.pk}/subject_test/").json()
     assert body["mode"] == "pick"
     assert [(arm["variant"], arm["emails"], arm["picked"]) for arm in body["arms"]] == [(0, 1, 0), (1, 1, 1), (2, 2, 2)]
