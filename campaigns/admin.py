@@ -32,6 +32,7 @@ from campaigns.preview import campaign_preview
 from campaigns.progress import done_text, eta_text, rate_text
 from campaigns.schedules import MAX_EVERY, PERIODS
 from campaigns.serializers import CampaignRunSerializer
+from campaigns.subject_test import subject_test_report
 from datasets.models import Contact
 from routing.errors import ProviderError
 from tenants.admin import (
@@ -226,6 +227,18 @@ class CampaignAdmin(TenantScopedAdmin):
             return
         self.message_user(request, f"scheduled: {schedules.campaign_schedule_get(campaign=campaign)}")
 
+    @staticmethod
+    def subject_test_shown(campaign) -> dict | None:
+        """The subject test for the campaign page, its rates as percentages; None when it has no variants."""
+        report = subject_test_report(campaign=campaign)
+        if not report["arms"] and campaign.subject_variants <= 1:
+            return None
+        for arm in report["arms"]:
+            for name in ("open_rate", "click_rate"):
+                arm[f"{name}_text"] = "-" if arm[name] is None else f"{arm[name]:.1%}"
+            arm["more_subjects"] = max(arm["subject_count"] - len(arm["subjects"]), 0)
+        return report
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             runs = CampaignRun.dangerously_unscoped.filter(tenant_id=obj.tenant_id, campaign=obj)
@@ -253,6 +266,7 @@ class CampaignAdmin(TenantScopedAdmin):
                 ticks=list(ticks.select_related("run").order_by("-at", "-pk")[: self.TICKS_SHOWN]),
                 ticks_url=reverse("admin:campaigns_campaigntick_changelist") + f"?campaign__id__exact={obj.pk}",
                 preview_url=reverse("admin:campaigns_campaign_preview", args=[obj.pk]),
+                subject_test=self.subject_test_shown(obj),
                 do_url=reverse("admin:campaigns_campaign_do", args=[obj.pk, "launch"]).rsplit("launch/", 1)[0],
             )
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -37,9 +37,11 @@ from campaigns.serializers import (
     ScheduleSerializer,
     ScheduleStateSerializer,
     SubjectPickSerializer,
+    SubjectTestSerializer,
     TestSendSerializer,
     TestSentSerializer,
 )  # fmt: skip
+from campaigns.subject_test import subject_test_report
 from datasets.api import CrudViewSet, crud_docs
 from datasets.models import Contact
 from routing.errors import ProviderError
@@ -49,6 +51,27 @@ from tenants.api import TenantScopedViewSet
 from tenants.roles import Capability
 
 NO_SCHEDULE = "this campaign has no schedule"
+SUBJECT_TEST_EXAMPLE = {
+    "campaign": 12, "run": None, "mode": "ab", "variants": 2, "rate_base": "delivered", "min_per_arm": 100,
+    "alpha": 0.05, "without_variants": 3,
+    "arms": [
+        {"variant": 0, "label": "A", "subjects": ["Ana, your weekend picks", "Ben, your weekend picks"],
+         "subject_count": 1180, "emails": 1204, "sent": 1190, "delivered": 1176, "opened": 412, "clicked": 61,
+         "open_rate": 0.35034, "click_rate": 0.051871, "edited": 4, "picked": None},
+        {"variant": 1, "label": "B", "subjects": ["Three films for Saturday, Ana", "Three films for Saturday, Ben"],
+         "subject_count": 1175, "emails": 1199, "sent": 1188, "delivered": 1170, "opened": 338, "clicked": 58,
+         "open_rate": 0.288889, "click_rate": 0.049573, "edited": 2, "picked": None},
+    ],
+    "opens": {"verdict": "winner", "best": 0, "p_value": 0.001417, "p_values": {"1": 0.001417},
+              "detail": "variant A wins with 35.0% opens per delivered email, ahead of B (p = 0.0014)"},
+    "clicks": {"verdict": "no_winner", "best": 0, "p_value": 0.799784, "p_values": {"1": 0.799784},
+               "detail": "no clear winner yet: variant A leads with 5.2% clicks per delivered email, but its lead over "
+               "B (p = 0.8) could be chance"},
+}  # fmt: skip
+SUBJECT_TEST_DOCS = {
+    "responses": {200: SubjectTestSerializer},
+    "examples": [OpenApiExample("an A/B test with a winner on opens", value=SUBJECT_TEST_EXAMPLE, response_only=True)],
+}
 SCHEDULE_EXAMPLES = [
     OpenApiExample("weekly", value={"cron": "0 9 * * 1", "timezone": "Europe/Paris"}, request_only=True),
     OpenApiExample("every two hours", value={"every": 2, "period": "hours"}, request_only=True),
@@ -229,6 +252,16 @@ class CampaignViewSet(CrudViewSet):
             )
         return contact
 
+    @extend_schema(summary="How the campaign's subject-line variants did: per variant, and the A/B verdict",
+                   **SUBJECT_TEST_DOCS)  # fmt: skip
+    @action(detail=True, methods=["get"])
+    def subject_test(self, request, pk=None):
+        """Per subject variant: emails, sent, delivered, unique opens and clicks, and the open and click rates (per
+        delivered email when the provider reports deliveries, else per sent one). For an "ab" campaign, whether the
+        best variant's lead on opens and on clicks is more than chance (a two-proportion test, Holm-adjusted), or
+        "not enough data yet" below `min_per_arm`; a "pick" campaign counts which variants reviewers picked."""
+        return Response(SubjectTestSerializer(subject_test_report(campaign=self.get_object())).data)
+
     @extend_schema(summary="The schedule's firings, newest first", responses=CampaignTickSerializer(many=True))
     @action(detail=True, methods=["get"])
     def ticks(self, request, pk=None):
@@ -265,6 +298,14 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         body = {"detail": f"queued {queued} approved email(s)", "run": run.pk, "queued": queued, "emails": counts,
                 "sending": sending.run_send_states(run=run)}  # fmt: skip
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="How the run's subject-line variants did: per variant, and the A/B verdict",
+                   **SUBJECT_TEST_DOCS)  # fmt: skip
+    @action(detail=True, methods=["get"])
+    def subject_test(self, request, pk=None):
+        """The campaign's subject test (/campaigns/{id}/subject_test/) over this run's emails only."""
+        run = self.get_object()
+        return Response(SubjectTestSerializer(subject_test_report(campaign=run.campaign, run=run)).data)
 
     @extend_schema(summary="Cancel an active run", request=None,
                    responses={200: CampaignRunSerializer, 409: OpenApiResponse(ErrorSerializer, "The run is not active.")})  # fmt: skip

@@ -514,6 +514,8 @@ class EventKind(models.TextChoices):
     SOFT_BOUNCED = "soft_bounced", "Soft bounce"
     BOUNCED = "bounced", "Hard bounce"
     COMPLAINED = "complained", "Complaint"
+    OPENED = "opened"  # the recipient opened it (the provider's tracking pixel); never suppresses anything
+    CLICKED = "clicked"  # the recipient followed a tracked link
 
 
 class EmailEvent(TenantOwned):
@@ -566,12 +568,15 @@ class ReportKind(models.TextChoices):
     SOFT_BOUNCE = "soft_bounce", "Soft bounce"
     HARD_BOUNCE = "hard_bounce", "Hard bounce"
     COMPLAINT = "complaint"
+    OPENED = "opened"
+    CLICKED = "clicked"
 
 
 class DeliveryReport(TenantOwned):
-    """What a provider said about a message after it took it: delivered, bounced (soft or hard) or complained of,
-    through SES's notifications (SNS) or the plain report endpoint. One row per provider event (a notification
-    delivered twice is stored once); a hard bounce or complaint suppresses the address, soft bounces are counted."""
+    """What a provider said about a message after it took it: delivered, bounced (soft or hard), complained of,
+    opened or clicked, through SES's notifications (SNS) or the plain report endpoint. One row per provider event (a
+    notification delivered twice is stored once); a hard bounce or complaint suppresses the address, soft bounces
+    are counted, opens and clicks are only counted (campaigns.subject_test compares them per subject variant)."""
 
     email = models.ForeignKey(
         GeneratedEmail, null=True, blank=True, on_delete=models.SET_NULL, related_name="delivery_reports"

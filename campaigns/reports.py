@@ -2,7 +2,9 @@
 SNS, and the plain report endpoint for other providers): the DeliveryReport (once per provider event), the line in
 the email's audit log, and what follows: a hard bounce or complaint suppresses the address at once, soft bounces
 are counted and SOFT_BOUNCE_LIMIT of them since the address's last delivery suppress it as a hard bounce, and
-every complaint asks the complaint guard (campaigns.guard) whether the tenant's sending must pause."""
+every complaint asks the complaint guard (campaigns.guard) whether the tenant's sending must pause. Opens and
+clicks are recorded the same way (once per event, a line in the audit log) and change nothing else: the subject
+test (campaigns.subject_test) counts them."""
 
 import logging
 from dataclasses import dataclass
@@ -20,7 +22,8 @@ from datasets.suppression import address_normal, address_suppress
 log = logging.getLogger(__name__)
 
 EVENTS = {ReportKind.DELIVERED: EventKind.DELIVERED, ReportKind.SOFT_BOUNCE: EventKind.SOFT_BOUNCED,
-          ReportKind.HARD_BOUNCE: EventKind.BOUNCED, ReportKind.COMPLAINT: EventKind.COMPLAINED}  # fmt: skip
+          ReportKind.HARD_BOUNCE: EventKind.BOUNCED, ReportKind.COMPLAINT: EventKind.COMPLAINED,
+          ReportKind.OPENED: EventKind.OPENED, ReportKind.CLICKED: EventKind.CLICKED}  # fmt: skip
 SUPPRESSING = {ReportKind.HARD_BOUNCE: SuppressionReason.HARD_BOUNCE, ReportKind.COMPLAINT: SuppressionReason.COMPLAINT}
 
 
@@ -84,8 +87,10 @@ def report_record(*, provider: str, kind: str, address: str, tenant_id: int | No
                 raise
             return Recorded(same, created=False)
         if email is not None:
-            EmailEvent.record(email, EVENTS[kind], by=provider[:150], status=email.status,
-                              detail={"report": report.pk, "address": address, "diagnostic": diagnostic})  # fmt: skip
+            audit = {"report": report.pk, "address": address, "diagnostic": diagnostic}
+            if kind == ReportKind.CLICKED and detail.get("link"):
+                audit["link"] = str(detail["link"])[:1000]
+            EmailEvent.record(email, EVENTS[kind], by=provider[:150], status=email.status, detail=audit)
         suppressed = _suppress(report, diagnostic)
     paused = ""
     if kind == ReportKind.COMPLAINT:

@@ -86,7 +86,8 @@ class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     """What providers other than SES (whose reports arrive through its webhook) say about the tenant's mail: read
     it (?kind= narrows it), report one event or a list of up to 1,000 (bad rows reported by their index, the good
     ones kept). The same path as SES's: a hard bounce or complaint suppresses the address, soft bounces count to
-    the limit, complaints feed the complaint guard. Give event_id to make a retried report harmless. Never
+    the limit, complaints feed the complaint guard; opens and clicks (detail.link: the URL) are only counted, by
+    the campaigns' subject tests. Give event_id to make a retried report harmless. Never
     changed or removed."""
 
     scope_model = DeliveryReport
@@ -105,7 +106,10 @@ class DeliveryReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         },
         examples=[OpenApiExample("hard bounce", request_only=True, value={
             "address": "pat@example.com", "kind": "hard_bounce", "provider": "sendgrid", "event_id": "evt_81",
-            "detail": "550 5.1.1 user unknown"})],
+            "detail": "550 5.1.1 user unknown"}),
+            OpenApiExample("click", request_only=True, value={
+            "address": "pat@example.com", "kind": "clicked", "provider": "sendgrid", "event_id": "evt_82",
+            "message_id": "<20261207.1.abc@mail.acme.example>", "detail": {"link": "https://acme.example/films/9"}})],
     )  # fmt: skip
     def create(self, request, *args, **kwargs):
         data = request.data

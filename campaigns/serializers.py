@@ -4,8 +4,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.audiences import AudienceError, audience_check
-from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate
+from campaigns.models import Campaign, CampaignRun, CampaignTick, GeneratedEmail, PromptTemplate, SubjectMode
 from campaigns.prompting import TemplateProblem, check_template
+from campaigns.subject_test import RATE_BASES, Verdict
 from saas.rows import ApiModelSerializer
 from tenants.serializers import TenantModelSerializer, TenantPrimaryKeyField
 
@@ -233,3 +234,48 @@ class TestSendSerializer(serializers.Serializer):
 class TestSentSerializer(serializers.Serializer):
     sent_to = serializers.EmailField()
     email = GeneratedEmailSerializer(help_text="The email, unchanged by the test.")
+
+
+class SubjectArmSerializer(serializers.Serializer):
+    variant = serializers.IntegerField(help_text="The subject variant's index (0 is the first candidate).")
+    label = serializers.CharField(help_text="Its name in the verdicts and the admin: A for index 0, B for 1, …")
+    subjects = serializers.ListField(child=serializers.CharField(), help_text="Its most common subject texts (up to "
+                                     "3; personalized subjects differ per contact).")  # fmt: skip
+    subject_count = serializers.IntegerField(help_text="How many different subject texts the arm's emails have.")
+    emails = serializers.IntegerField(help_text="Emails written with this variant, whatever their status.")
+    sent = serializers.IntegerField(help_text="Emails sent.")
+    delivered = serializers.IntegerField(help_text="Emails a provider reported delivered.")
+    opened = serializers.IntegerField(help_text="Emails opened at least once (unique opens).")
+    clicked = serializers.IntegerField(help_text="Emails with at least one click (unique clicks).")
+    open_rate = serializers.FloatField(allow_null=True, help_text="opened / the rate base (null: none in it).")
+    click_rate = serializers.FloatField(allow_null=True, help_text="clicked / the rate base (null: none in it).")
+    edited = serializers.IntegerField(help_text="Emails whose subject and body a reviewer rewrote.")
+    picked = serializers.IntegerField(allow_null=True, help_text='"pick" campaigns: emails a reviewer moved to '
+                                      'this variant (the rest kept the default); null for "ab".')  # fmt: skip
+
+
+class SubjectVerdictSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices, help_text="winner: the best variant beats every "
+                                      "other; no_winner: the differences could be chance; not_enough_data: below the "
+                                      "minimum sample; not_tested: a pick campaign, or no variants.")  # fmt: skip
+    best = serializers.IntegerField(allow_null=True, help_text="The variant with the highest rate, once tested.")
+    p_value = serializers.FloatField(allow_null=True, help_text="The largest Holm-adjusted p-value of the best "
+                                     "variant against each other (two-proportion test).")  # fmt: skip
+    p_values = serializers.DictField(child=serializers.FloatField(), help_text="The adjusted p-value of the best "
+                                     "variant against each other variant, by that variant's index.")  # fmt: skip
+    detail = serializers.CharField(help_text="The verdict in words.")
+
+
+class SubjectTestSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    run = serializers.IntegerField(allow_null=True, help_text="The run, when the test is one run's; else null.")
+    mode = serializers.ChoiceField(choices=SubjectMode.choices)
+    variants = serializers.IntegerField(help_text="The campaign's subject_variants now.")
+    rate_base = serializers.ChoiceField(choices=RATE_BASES, help_text="What the rates divide by: delivered emails "
+                                        "when the provider reports deliveries, else sent emails.")  # fmt: skip
+    min_per_arm = serializers.IntegerField(help_text="Emails each variant needs in the rate base before a verdict.")
+    alpha = serializers.FloatField(help_text="The significance level.")
+    without_variants = serializers.IntegerField(help_text="Emails with the body's own subject (no variants).")
+    arms = SubjectArmSerializer(many=True, help_text="One per variant index, in order.")
+    opens = SubjectVerdictSerializer(help_text="Is the best open rate ahead by more than chance?")
+    clicks = SubjectVerdictSerializer(help_text="Is the best click rate ahead by more than chance?")

@@ -71,13 +71,17 @@ class SesInboundWebhookView(SignedSnsMixin, AmazonSESInboundWebhookView):
     pass
 
 
+# SES's event publishing (a configuration set with open and click tracking, to SNS) says "Open" and "Click";
+# anymail names them OPENED and CLICKED, for every recipient of the message (SES does not say which one opened).
+TRACKED = {EventType.DELIVERED: ReportKind.DELIVERED, EventType.COMPLAINED: ReportKind.COMPLAINT,
+           EventType.OPENED: ReportKind.OPENED, EventType.CLICKED: ReportKind.CLICKED}  # fmt: skip
+
+
 def tracking_kind(event) -> str | None:
-    """The report an anymail tracking event is, or None for those we do not record (sent, opened, clicked…).
+    """The report an anymail tracking event is, or None for those we do not record (sent, rejected, failed…).
     anymail calls every SES bounce BOUNCED; SES's own bounceType tells hard from soft."""
-    if event.event_type == EventType.DELIVERED:
-        return ReportKind.DELIVERED
-    if event.event_type == EventType.COMPLAINED:
-        return ReportKind.COMPLAINT
+    if event.event_type in TRACKED:
+        return TRACKED[event.event_type]
     if event.event_type == EventType.BOUNCED:
         bounce_type = ((event.esp_event or {}).get("bounce") or {}).get("bounceType")
         return BOUNCE_KINDS.get(bounce_type, ReportKind.SOFT_BOUNCE)
@@ -102,6 +106,10 @@ def ses_tracking(sender, event, esp_name, **kwargs):
     elif kind == ReportKind.COMPLAINT:
         complaint = ses.get("complaint") or {}
         detail.update(complaintFeedbackType=complaint.get("complaintFeedbackType", ""))
+    elif kind in (ReportKind.OPENED, ReportKind.CLICKED):  # the reader's software, not their IP address
+        detail["userAgent"] = str(event.user_agent or "")[:500]
+        if kind == ReportKind.CLICKED:
+            detail["link"] = str(event.click_url or "")[:1000]
     try:
         report_record(provider=PROVIDER, kind=kind, address=address, event_id=event_id,
                       provider_message_id=event.message_id or "", at=event.timestamp, detail=detail)  # fmt: skip

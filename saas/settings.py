@@ -194,6 +194,8 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "webhooks.models.DeliveryStatus.choices",
         "EmailEventKindEnum": "campaigns.models.EventKind.choices",
         "SubjectModeEnum": "campaigns.models.SubjectMode.choices",
+        "SubjectTestVerdictEnum": "campaigns.subject_test.Verdict.choices",
+        "RateBaseEnum": "campaigns.subject_test.RATE_BASES",
         "ApiKeyScopeEnum": "tenants.models.KeyScope.choices",
         "RoleEnum": "tenants.models.Role.choices",
         "UsageGroupEnum": "routing.usage.GROUPS",
@@ -315,6 +317,8 @@ SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, minimum=1)  # soft bounces s
 # The complaint guard: complaints on at least RATE × WINDOW of a tenant's last WINDOW sent emails pause its sending.
 COMPLAINT_GUARD_WINDOW = env_int("COMPLAINT_GUARD_WINDOW", 1000, minimum=1)
 COMPLAINT_GUARD_RATE = env_float("COMPLAINT_GUARD_RATE", 0.003, minimum=0.0)
+# A subject A/B test names a winner only once every variant has this many delivered (or sent) emails.
+SUBJECT_TEST_MIN_PER_ARM = env_int("SUBJECT_TEST_MIN_PER_ARM", 100, minimum=2)
 
 # LLM routing: which backend the plan policy uses by default, and per-plan model overrides
 # ("basic=<model key>,pro=<model key>", keys from routing.catalog).

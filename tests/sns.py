@@ -174,3 +174,21 @@ def post(client, path: str, message, **extra):
     return client.post(path, data=body, content_type="text/plain; charset=UTF-8",
                        HTTP_X_AMZ_SNS_MESSAGE_TYPE=kind, HTTP_X_AMZ_SNS_MESSAGE_ID=message_id,
                        HTTP_X_AMZ_SNS_TOPIC_ARN=TOPIC, **extra)  # fmt: skip
+
+
+def opened(message_id: str, to: str, user_agent: str = "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15") -> dict:
+    """SES event publishing's Open (a configuration set with open tracking): it names the message, not the reader."""
+    return {
+        "eventType": "Open",
+        "mail": mail_object(message_id, to),
+        "open": {"ipAddress": "192.0.2.1", "timestamp": stamp(), "userAgent": user_agent},
+    }  # fmt: skip
+
+
+def clicked(message_id: str, to: str, link: str = "https://acme.example/films/9?utm_source=email") -> dict:
+    return {
+        "eventType": "Click",
+        "mail": mail_object(message_id, to),
+        "click": {"ipAddress": "192.0.2.1", "link": link, "linkTags": {"campaign": ["weekly"]}, "timestamp": stamp(),
+                  "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"},
+    }  # fmt: skip
