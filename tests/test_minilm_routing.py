@@ -1,6 +1,6 @@
 """The semantic router on all-MiniLM-L6-v2 (routing.embeddings.MiniLMEmbedder), the real model from the `routing`
 group that `make test` installs, loaded from site-packages with HF_HUB_OFFLINE=1 (there is no Hub to ask). The model
-loads once for the module (4.5 s on an idle machine, 15 s at a load of 6); an encode takes 12-25 ms of CPU."""
+loads once for the module (4.5 s on an idle machine, 15 s at a load of 6); an encode takes 12-35 ms of CPU."""
 
 import os
 
