@@ -11,6 +11,7 @@ output; a method field is given the row). A serializer with anything this does n
 tests/test_api_rows.py compares the two on every list the API serves. API_FAST_ROWS=false renders every list the
 DRF way."""
 
+import copy
 from operator import attrgetter
 
 from django.conf import settings
@@ -112,7 +113,19 @@ class RowsSerializer(serializers.ListSerializer):
 
 
 class ApiModelSerializer(serializers.ModelSerializer):
-    """The API's model serializers: lists render through RowsSerializer unless Meta names another."""
+    """The API's model serializers: lists render through RowsSerializer unless Meta names another, and the fields
+    are built from the model once per class."""
+
+    def get_fields(self):
+        """ModelSerializer builds every field from the model for each serializer made, a request's largest single
+        cost after its query (each field's unique validators scan the model's constraints). What it builds depends
+        only on the class (Meta, the declared fields), so it is built once per class and copied for each instance,
+        as DRF copies declared fields."""
+        built = type(self).__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            type(self)._built_fields = built
+        return copy.deepcopy(built)
 
     @classmethod
     def many_init(cls, *args, **kwargs):

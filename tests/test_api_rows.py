@@ -124,3 +124,16 @@ def test_a_missing_related_row_renders_as_none_like_drf(tenant):
     email.contact_id = None  # as a row read before its contact was deleted would be, in memory
     assert row_plan(EmailContact()) is not None
     assert EmailContact([email], many=True).data == [EmailContact(email).data] == [{"id": email.pk, "contact": None}]
+
+
+def test_fields_are_built_once_per_class_and_never_shared():
+    """ApiModelSerializer builds a class's fields once; every instance gets its own copies, and a subclass its own."""
+    from datasets.serializers import ContactUpsertRowSerializer
+
+    first, second = ContactSerializer(context={}), ContactSerializer(context={})
+    assert first.fields["email"] is not second.fields["email"]
+    assert first.fields["email"].parent is first and second.fields["email"].parent is second
+    first.fields["email"].max_length = 1  # one instance's change stays its own
+    assert ContactSerializer(context={}).fields["email"].max_length == second.fields["email"].max_length != 1
+    assert "created_at" in first.fields and "created_at" not in ContactUpsertRowSerializer(context={}).fields
+    assert "_built_fields" in ContactSerializer.__dict__ and "_built_fields" in ContactUpsertRowSerializer.__dict__
