@@ -221,7 +221,7 @@ def sweep(name: str, embedder, rows, simple_route: str, classified: list[str]) -
               + ", ".join(f"{t:.2f} {100 * r / len(rows):.0f}%" for r, t in table))  # fmt: skip
         best = max(table)
         print(f"  {name} {strategy}: best threshold {best[1]:.2f} ({100 * best[0] / len(rows):.1f}%), "
-              f"in use {similarity_threshold(embedder):.2f}")  # fmt: skip
+              f"in use {similarity_threshold(embedder, hybrid=strategy == 'hybrid'):.2f}")  # fmt: skip
 
 
 def report(name: str, result: dict) -> None:

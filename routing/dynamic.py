@@ -72,7 +72,8 @@ def route_prompt(*, tenant, task: str, route: RouteDecision, prompt: str, allowa
     if strategy == PROMPT_ROUTER:
         label, by, why = RouteLabel.ROUTER, "", "a Bedrock prompt router picks the model"
     elif strategy in (SEMANTIC, HYBRID):
-        label, by, why = semantic_label(tenant=tenant, text=instructions(prompt), task=task, records=records)
+        label, by, why = semantic_label(tenant=tenant, text=instructions(prompt), task=task, records=records,
+                                        hybrid=strategy == HYBRID)  # fmt: skip
         if strategy == HYBRID and label is None:
             label, by, note = classifier_label(tenant=tenant, text=instructions(prompt), allowance=allowance,
                                                records=records)  # fmt: skip
@@ -150,8 +151,9 @@ def reference_index(embedder) -> Index:
     return index
 
 
-def semantic_label(*, tenant, text: str, task: str, records: list) -> tuple[str | None, str, str]:
-    """(the nearest reference's label, or None when none is close; the embedding model; why)."""
+def semantic_label(*, tenant, text: str, task: str, records: list, hybrid: bool = False):
+    """(the nearest reference's label, or None when none is close (by hybrid's threshold for hybrid); the embedding
+    model; why)."""
     embedder = embedder_for(tenant)
     index = reference_index(embedder)
     if not index.labels:
@@ -160,7 +162,7 @@ def semantic_label(*, tenant, text: str, task: str, records: list) -> tuple[str 
     if embedded.input_tokens:
         records.append(_usage(tenant, embedder.key, embedded.input_tokens, 0, embedded.cost_usd, "embedding"))
     label, score = index.nearest(embedded.vectors[0])
-    threshold = similarity_threshold(embedder)
+    threshold = similarity_threshold(embedder, hybrid=hybrid)
     if score < threshold:
         return None, embedder.key, f"nearest reference {label} {score:.2f} < {threshold:.2f}"
     return label, embedder.key, f"nearest reference {label} {score:.2f}"

@@ -32,8 +32,9 @@ class TitanEmbedder:
     # references, the emulator's hashed vectors: not the real Titan, and tuned on the set it scores): semantic
     # routes 81% right from 0 to 0.40 (0.40: the highest there, so hybrid still asks the classifier about the
     # weakest matches, 82%), 72% at 0.45, 60% at 0.50. Hybrid alone would do best at 0.55 (91%), where semantic
-    # falls to 47%: set ROUTING_SIMILARITY_THRESHOLD for a deployment on hybrid. Measure again on the real Titan.
+    # falls to 47%: hybrid has its own, `hybrid_threshold` (ROUTING_HYBRID_THRESHOLD). Measure again on the real Titan.
     threshold = 0.40
+    hybrid_threshold = 0.55
 
     def __init__(self, tenant=None):
         self.tenant = tenant
@@ -55,10 +56,10 @@ class MiniLMEmbedder:
     key = MINILM_KEY
     # Cosine below which no reference is close. Measured by bench/routing.py (219 labelled prompts, the 20 seeded
     # references, tuned on the set it scores): semantic routes best at 0.35 (81% routed right; 79% at 0.50, 72% at
-    # 0.60); hybrid would do best at 0.70 (90%), where semantic falls to 51%: set ROUTING_SIMILARITY_THRESHOLD for
-    # a deployment on hybrid. Every prompt there has a reference at 0.38 or more, so at 0.35 hybrid never asks the
-    # classifier and routes as semantic does (80.8%, measured again 2026-12-07).
+    # 0.60); hybrid does best at 0.70 (90%), where semantic falls to 51%, so hybrid has its own threshold. Every
+    # prompt there has a reference at 0.38 or more: at semantic's 0.35 hybrid would never ask the classifier.
     threshold = 0.35
+    hybrid_threshold = 0.70
     _lock = threading.Lock()  # one encode at a time: the routing threads of a chunk share one tokenizer and model
 
     def embed(self, texts: list[str]) -> Embedded:
@@ -93,5 +94,9 @@ def embedder_for(tenant):
     return MiniLMEmbedder() if settings.ROUTING_EMBEDDINGS == "local" else TitanEmbedder(tenant)
 
 
-def similarity_threshold(embedder) -> float:
+def similarity_threshold(embedder, *, hybrid: bool = False) -> float:
+    """The cosine under which no reference is close: semantic's (the default route below it), or hybrid's (the
+    classifier below it), each the setting's where set, else the embedder's own."""
+    if hybrid:
+        return settings.ROUTING_HYBRID_THRESHOLD or embedder.hybrid_threshold
     return settings.ROUTING_SIMILARITY_THRESHOLD or embedder.threshold

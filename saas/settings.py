@@ -358,6 +358,9 @@ LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 16, minimum=1)
 # is close (0: the embedder's own, measured by bench/routing.py).
 ROUTING_EMBEDDINGS = env_choice("ROUTING_EMBEDDINGS", "bedrock", ("bedrock", "local"))
 ROUTING_SIMILARITY_THRESHOLD = env_float("ROUTING_SIMILARITY_THRESHOLD", 0.0, minimum=0.0)
+ROUTING_HYBRID_THRESHOLD = env_float(
+    "ROUTING_HYBRID_THRESHOLD", 0.0, minimum=0.0
+)  # below it hybrid asks the classifier
 # Torch threads for MiniLM in each worker process: 1, as one encode on every core stalls when the cores are busy
 # (routing.embeddings._minilm); more only for a worker process that has idle cores to itself.
 ROUTING_EMBEDDING_THREADS = env_int("ROUTING_EMBEDDING_THREADS", 1, minimum=1)

@@ -183,3 +183,23 @@ def test_a_dynamic_route_cannot_put_a_small_tier_plan_on_a_large_model(bedrock_s
     assert chosen.model_key == SMALL and "refused: large-tier" in chosen.reason
     small_pro = replace(get_plan("pro"), tier="small")  # its "router" route is a large-tier model
     assert labelled_route(plan=small_pro, label="router", route=route, why="x").model_key == SMALL
+
+
+def test_hybrid_has_its_own_threshold_above_semantics(bedrock_settings, tenant, emulator, settings):
+    """A match semantic takes as close enough (above 0.40) but hybrid does not (below its 0.55) goes to the
+    classifier under hybrid and stays semantic's under semantic; each setting moves only its own strategy (1.01:
+    above any cosine, so hybrid always asks)."""
+    from routing.embeddings import TitanEmbedder, similarity_threshold
+
+    embedder = TitanEmbedder(tenant)
+    assert similarity_threshold(embedder) == 0.40 and similarity_threshold(embedder, hybrid=True) == 0.55
+    settings.ROUTING_SIMILARITY_THRESHOLD, settings.ROUTING_HYBRID_THRESHOLD = 0.30, 1.01
+    assert similarity_threshold(embedder) == 0.30 and similarity_threshold(embedder, hybrid=True) == 1.01
+    on(tenant, "pro", "semantic")
+    semantic = decide(tenant, NEAR_SIMPLE)
+    assert semantic.label == "simple" and semantic.classified_by == TITAN
+    on(tenant, "pro", "hybrid")
+    emulator.requests.clear()
+    hybrid = decide(tenant, NEAR_SIMPLE)  # even an exact match is under 1.01: the classifier is asked
+    assert hybrid.classified_by == MICRO and "< 1.01; classifier said" in hybrid.route.reason
+    assert len(emulator.requests.filter(operation="Converse")) == 1
