@@ -546,8 +546,9 @@ def test_a_batch_run_whose_collection_fails_is_finished_on_demand(
 def test_a_throttled_batch_submission_is_tried_again_by_the_task(start_worker, batch_settings, campaign, emulator):
     emulator.configure(status_step_ms=20)
     emulator.configure("CreateModelInvocationJob", fail_next=2, fail_with="throttle")  # both of botocore's tries
+    # The judge off: its Converse calls after collection would blur "no draft was written on demand" below.
     worker = start_worker(BEDROCK_BATCH_MIN_CONTACTS="100", BEDROCK_BATCH_BUCKET=BUCKET, BEDROCK_BATCH_ROLE_ARN=ROLE,
-                          BEDROCK_BATCH_POLL_SECONDS="1", AWS_MAX_ATTEMPTS="2")  # fmt: skip
+                          BEDROCK_BATCH_POLL_SECONDS="1", AWS_MAX_ATTEMPTS="2", JUDGE_DRAFTS="false")  # fmt: skip
     client = api_client(campaign.tenant)
     run_id = client.post(f"/api/v1/campaigns/{campaign.pk}/launch/", {}, format="json").json()["id"]
     runs = CampaignRun.dangerously_unscoped.filter(pk=run_id)
