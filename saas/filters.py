@@ -60,7 +60,9 @@ class KeyValueField(forms.Field):
         for text in values:
             key, colon, wanted = str(text).partition(":")
             if not colon or not key:
-                raise forms.ValidationError(f"{text!r} is not key:value, e.g. attr=plan:gold", code="invalid")
+                # The text as a param, never in the message: DRF %-formats messages, and a "%" in it was a 500.
+                raise forms.ValidationError("%(text)s is not key:value, e.g. attr=plan:gold", code="invalid",
+                                            params={"text": repr(text)})  # fmt: skip
             if "\x00" in text:
                 raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
             pairs.append((key, wanted))

@@ -55,7 +55,9 @@ def validate_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"{name!r} is not a time zone name (e.g. Europe/Paris, America/New_York).") from None
+        raise ValidationError(
+            "%(name)s is not a time zone name (e.g. Europe/Paris, America/New_York).", params={"name": repr(name)}
+        ) from None  # a param: DRF %-formats messages
 
 
 class Role(models.TextChoices):
