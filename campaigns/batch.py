@@ -10,15 +10,11 @@ that nothing waits for any more (its run was cancelled, or left it for a reason 
 so that it bills no further.
 """
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from campaigns.generation import (
     Draft,
@@ -31,6 +27,7 @@ from campaigns.generation import (
     drafts_prepare,
     drafts_store,
 )
+from campaigns.leases import rows_claim
 from campaigns.models import BatchRecord, CampaignRun, GeneratedEmail, RunMode, RunStatus
 from campaigns.runs import batch_job_running, run_refresh
 from campaigns.subjects import subjects_write
@@ -213,10 +210,7 @@ def records_store(*, run: CampaignRun, contact_ids: list[int], answers: dict) ->
 
 def records_claim(*, run: CampaignRun, contact_ids: list[int]) -> list[BatchRecord]:
     """Claim the run's records among `contact_ids` that no other task holds (or whose claim ran out)."""
-    token, now = uuid.uuid4().hex, timezone.now()
-    free = Q(claim="") | Q(claimed_until__lt=now)
-    until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)  # no task runs longer than that
-    _pending(run).filter(free, contact_id__in=contact_ids).update(claim=token, claimed_until=until)
+    token = rows_claim(_pending(run).filter(contact_id__in=contact_ids), field="claim")
     return list(_pending(run).filter(claim=token).select_related("contact"))
 
 

@@ -257,24 +257,13 @@ def emails_judge(*, tenant, email_ids, claim: str = "") -> int:
     task given drafts another one holds leaves them to it, so two tasks with the same drafts (a batch run's judge
     queued twice, a chunk's and the batch's) pay for each once; the task's own id as `claim` lets it take its
     claims again when it is delivered again after its worker died."""
-    import uuid
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.db.models import Q
-    from django.utils import timezone
-
     from campaigns.generation import catalog_titles
+    from campaigns.leases import claims_release, rows_claim
     from campaigns.models import EmailStatus, GeneratedEmail
 
-    token, now = (claim or uuid.uuid4().hex)[:64], timezone.now()
     emails = (GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=list(email_ids))
               .filter(status__in=(EmailStatus.DRAFT, EmailStatus.APPROVED), judged_at__isnull=True).exclude(body=""))  # fmt: skip
-    free = (
-        Q(judge_claim="") | Q(judge_claim=token) | Q(judge_claimed_until__isnull=True) | Q(judge_claimed_until__lt=now)
-    )
-    emails.filter(free).update(judge_claim=token,
-                               judge_claimed_until=now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60))  # fmt: skip
+    token = rows_claim(emails, field="judge_claim", token=claim[:64])
     titles: dict[int, frozenset[str]] = {}
     judged = 0
     try:
@@ -284,9 +273,8 @@ def emails_judge(*, tenant, email_ids, claim: str = "") -> int:
             email_judge(email=email, tenant=tenant, others=titles[email.run_id])
             judged += 1
     finally:  # a verdict gives its claim back; these are the drafts it could not judge (an error, an edit)
-        GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=list(email_ids), judge_claim=token).update(
-            judge_claim="", judge_claimed_until=None
-        )
+        claims_release(GeneratedEmail.objects.for_tenant(tenant).filter(pk__in=list(email_ids)), field="judge_claim",
+                       token=token)  # fmt: skip
     return judged
 
 

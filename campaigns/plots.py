@@ -15,15 +15,13 @@ draft: the prompt gets the plot truncated, and the item records why (tried again
 import hashlib
 import re
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.leases import claims_release, rows_claim
 from campaigns.prompting import clean_text
 from datasets.models import Item
 from routing.budget import Allowance, BudgetExceeded, budget_reserve, budget_settle, call_estimate
@@ -132,20 +130,12 @@ def _current(item: Item) -> str:
     return item.short_plot if item.short_plot and item.short_plot_source == plot_hash(item.plot) else ""
 
 
-def _claim_lease() -> timedelta:
-    """How long a claim can be in use: no task outlives Celery's hard time limit."""
-    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-
-
 def _shorten_claimed(tenant, candidates: list[Item], campaign_id, run_id) -> dict[str, str]:
     """Claim what it can of `candidates` (free, or their claim ran out), shorten those with one model call each,
     store the summaries and give the claims back. Returns external id → summary ("" failed) for the items it
     claimed; the others another chunk holds."""
-    items, token, now = Item.objects.for_tenant(tenant), uuid.uuid4().hex, timezone.now()
-    free = Q(short_plot_claim="") | Q(short_plot_claimed_until__isnull=True) | Q(short_plot_claimed_until__lt=now)
-    items.filter(free, pk__in=[item.pk for item in candidates]).update(
-        short_plot_claim=token, short_plot_claimed_until=now + _claim_lease()
-    )
+    items = Item.objects.for_tenant(tenant)
+    token = rows_claim(items.filter(pk__in=[item.pk for item in candidates]), field="short_plot_claim")
     mine = list(items.filter(short_plot_claim=token))
     try:
         shorts = {item.external_id: _current(item) for item in mine if _current(item)}  # written just before our claim
@@ -153,7 +143,7 @@ def _shorten_claimed(tenant, candidates: list[Item], campaign_id, run_id) -> dic
         shorts.update(_shorten(tenant, todo, campaign_id, run_id) if todo else {})
         return shorts
     finally:  # whatever happened (the writes below give theirs back): no claim is left for others to wait out
-        items.filter(short_plot_claim=token).update(**UNCLAIMED)
+        claims_release(items, field="short_plot_claim", token=token)
 
 
 def _shorten(tenant, todo: list[Item], campaign_id, run_id) -> dict[str, str]:
