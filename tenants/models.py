@@ -292,8 +292,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.CharField(max_length=200, blank=True, help_text="Who revoked the key: `admin:<user>` or "
-                                  "`api-key:<key name>`.")  # fmt: skip
+    # The admin renders help text as HTML: no angle brackets in it.
+    revoked_by = models.CharField(max_length=200, blank=True, help_text="Who revoked the key: admin:USER in the "
+                                  "admin, api-key:NAME through the API.")  # fmt: skip
 
     objects = ApiKeyManager()
     dangerously_unscoped = models.Manager()  # what the schema generator reads, with no tenant
