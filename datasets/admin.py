@@ -175,7 +175,7 @@ class ItemAdmin(TenantScopedAdmin):
     list_display = ("external_id", "title", "year", "promotion", "tenant")
     list_filter = ("tenant", "promotion")
     search_fields = ("external_id", "title")
-    readonly_fields = ("short_plot_claim", "short_plot_claimed_until")  # a chunk's, while it shortens the plot
+    exclude = ("short_plot_claim", "short_plot_claimed_until")  # a chunk's, while it shortens the plot: plumbing
 
 
 @admin.register(Interaction)

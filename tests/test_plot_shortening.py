@@ -285,3 +285,12 @@ def test_a_plot_edited_during_the_call_does_not_get_the_old_summary(bedrock_sett
     assert item.plot.startswith("A new opening.") and not item.short_plot and not item.short_plot_claim
     assert shorten_calls(tenant).count() == 1
     assert plots_short(tenant=tenant, external_ids={"long"})["long"].startswith("A new opening.")  # shortened again
+
+
+def test_the_item_page_does_not_show_a_chunks_claim(staff_client, tenant):
+    """The claim is plumbing: a marketer's item page does not show it (nor has a field for it to save)."""
+    item = Item.dangerously_unscoped.create(tenant=tenant, external_id="m9", title="Heat", plot="A plot.",
+                                            short_plot_claim="a-chunk")  # fmt: skip
+    page = staff_client.get(f"/admin/datasets/item/{item.pk}/change/")
+    assert page.status_code == 200 and b"Heat" in page.content
+    assert b"claim" not in page.content.lower()
