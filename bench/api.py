@@ -228,6 +228,7 @@ async def scenario(name: str, base: str, key: str, run_id: int, args) -> dict:
 
 def requester(name: str, client, run_id: int):
     """An async function of the client's number that sends one request of the scenario and checks its reply."""
+    import orjson
     walks: dict[int, tuple[str | None, int]] = {}
     rounds = {"n": 0}
 
@@ -237,7 +238,7 @@ def requester(name: str, client, run_id: int):
             url, left = first, PAGES_PER_WALK
         reply = await client.get(url)
         if reply.status_code == 200:
-            body = reply.json()
+            body = orjson.loads(reply.content)  # the load generator's own parse: 4x less of the shared CPU than json
             walks[i] = (body.get("next"), left - 1)
             if not body.get("results"):
                 raise BenchError(f"{url} answered an empty page")
@@ -247,7 +248,7 @@ def requester(name: str, client, run_id: int):
         rounds["n"] += 1
         reply = await client.put("/api/v1/contacts/", json={"rows": upsert_rows(i % BLOCKS, rounds["n"])})
         if reply.status_code in (200, 207):  # 207: the bulk reply, which counts rows by outcome
-            body = reply.json()
+            body = orjson.loads(reply.content)
             if body.get("errors") or body.get("failed") or body.get("updated") != UPSERT_ROWS:
                 raise BenchError(f"the upsert refused rows: {str(body)[:300]}")
         return reply

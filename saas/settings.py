@@ -116,7 +116,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "saas.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # JSON only: callers hold API keys, not browser sessions, so the browsable HTML API has no user to serve.
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["saas.renderers.ApiJSONRenderer"],
     "EXCEPTION_HANDLER": "saas.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["saas.throttling.PlanRateThrottle"],
 }
