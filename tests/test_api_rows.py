@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db.models.signals import post_init
 from rest_framework import serializers
 
 from campaigns.models import GeneratedEmail
@@ -12,7 +13,7 @@ from campaigns.serializers import CampaignRunSerializer, GeneratedEmailSerialize
 from datasets.models import Contact, SuppressionReason
 from datasets.serializers import ContactSerializer, InteractionSerializer, ItemSerializer
 from datasets.suppression import address_suppress
-from saas.rows import ApiModelSerializer, RowsSerializer, row_plan
+from saas.rows import ApiModelSerializer, RowsSerializer, row_plan, values_lookups, values_plan
 from saas.urls import router
 from tenants.scoping import tenant_scope
 
@@ -137,3 +138,58 @@ def test_fields_are_built_once_per_class_and_never_shared():
     assert ContactSerializer(context={}).fields["email"].max_length == second.fields["email"].max_length != 1
     assert "created_at" in first.fields and "created_at" not in ContactUpsertRowSerializer(context={}).fields
     assert "_built_fields" in ContactSerializer.__dict__ and "_built_fields" in ContactUpsertRowSerializer.__dict__
+
+
+def test_the_busy_lists_read_values_rows_not_model_instances(tenant, owner_api):
+    """Contacts, items and emails pages are read with values(): not one model instance is built for their rows
+    (building them was most of reading a page), and the page is still what DRF renders."""
+    for serializer_class in (ContactSerializer, GeneratedEmailSerializer, ItemSerializer):
+        assert values_lookups(serializer_class), serializer_class.__name__
+    assert values_lookups(GeneratedEmailSerializer).count("contact__external_id") == 1
+    world = tenant_world(tenant, "")
+    built = []
+
+    def count(sender, instance, **kwargs):
+        built.append(type(instance).__name__)
+
+    post_init.connect(count)
+    try:
+        for prefix in ("contacts", "items", "emails"):
+            built.clear()
+            page = owner_api.get(f"/api/v1/{prefix}/")
+            assert page.status_code == 200 and page.json()["results"], prefix
+            rows = {"contacts": "Contact", "items": "Item", "emails": "GeneratedEmail"}[prefix]
+            assert rows not in built and "Contact" not in built, (prefix, built)
+    finally:
+        post_init.disconnect(count)
+    email = owner_api.get("/api/v1/emails/").json()["results"][0]
+    assert email["contact"] == world[Contact].external_id and email["run"] == world[GeneratedEmail].run_id
+
+
+def test_a_path_through_a_nullable_relation_needs_the_model_row():
+    """values() would LEFT JOIN through a nullable relation where DRF may leave the field out: such a list is read
+    as model rows (the DRF-identical path); a nullable relation named last is fine (None both ways). A page of dicts
+    for a serializer that cannot read them is refused, not rendered wrongly."""
+    from campaigns.models import CampaignTick
+
+    class TickRunStatus(ApiModelSerializer):
+        run_status = serializers.CharField(source="run.status", read_only=True)
+
+        class Meta:
+            model = CampaignTick
+            fields = ["id", "run_status"]
+
+    class TickRun(ApiModelSerializer):
+        run = serializers.PrimaryKeyRelatedField(read_only=True)
+        campaign_name = serializers.CharField(source="campaign.name", read_only=True)
+
+        class Meta:
+            model = CampaignTick
+            fields = ["id", "run", "campaign_name"]
+
+    assert CampaignTick._meta.get_field("run").null
+    assert values_plan(TickRunStatus()) is None and row_plan(TickRunStatus()) is not None
+    assert values_lookups(TickRunStatus) is None
+    assert [lookup for _, lookup, _ in values_plan(TickRun())] == ["id", "run", "campaign__name"]
+    with pytest.raises(TypeError, match="cannot render values"):
+        RowsSerializer(child=WithMethodField()).to_representation([{"external_id": "c1"}])
