@@ -229,6 +229,7 @@ async def scenario(name: str, base: str, key: str, run_id: int, args) -> dict:
 def requester(name: str, client, run_id: int):
     """An async function of the client's number that sends one request of the scenario and checks its reply."""
     import orjson
+
     walks: dict[int, tuple[str | None, int]] = {}
     rounds = {"n": 0}
 
