@@ -420,11 +420,34 @@ class MembershipAdmin(PickColleagues, OwnersOnlyAdmin):
     list_filter = ("role",)
 
 
+class ApiKeyForm(forms.ModelForm):
+    revoke = forms.BooleanField(
+        required=False, label="Revoke this key",
+        help_text="Its next request is refused. A revoked key cannot be restored: add a new key instead.",
+    )  # fmt: skip
+
+    class Meta:
+        model = ApiKey
+        fields = ("tenant", "name", "role", "scope")
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(OwnersOnlyAdmin):
+    """Keys are issued here (the key is shown once) and revoked here for good: the revocation's time and actor are
+    read-only, so a leaked key cannot be brought back by clearing a date."""
+
+    form = ApiKeyForm
     list_display = ("name", "tenant", "role", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
-    fields = ("tenant", "name", "role", "scope", "revoked_at", "revoked_by")
-    readonly_fields = ("revoked_by",)
+    readonly_fields = ("revoked_at", "revoked_by")
+    actions = ("revoke_keys",)
+
+    def get_fields(self, request, obj=None):
+        fields = ("tenant", "name", "role", "scope")
+        if obj is None:
+            return fields
+        if obj.revoked_at is not None:
+            return (*fields, "revoked_at", "revoked_by")
+        return (*fields, "revoke") if self.has_change_permission(request, obj) else fields
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -432,9 +455,18 @@ class ApiKeyAdmin(OwnersOnlyAdmin):
             plain = f"ms_{obj.prefix}_{secrets.token_urlsafe(32)}"
             obj.digest = _digest(plain)
             messages.warning(request, f"API key (shown once, copy it now): {plain}")
-        if "revoked_at" in form.changed_data:  # revoked, or given back, here: who did it
-            obj.revoked_by = f"admin:{request.user.get_username()}" if obj.revoked_at else ""
         super().save_model(request, obj, form, change)
+        if change and form.cleaned_data.get("revoke"):
+            obj.revoke(actor=f"admin:{request.user.get_username()}")
+
+    @admin.action(description="Revoke the selected API keys (for good)", permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        actor = f"admin:{request.user.get_username()}"
+        keys = [key for key in queryset if self._owns(request, key)]  # owners revoke their own tenants' keys only
+        revoked = sum(key.revoke(actor=actor) for key in keys)
+        already = len(keys) - revoked
+        messages.success(request, f"Revoked {revoked} API key{'' if revoked == 1 else 's'}."
+                         + (f" {already} {'was' if already == 1 else 'were'} revoked already." if already else ""))  # fmt: skip
 
 
 @admin.register(QuotaUsage)

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from tenants.models import ApiKey, Role, Tenant
 from tenants.services import membership_add
@@ -80,17 +81,44 @@ def test_the_api_keys_page_without_keys_says_what_a_key_is_for_and_how_to_make_o
 
 
 def test_revoking_a_key_in_the_admin_records_who(owner_client, tenant):
-    key, _ = ApiKey.objects.issue(tenant=tenant, name="crm", role=Role.MARKETER)
+    key, plain = ApiKey.objects.issue(tenant=tenant, name="crm", role=Role.MARKETER)
     url = reverse("admin:tenants_apikey_change", args=[key.pk])
     form = {"tenant": tenant.pk, "name": "crm", "role": Role.MARKETER, "scope": key.scope}
-    revoked = owner_client.post(url, {**form, "revoked_at_0": "2026-12-07", "revoked_at_1": "10:00:00"})
+    page = owner_client.get(url).content.decode()
+    assert 'name="revoke"' in page and "cannot be restored" in page
+    before = timezone.now()
+    revoked = owner_client.post(url, {**form, "revoke": "on"})
     assert revoked.status_code == 302, revoked.content.decode()[:2000]
     key.refresh_from_db()
-    assert key.revoked_at is not None and key.revoked_by == "admin:olga"
-    assert "admin:olga" in owner_client.get(url).content.decode()  # shown, read-only
-    owner_client.post(url, {**form, "revoked_at_0": "", "revoked_at_1": ""})
-    key.refresh_from_db()
-    assert (key.revoked_at, key.revoked_by) == (None, "")
+    assert key.revoked_at >= before and key.revoked_by == "admin:olga"
+    assert ApiKey.objects.authenticate(plain) is None
+    page = owner_client.get(url).content.decode()
+    assert "admin:olga" in page and 'name="revoke"' not in page  # shown, read-only; nothing to revoke again
+
+
+def test_a_revoked_key_cannot_be_given_back_in_the_admin(owner_client, tenant):
+    """A key is revoked because it leaked or its holder left: clearing its revocation time in the admin brought it
+    back to life. Revocation is final (issue a new key instead), as through the API."""
+    key, plain = ApiKey.objects.issue(tenant=tenant, name="leaked", role=Role.MARKETER)
+    assert key.revoke(actor="api-key:ops")
+    url = reverse("admin:tenants_apikey_change", args=[key.pk])
+    form = {"tenant": tenant.pk, "name": "leaked", "role": Role.MARKETER, "scope": key.scope}
+    owner_client.post(url, {**form, "revoked_at_0": "", "revoked_at_1": "", "revoke": ""})
+    fresh = ApiKey.objects.get(pk=key.pk)
+    assert (fresh.revoked_at, fresh.revoked_by) == (key.revoked_at, "api-key:ops")
+    assert ApiKey.objects.authenticate(plain) is None
+    assert 'name="revoked_at_0"' not in owner_client.get(url).content.decode()
+
+
+def test_keys_are_revoked_in_bulk_from_the_list(owner_client, tenant):
+    keys = [ApiKey.objects.issue(tenant=tenant, name=f"k{i}", role=Role.MARKETER)[0] for i in range(3)]
+    assert keys[0].revoke(actor="api-key:ops")
+    changelist = reverse("admin:tenants_apikey_changelist")
+    answer = owner_client.post(changelist, {"action": "revoke_keys", "_selected_action": [k.pk for k in keys[:2]]},
+                               follow=True)  # fmt: skip
+    assert answer.status_code == 200 and "Revoked 1 API key" in answer.content.decode()
+    states = {k.name: (k.revoked_by, k.revoked_at is not None) for k in ApiKey.objects.filter(tenant=tenant)}
+    assert states == {"k0": ("api-key:ops", True), "k1": ("admin:olga", True), "k2": ("", False)}
 
 
 def test_the_admin_names_api_keys_as_people_write_them(owner_client, tenant):
