@@ -88,7 +88,9 @@ def build(n: int = 240, seed: int = 13) -> list[Case]:
     plan = (["clean"] * 40 + ["missing_pick"] * 8 + ["extra_title"] * 8 + ["invented_price"] * 6
             + ["invented_date"] * 6 + ["invented_person"] * 6 + ["repeated_closing"] * 8 + ["wrong_tone"] * 8
             + ["off_goal"] * 4 + ["award"] * 3 + ["slang"] * 3 + ["place"] * 4 + ["source_year"] * 4)  # fmt: skip
-    kinds = [plan[i % len(plan)] for i in range(n)]
+    # Fewer drafts than the plan: every len(plan)/n-th kind, so a small set keeps the plan's mix (its first n would
+    # all be clean).
+    kinds = [plan[i % len(plan)] for i in range(n)] if n >= len(plan) else [plan[i * len(plan) // n] for i in range(n)]
     rng.shuffle(kinds)
     return [case(kind, rng) for kind in kinds]
 

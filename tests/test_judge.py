@@ -474,3 +474,13 @@ def test_the_labelled_set_is_large_enough_and_every_exact_failure_in_it_is_caugh
     assert not exact_kinds & set(figures["missed_by_kind"]), figures["missed_by_kind"]
     assert figures["true_positives"] + figures["false_negatives"] == figures["rejected"]
     assert 0 < figures["precision"] <= 1 and 0 < figures["recall"] <= 1
+
+
+def test_a_small_labelled_set_still_holds_every_kind_in_proportion():
+    """`bench/judge.py --drafts 40` took the plan's first 40 kinds, all clean: precision and recall showed 0."""
+    from bench.judge import build
+
+    assert build() == build(240)  # the default set is unchanged
+    for n in (10, 40, 60):
+        labels = [c.label for c in build(n)]
+        assert len(labels) == n and 0.35 <= labels.count("approve") / n <= 0.5, (n, labels.count("approve"))
