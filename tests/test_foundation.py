@@ -1,5 +1,6 @@
 """Settings helpers fail loudly, docker-compose is well formed, and every app has the expected shape."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,19 @@ def test_docker_compose_runs_web_worker_and_beat_from_one_image():
     assert "celery -A saas worker" in services["worker"]["command"]
     assert "celery -A saas beat" in services["beat"]["command"]
     assert (ROOT / "Dockerfile").is_file()
+
+
+def test_the_image_can_carry_the_local_embedder_workers_route_with():
+    """ROUTING_EMBEDDINGS=local needs the `routing` extra in the image (the image had only the base install)."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    build = compose["services"]["worker"]["build"]
+    assert build["context"] == "." and build["args"]["EXTRAS"] == "${IMAGE_EXTRAS:-}"
+    assert compose["services"]["worker"]["environment"]["ROUTING_EMBEDDINGS"] == "${ROUTING_EMBEDDINGS:-bedrock}"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ARG EXTRAS=""' in dockerfile and '-e ".[$EXTRAS]"' in dockerfile
+    assert "download.pytorch.org/whl/cpu" in dockerfile  # never the CUDA build from PyPI
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "sentence-transformers" in " ".join(extras["routing"])
 
 
 def test_web_process_does_not_import_heavy_model_libraries():
