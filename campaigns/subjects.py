@@ -23,6 +23,7 @@ from campaigns.validation import check_subject
 from routing.budget import Allowance, BudgetExceeded, budget_reserve, budget_settle, call_estimate
 from routing.catalog import get_model
 from routing.gateway import draft_screen, llm_invoke, llm_request, route_for, screens_drafts
+from routing.policy import RouteRefused
 from routing.seed import SUBJECT_TASK
 from tenants.services import quota_month
 
@@ -79,8 +80,17 @@ def subjects_write(drafts, *, run) -> None:
     done = [d for d in drafts if d.fields.get("status") in DONE and d.fields.get("subject")]
     if n <= 1 or not done:
         return
+
+    def note(draft, problem: str) -> None:
+        draft.fields.setdefault("checks", []).append({"attempt": 0, "problem": f"subject variants: {problem}"[:500]})
+
+    try:
+        route = route_for(tenant=tenant, task=SUBJECT_TASK)
+    except RouteRefused as exc:  # a plan misconfigured: the bodies are written and paid for, so they stay
+        for draft in done:
+            note(draft, f"no route: {exc.message}; the body's subject is kept")
+        return
     others = catalog_titles(run)
-    route = route_for(tenant=tenant, task=SUBJECT_TASK)
     spec = get_model(route.model_key)
     requests = [llm_request(tenant, spec.model_id, SYSTEM,
                             subject_prompt(subject=d.fields["subject"], body=d.fields.get("body", ""), n=n),
@@ -92,9 +102,6 @@ def subjects_write(drafts, *, run) -> None:
     except BudgetExceeded as exc:
         allowance = Allowance(tenant.pk, quota_month(), tenant.budget_usd, refusal=exc.message)
     records = []
-
-    def note(draft, problem: str) -> None:
-        draft.fields.setdefault("checks", []).append({"attempt": 0, "problem": f"subject variants: {problem}"[:500]})
 
     def screened(draft, candidate: str) -> str:
         """ "" or why the tenant's guardrail refuses the candidate (a worker thread: no database)."""

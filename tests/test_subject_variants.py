@@ -207,3 +207,24 @@ def test_a_subject_call_the_guardrail_blocks_keeps_the_bodys_subject_and_says_so
     assert [c["problem"] for c in draft.fields["checks"]] == [
         "subject variants: blocked by the tenant's Bedrock guardrail"
     ]
+
+
+def test_a_refused_subject_route_keeps_the_written_bodies_and_says_why(tenant, world):
+    """A plan whose subject route names a model above its tier: the bodies, already written and paid for, were lost
+    with the chunk (route_for raised before any subject call). They are kept with the body's subject, and each
+    says why it has no variants."""
+    from routing.catalog import invalidate
+    from routing.models import ModelEntry, PlanRoute
+
+    routes = PlanRoute.objects.filter(plan__slug=tenant.plan, backend="bedrock", task="subject")
+    assert routes.update(model=ModelEntry.objects.get(key="bedrock/nova-pro"), fallback=None) == 1
+    invalidate()
+    emails = run_campaign(tenant, subject_variants=3)
+    assert emails and all(e.status in (EmailStatus.DRAFT, EmailStatus.APPROVED) for e in emails)
+    for email in emails:
+        assert email.subject and email.body and email.subject_candidates == [] and email.subject_variant is None
+        problems = [check["problem"] for check in email.checks]
+        assert any(p.startswith("subject variants: no route: plan basic is on the small tier") for p in problems), (
+            problems
+        )
+    assert not LLMCall.dangerously_unscoped.filter(tenant=tenant, task="subject").exists()
