@@ -228,9 +228,11 @@ class CampaignAdmin(TenantScopedAdmin):
         self.message_user(request, f"scheduled: {schedules.campaign_schedule_get(campaign=campaign)}")
 
     @staticmethod
-    def subject_test_shown(campaign) -> dict | None:
-        """The subject test for the campaign page, its rates as percentages; None when it has no variants."""
-        report = subject_test_report(campaign=campaign)
+    def subject_test_shown(campaign, run=None) -> dict | None:
+        """The subject test for the campaign's page (or one run's), its rates as percentages; None when the campaign
+        has no variants."""
+        report = subject_test_report(campaign=campaign, run=run)
+        report["run_id"] = run.pk if run is not None else None
         if not report["arms"] and campaign.subject_variants <= 1:
             return None
         for arm in report["arms"]:
@@ -340,7 +342,8 @@ class CampaignRunAdmin(ReadOnly, TenantScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             url = reverse(f"{self.admin_site.name}:{self.progress_url_name}", args=[obj.pk])
-            context.update(progress=progress_figures(obj), progress_url=url)
+            context.update(progress=progress_figures(obj), progress_url=url,
+                           subject_test=CampaignAdmin.subject_test_shown(obj.campaign, run=obj))  # fmt: skip
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @tenant_action(Capability.RUN, description="Send the approved emails of the selected runs")

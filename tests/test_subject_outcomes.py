@@ -321,3 +321,23 @@ def test_the_campaign_page_shows_the_picks_of_a_pick_campaign_and_nothing_withou
     plain = Campaign.dangerously_unscoped.create(tenant=tenant, name="plain")
     html = staff_client.get(f"/admin/campaigns/campaign/{plain.pk}/change/").content.decode()
     assert 'id="desk-subjects"' not in html
+
+
+def test_the_run_page_shows_its_own_runs_subject_test(staff_client, tenant):
+    """A run's page shows the subject report of that run alone (the campaign page adds up every run)."""
+    campaign, first, _ = seeded(tenant, [(4, 4, 0, 0), (4, 4, 0, 0)])
+    _, second, _ = seeded(tenant, [(2, 2, 0, 0), (3, 3, 0, 0)], campaign=campaign)
+    html = staff_client.get(f"/admin/campaigns/campaignrun/{second.pk}/change/").content.decode()
+    section = html[html.index('id="desk-subjects"') :]
+    assert "Subject lines: A/B test" in section and "This run's emails" in section
+    rows = section.split('data-variant="')[1:]
+    assert [row.split("<td>")[3].split("</td>")[0] for row in rows] == ["2", "3"]  # emails per variant: run 2's
+    whole = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    rows = whole[whole.index('id="desk-subjects"') :].split('data-variant="')[1:3]
+    assert [row.split("<td>")[3].split("</td>")[0] for row in rows] == ["6", "7"]
+    plain = Campaign.dangerously_unscoped.create(tenant=tenant, name="plain")
+    run = CampaignRun.dangerously_unscoped.create(tenant=tenant, campaign=plain, status="completed")
+    assert (
+        'id="desk-subjects"' not in staff_client.get(f"/admin/campaigns/campaignrun/{run.pk}/change/").content.decode()
+    )
+    assert first.pk != second.pk
