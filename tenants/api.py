@@ -84,7 +84,8 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         saas/rows.py renders to the same output without building a model instance per row."""
         if self.action == "list" and settings.API_FAST_ROWS and isinstance(queryset, QuerySet) and self.paginator:
             lookups = values_lookups(self.get_serializer_class())
-            if lookups is not None and queryset._iterable_class is ModelIterable:
+            plain = queryset._iterable_class is ModelIterable and not queryset._prefetch_related_lookups
+            if lookups is not None and plain:  # a prefetch needs model rows to attach to
                 # A cursor page reads its position off the last row: the ordering's columns are read too.
                 ordering = getattr(self.paginator, "get_ordering", lambda *_: ())(self.request, queryset, self)
                 positions = (name.lstrip("-") for name in ordering)
