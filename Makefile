@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check --progress-bar off
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mailsaas
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# pytest-xdist workers for `make test` (0: one process); worker gwN uses Redis db TEST_REDIS_URL's - N (tests/parallel.py).
+TEST_WORKERS ?= 2
 CONTACTS ?= 5
 
 .PHONY: demo test install install-local services lint web worker beat emulator bench-judge bench-api bench-routing clean
@@ -36,7 +38,7 @@ services:
 	@scripts/services.sh
 
 test: install services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

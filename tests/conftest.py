@@ -12,7 +12,9 @@ from tenants.models import ApiKey, Role
 from tenants.scoping import tenant_scope
 from tenants.services import membership_add, tenant_create
 
-pytest_plugins = ["tests.fixtures_aws", "tests.fixtures_smtp", "tests.workers", "tests.webhook_receiver"]
+pytest_plugins = [
+    "tests.fixtures_aws", "tests.fixtures_smtp", "tests.workers", "tests.webhook_receiver", "tests.parallel",
+]  # fmt: skip
 
 GENRES = ["Comedy", "Drama", "Horror", "Sci-Fi"]
 
