@@ -3,6 +3,7 @@ twice, another request under the key is a 409, a request still running with the 
 requests to gunicorn), keys are per tenant and expire, and the lease outlasts the server's request timeout."""
 
 import os
+import re
 import runpy
 import signal
 import subprocess
@@ -242,17 +243,25 @@ def wait_for(condition, *, what: str, timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def gunicorn_server(transactional_db, tmp_path):
-    """gunicorn (the project's gunicorn.conf.py, two threads) on the test database: its base URL."""
-    port = 8201
+    """gunicorn (the project's gunicorn.conf.py, two threads) on the test database: its base URL. On a free port
+    that gunicorn picks itself (port 0, read back from its log): another run of the suite, or another xdist worker,
+    may be serving one at the same moment."""
     log = open(tmp_path / "gunicorn.log", "a+")  # noqa: SIM115 - closed below
-    command = [sys.executable, "-m", "gunicorn", "saas.wsgi:application", f"--bind=127.0.0.1:{port}",
+    command = [sys.executable, "-m", "gunicorn", "saas.wsgi:application", "--bind=127.0.0.1:0",
                "--workers=1", "--threads=2", "--worker-class=gthread"]  # fmt: skip
     env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": django_settings.REDIS_URL}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = ""
 
     def up() -> bool:
-        assert process.poll() is None, f"gunicorn exited: {log.seek(0) or log.read()[-3000:]}"
+        nonlocal url
+        log.flush()
+        output = log.seek(0) or log.read()
+        assert process.poll() is None, f"gunicorn exited: {output[-3000:]}"
+        listening = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", output)
+        if not listening:
+            return False
+        url = listening.group(1)
         try:
             return requests.get(f"{url}/healthz", timeout=1).ok
         except requests.RequestException:  # not listening yet, or still loading the app
