@@ -66,7 +66,7 @@ def _field_plan(field, model):
         return None
     # Every step of the path must be a column or a relation: a method would be called by DRF, a property may be.
     # values() joins a nullable relation with LEFT JOIN, where DRF may skip the field: only non-null steps before
-    # the last (a nullable last relation renders as None both ways).
+    # the last (a nullable last relation renders as None both ways), and never a to-many one.
     step_model, last, through_null = model, None, False
     for depth, attr in enumerate(attrs):
         if step_model is None:
@@ -74,7 +74,8 @@ def _field_plan(field, model):
         last = _model_field(step_model, attr)
         if last is None or last.auto_created and not last.concrete:
             return None
-        through_null = through_null or depth < len(attrs) - 1 and last.null
+        # A to-many step would give values() a row per related row: only the model row can render it.
+        through_null = through_null or depth < len(attrs) - 1 and last.null or last.many_to_many or last.one_to_many
         step_model = last.related_model
     lookup = None if through_null else "__".join(attrs)
     get = attrgetter(".".join(attrs))

@@ -193,3 +193,19 @@ def test_a_path_through_a_nullable_relation_needs_the_model_row():
     assert [lookup for _, lookup, _ in values_plan(TickRun())] == ["id", "run", "campaign__name"]
     with pytest.raises(TypeError, match="cannot render values"):
         RowsSerializer(child=WithMethodField()).to_representation([{"external_id": "c1"}])
+
+
+def test_a_to_many_field_needs_the_model_row():
+    """values() gives a row per related row through a many-to-many step (`groups__name`): such a list keeps model
+    rows."""
+    from django.contrib.auth import get_user_model
+
+    class UserGroups(ApiModelSerializer):
+        groups = serializers.CharField(source="groups.name", read_only=True)
+
+        class Meta:
+            model = get_user_model()
+            fields = ["id", "groups"]
+
+    assert get_user_model()._meta.get_field("groups").many_to_many
+    assert values_plan(UserGroups()) is None and row_plan(UserGroups()) is not None
